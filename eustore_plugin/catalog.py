@@ -1,0 +1,242 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+The image store's catalog: what it says, read leniently, with no I/O.
+
+Catalogs are hand-edited JSON documents, ``{"images": [{...}, ...]}``, in
+several historical dialects (see REFERENCE.md section 2): the seed's fields,
+euca2ools 2.x's ``hypervisors-supported``/``single-kernel`` and numeric
+checksum names, and 3.0's ``virtualization_type``.  Unknown fields are kept,
+never fatal.  An entry that cannot be an image at all (not an object, or no
+name) is skipped with a warning rather than failing the whole listing: one
+bad hand edit should not hide a store's other images, and such an entry
+could never be installed by name anyway.
+"""
+
+from __future__ import absolute_import
+
+import difflib
+import fnmatch
+import json
+import re
+
+import six
+import six.moves.urllib_parse as urlparse
+
+
+# Fields with a meaning of their own; everything else lands in ``extra``.
+TEXT_FIELDS = ('name', 'os', 'architecture', 'version', 'description', 'url',
+               'date', 'stamp', 'recipe', 'contact')
+HYPERVISORS_FIELD = 'hypervisors-supported'
+SINGLE_KERNEL_FIELD = 'single-kernel'
+VIRT_TYPE_FIELD = 'virtualization_type'
+SIZE_FIELD = 'size'
+DIGEST_FIELDS = ('md5', 'sha256')
+KNOWN_FIELDS = (TEXT_FIELDS + (HYPERVISORS_FIELD, SINGLE_KERNEL_FIELD,
+                               VIRT_TYPE_FIELD, SIZE_FIELD) + DIGEST_FIELDS)
+
+_TRUE_WORDS = ('true', 'yes', '1', 'on')
+_FALSE_WORDS = ('false', 'no', '0', 'off', '')
+_CHECKSUM_NAME_RE = re.compile(r'^[0-9]{10}$')
+_HEX_RE = re.compile(r'^[0-9a-fA-F]+$')
+
+
+class CatalogError(ValueError):
+    """The catalog as a whole cannot be used."""
+
+
+class UnknownImageError(LookupError):
+    def __init__(self, name, suggestions):
+        self.name = name
+        self.suggestions = suggestions
+        if suggestions:
+            hint = 'closest names: {0}'.format(', '.join(suggestions))
+        else:
+            hint = 'run eustore-describe-images to list them'
+        LookupError.__init__(self, 'the image store has no image named '
+                             '"{0}"; {1}'.format(name, hint))
+
+
+def _as_text(value):
+    if value is None:
+        return None
+    if isinstance(value, six.binary_type):
+        value = value.decode('utf-8')
+    if isinstance(value, bool):
+        return six.text_type(value).lower()
+    return six.text_type(value)
+
+
+def _as_bool(value):
+    """The catalogs' booleans: real ones, or words such as "True"."""
+    if value is None or isinstance(value, bool):
+        return value
+    word = _as_text(value).strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    return None
+
+
+def _as_list(value):
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(_as_text(item).strip() for item in value
+                     if item is not None and _as_text(item).strip())
+    return tuple(item.strip() for item in _as_text(value).split(',')
+                 if item.strip())
+
+
+class CatalogImage(object):
+    """One image as the catalog describes it."""
+
+    def __init__(self, entry, catalog_url=None):
+        self.fields = dict(entry)
+        for field in TEXT_FIELDS:
+            setattr(self, field, _as_text(entry.get(field)))
+        if isinstance(entry.get('name'), six.integer_types) and \
+                not isinstance(entry.get('name'), bool):
+            # A checksum name written as a JSON number lost its zero padding.
+            self.name = '{0:010d}'.format(entry['name'])
+        self.hypervisors = _as_list(entry.get(HYPERVISORS_FIELD))
+        self.single_kernel = _as_bool(entry.get(SINGLE_KERNEL_FIELD))
+        virt_type = _as_text(entry.get(VIRT_TYPE_FIELD))
+        self.virtualization_type = virt_type.strip().lower() \
+            if virt_type and virt_type.strip() else None
+        self.size = self._parse_size(entry.get(SIZE_FIELD))
+        self.md5 = self._parse_digest(entry, 'md5', 32)
+        self.sha256 = self._parse_digest(entry, 'sha256', 64)
+        self.extra = dict((key, val) for key, val in entry.items()
+                          if key not in KNOWN_FIELDS)
+        if self.url and catalog_url:
+            self.location = urlparse.urljoin(catalog_url, self.url)
+        else:
+            self.location = self.url
+
+    @staticmethod
+    def _parse_size(value):
+        try:
+            size = int(value)
+        except (TypeError, ValueError):
+            return None
+        return size if size >= 0 else None
+
+    @staticmethod
+    def _parse_digest(entry, field, length):
+        value = _as_text(entry.get(field))
+        if value and len(value.strip()) == length and _HEX_RE.match(value):
+            return value.strip().lower()
+        return None
+
+    @property
+    def name_checksum(self):
+        """
+        The euca2ools 2.x integrity check: a 10-digit name that is the CRC-32
+        of the hex MD5 digest (as text) of the whole tarball.
+        """
+        if self.name and _CHECKSUM_NAME_RE.match(self.name):
+            return int(self.name)
+        return None
+
+    @property
+    def is_hvm(self):
+        return self.virtualization_type == 'hvm'
+
+    def to_dict(self):
+        """Everything the catalog said, normalized, for machine output."""
+        data = dict(self.extra)
+        for field in TEXT_FIELDS:
+            if getattr(self, field) is not None:
+                data[field] = getattr(self, field)
+        data['hypervisors'] = list(self.hypervisors)
+        data['single_kernel'] = self.single_kernel
+        data['virtualization_type'] = self.virtualization_type
+        data['size'] = self.size
+        data['md5'] = self.md5
+        data['sha256'] = self.sha256
+        data['location'] = self.location
+        return data
+
+    def __repr__(self):
+        return 'CatalogImage({0!r})'.format(self.name)
+
+
+class Catalog(object):
+    """An image store's list of images, in catalog order."""
+
+    def __init__(self, images, url=None, warnings=()):
+        self.images = list(images)
+        self.url = url
+        self.warnings = list(warnings)
+
+    @classmethod
+    def parse(cls, document, url=None):
+        """
+        Build a catalog from the raw JSON ``document`` (bytes or text) found
+        at ``url``; image URLs are resolved against ``url``.
+        """
+        where = ' at {0}'.format(url) if url else ''
+        if isinstance(document, six.binary_type):
+            try:
+                document = document.decode('utf-8-sig')
+            except UnicodeDecodeError:
+                raise CatalogError('the catalog{0} is not UTF-8 text; check '
+                                   'the store URL'.format(where))
+        try:
+            data = json.loads(document)
+        except ValueError as err:
+            raise CatalogError('the catalog{0} is not valid JSON ({1}); '
+                               'check the store URL'.format(where, err))
+        if not isinstance(data, dict) or \
+                not isinstance(data.get('images'), list):
+            raise CatalogError('the catalog{0} has no "images" list; is this '
+                               'an image store catalog?'.format(where))
+        images = []
+        warnings = []
+        seen = set()
+        for position, entry in enumerate(data['images'], 1):
+            if not isinstance(entry, dict):
+                warnings.append('skipped catalog entry {0}: not a JSON object'
+                                .format(position))
+                continue
+            image = CatalogImage(entry, url)
+            if not image.name or not image.name.strip():
+                warnings.append('skipped catalog entry {0}: it has no name'
+                                .format(position))
+                continue
+            if image.name in seen:
+                warnings.append('catalog lists image "{0}" more than once; '
+                                'installs use the first'.format(image.name))
+            seen.add(image.name)
+            images.append(image)
+        return cls(images, url=url, warnings=warnings)
+
+    def find(self, name):
+        for image in self.images:
+            if image.name == name:
+                return image
+        names = [image.name for image in self.images]
+        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
+        raise UnknownImageError(name, close)
+
+    def select(self, names=None, oses=None, architectures=None):
+        """
+        The images matching every given criterion: any of the name glob
+        patterns, any of the operating systems, any of the architectures
+        (case-insensitive, as catalogs are hand-written).
+        """
+        def matches_any(value, choices, compare):
+            return not choices or any(compare(value or '', choice)
+                                      for choice in choices)
+
+        def same_word(value, choice):
+            return value.lower() == choice.lower()
+
+        def glob_match(value, pattern):
+            return fnmatch.fnmatchcase(value, pattern)
+
+        return [image for image in self.images
+                if matches_any(image.name, names, glob_match) and
+                matches_any(image.os, oses, same_word) and
+                matches_any(image.architecture, architectures, same_word)]

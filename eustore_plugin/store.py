@@ -1,0 +1,196 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+The image store as a requestbuilder service, and fetching its catalog.
+
+A store is a plain HTTP(S) location (usually a public S3/Walrus bucket behind
+a cache) holding a catalog and tarballs; air-gapped sites use ``file://`` URLs
+or plain directories.  Its URL comes, like every euca2ools endpoint, from the
+command line (``-U``), then the environment (``EUSTORE_URL``), then the
+region's ``eustore-url`` config option, and finally the historical default.
+"""
+
+from __future__ import absolute_import
+
+import io
+import os.path
+
+from requestbuilder import Arg
+from requestbuilder.auth import BaseAuth
+from requestbuilder.exceptions import ClientError, ServerError
+from requestbuilder.request import BaseRequest
+from requestbuilder.service import BaseService
+import six
+import six.moves.urllib_parse as urlparse
+from six.moves.urllib.request import pathname2url, url2pathname
+
+from eustore_plugin.backend import EustoreSuite
+from eustore_plugin.catalog import Catalog
+
+
+DEFAULT_STORE_URL = 'http://emis.eucalyptus.com/'
+# The 2.x/3.0 clients fetched "<store>catalog"; the seed names it catalog.json.
+CATALOG_NAMES = ('catalog', 'catalog.json')
+
+
+class StoreError(ClientError):
+    """The store could not be read; the message says where and why."""
+
+
+def normalize_store_url(url):
+    """
+    A store URL that names a directory ends in "/" so that relative names
+    resolve inside it; a plain local path becomes a file:// URL.  A URL that
+    names a .json file is the catalog itself and is left alone.
+    """
+    scheme = urlparse.urlparse(url).scheme.lower()
+    if scheme not in ('http', 'https', 'file'):
+        url = 'file://' + pathname2url(os.path.abspath(
+            os.path.expanduser(url)))
+    if url.lower().endswith('.json') or url.endswith('/'):
+        return url
+    return url + '/'
+
+
+def catalog_candidates(store_url):
+    """The URLs to try for the catalog, in order."""
+    if store_url.lower().endswith('.json'):
+        return [store_url]
+    return [urlparse.urljoin(store_url, name) for name in CATALOG_NAMES]
+
+
+class EustoreService(BaseService):
+    NAME = 'eustore'
+    DESCRIPTION = 'Image store'
+    URL_ENVVAR = 'EUSTORE_URL'
+    REGION_ENVVAR = ('EUCA_DEFAULT_REGION', 'AWS_DEFAULT_REGION')
+    ARGS = [Arg('-U', '--url', metavar='URL', help='''image store URL: a
+                directory holding a catalog, a .json catalog, or a local
+                path (default: $EUSTORE_URL, the "eustore-url" region
+                option, or {0})'''.format(DEFAULT_STORE_URL))]
+
+    def configure(self):
+        # Unlike a private cloud's self-signed endpoints, a store hands out
+        # images to boot: verify TLS unless the user's config says not to.
+        verify = self.config.get_global_option('eustore-verify-tls')
+        if self.config.convert_to_bool(verify, default=True):
+            self.session_args.setdefault(
+                'verify', os.getenv('REQUESTS_CA_BUNDLE') or True)
+        else:
+            self.session_args.setdefault('verify', False)
+        BaseService.configure(self)
+
+    def validate_config(self):
+        self.endpoint = normalize_store_url(self.endpoint or
+                                            DEFAULT_STORE_URL)
+
+    def handle_http_error(self, response):
+        raise ServerError(response)
+
+    def open_url(self, url, headers=None):
+        """
+        GET a URL of this store (http, https or file) as a streamed
+        response-like object with ``status_code``, ``headers``, ``content``
+        and ``iter_content``; raises StoreError naming the URL.
+        """
+        if urlparse.urlparse(url).scheme.lower() == 'file':
+            return _LocalFileResponse(url)
+        # A store's files live at URLs of their own (image URLs may even name
+        # another host), so requestbuilder is pointed at each in turn.
+        endpoint, self.endpoint = self.endpoint, url
+        try:
+            return self.send_request(method='GET', headers=headers or {})
+        except ServerError as err:
+            raise StoreError('the image store answered {0} {1} for {2}'
+                             .format(err.status_code, err.reason, url),
+                             err.status_code)
+        except ClientError as err:
+            raise StoreError(_describe_connection_error(url, err))
+        finally:
+            self.endpoint = endpoint
+
+
+def _describe_connection_error(url, err):
+    reason = six.text_type(err)
+    if 'CERTIFICATE_VERIFY_FAILED' in reason or 'SSLError' in reason:
+        return ('TLS verification failed for the image store at {0}; if it '
+                'uses a private CA, point REQUESTS_CA_BUNDLE at that CA\'s '
+                'certificate ({1})'.format(url, reason))
+    return 'cannot reach the image store at {0} ({1})'.format(url, reason)
+
+
+class _LocalFileResponse(object):
+    """A file:// URL read the way a streamed HTTP response would be."""
+
+    status_code = 200
+    reason = 'OK'
+
+    def __init__(self, url):
+        self.url = url
+        path = url2pathname(urlparse.urlparse(url).path)
+        try:
+            self._file = io.open(path, 'rb')
+        except (IOError, OSError) as err:
+            raise StoreError('cannot read {0} ({1})'.format(
+                url, err.strerror or err),
+                404 if not os.path.exists(path) else None)
+        self.headers = {'Content-Length': str(os.fstat(
+            self._file.fileno()).st_size)}
+
+    def iter_content(self, chunk_size=65536):
+        with self._file:
+            for chunk in iter(lambda: self._file.read(chunk_size), b''):
+                yield chunk
+
+    @property
+    def content(self):
+        return b''.join(self.iter_content())
+
+    def close(self):
+        self._file.close()
+
+
+class AnonymousStoreAuth(BaseAuth):
+    """
+    Stores are public, so nothing is signed; -I and -S are still accepted,
+    as by every euca2ools command, so that shared scripts and aliases work.
+    """
+
+    ARGS = [Arg('-I', '--access-key-id', dest='key_id', metavar='KEY_ID',
+                route_to=None, help="accepted for compatibility with other "
+                "euca2ools commands; stores are read anonymously"),
+            Arg('-S', '--secret-key', dest='secret_key', metavar='KEY',
+                route_to=None, help='accepted for compatibility (see -I)')]
+
+
+class EustoreRequest(BaseRequest):
+    """Base of the eustore commands: the suite, the store, the options."""
+
+    SUITE = EustoreSuite
+    SERVICE_CLASS = EustoreService
+    AUTH_CLASS = AnonymousStoreAuth
+
+    def _build_parser(self):
+        BaseRequest._build_parser(self)
+        # euca2ools 2.x, whose options users know (see the seed's help),
+        # also spelt --debug as -D; requestbuilder only has --debug.
+        parser = self._cli_parser
+        debug = parser._option_string_actions['--debug']
+        debug.option_strings.insert(0, '-D')
+        parser._option_string_actions['-D'] = debug
+
+    def fetch_catalog(self):
+        """Read and parse the store's catalog; raises StoreError."""
+        tried = []
+        for url in catalog_candidates(self.service.endpoint):
+            try:
+                response = self.service.open_url(url, headers={
+                    'User-Agent': self.suite.get_user_agent()})
+            except StoreError as err:
+                if len(err.args) > 1 and err.args[1] == 404:
+                    tried.append(url)
+                    continue
+                raise
+            return Catalog.parse(response.content, url)
+        raise StoreError('the image store has no catalog: nothing at {0}; '
+                         'check the store URL (-U or EUSTORE_URL)'
+                         .format(' or '.join(tried)))

@@ -1,0 +1,97 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+
+from __future__ import absolute_import
+
+import os
+import os.path
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.storeserver import StoreServer
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
+COMMANDS = {
+    'eustore-describe-images':
+        'eustore_plugin.commands.describeimages:DescribeImages',
+    'eustore-install-image':
+        'eustore_plugin.commands.installimage:InstallImage',
+}
+# Variables a user's shell may carry that would leak into a test.
+USER_VARIABLES = ('EUSTORE_URL', 'EUCA_CONFIG_PATH', 'EC2_URL', 'S3_URL',
+                  'EUARE_URL', 'AWS_IAM_URL', 'TOKEN_URL', 'EC2_ACCESS_KEY',
+                  'EC2_SECRET_KEY', 'AWS_ACCESS_KEY', 'AWS_SECRET_KEY',
+                  'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
+                  'AWS_SECURITY_TOKEN', 'AWS_CREDENTIAL_FILE', 'EC2_CERT',
+                  'EC2_PRIVATE_KEY', 'EUCALYPTUS_CERT', 'EC2_USER_ID',
+                  'EUCA_DEFAULT_REGION', 'AWS_DEFAULT_REGION',
+                  'REQUESTS_CA_BUNDLE', 'http_proxy', 'https_proxy',
+                  'HTTP_PROXY', 'HTTPS_PROXY')
+
+
+def fixture_path(name):
+    return os.path.join(FIXTURES, name)
+
+
+class Result(object):
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def lines(self):
+        return self.stdout.splitlines()
+
+    def __repr__(self):
+        return 'Result(rc={0}, stdout={1!r}, stderr={2!r})'.format(
+            self.returncode, self.stdout, self.stderr)
+
+
+@pytest.fixture
+def user_env(tmpdir):
+    """A user's environment with no eucarc and an empty ~/.euca."""
+    env = dict((key, val) for key, val in os.environ.items()
+               if key not in USER_VARIABLES)
+    env['HOME'] = str(tmpdir.mkdir('home'))
+    env['EUCA_CONFIG_PATH'] = str(tmpdir.join('no-config', '*.ini'))
+    env['NO_PROXY'] = env['no_proxy'] = '127.0.0.1,localhost'
+    env['PYTHONIOENCODING'] = 'utf-8'
+    return env
+
+
+@pytest.fixture
+def cli(user_env):
+    """Run an eustore command as a user would, in a separate process."""
+    def run(command, *args, **kwargs):
+        module, cls = COMMANDS[command].split(':')
+        code = ('import sys; sys.argv[0] = {0!r}; from {1} import {2}; '
+                '{2}.run()'.format(command, module, cls))
+        env = dict(user_env, **kwargs.pop('env', {}))
+        proc = subprocess.Popen(
+            [sys.executable, '-c', code] + list(args), env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, cwd=kwargs.pop('cwd', None))
+        out, err = proc.communicate(kwargs.pop('input', b''))
+        return Result(proc.returncode, out.decode('utf-8'),
+                      err.decode('utf-8'))
+    return run
+
+
+@pytest.fixture
+def store_dir(tmpdir):
+    return tmpdir.mkdir('store')
+
+
+@pytest.fixture
+def store(store_dir):
+    server = StoreServer(str(store_dir)).start()
+    yield server
+    server.stop()
+
+
+def put_catalog(store_dir, fixture, name='catalog'):
+    shutil.copy(fixture_path(fixture), str(store_dir.join(name)))

@@ -1,0 +1,123 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+A real HTTP image store on loopback: serves a directory like a public bucket
+(with Range requests, as S3 and Varnish answer them), and can be told to
+misbehave for chosen paths so tests see the faults real stores have.
+"""
+
+from __future__ import absolute_import
+
+import os.path
+import re
+import ssl
+import threading
+
+from six.moves import BaseHTTPServer, socketserver
+import six.moves.urllib_parse as urlparse
+
+
+class StoreServer(object):
+    """
+    ``faults`` maps a URL path to a status code, or to a callable
+    ``fault(handler, path)`` returning True when it answered the request
+    itself.  ``requests`` records (method, path, headers) of every request.
+    """
+
+    def __init__(self, root, tls=None):
+        self.root = root
+        self.faults = {}
+        self.requests = []
+        server = self
+
+        class Handler(_StoreHandler):
+            store = server
+
+        self._httpd = _ThreadingServer(('127.0.0.1', 0), Handler)
+        self.port = self._httpd.server_address[1]
+        scheme = 'http'
+        if tls:
+            # tls = (certificate file, key file): serve HTTPS instead.
+            context = ssl.SSLContext(getattr(ssl, 'PROTOCOL_TLS_SERVER',
+                                                 ssl.PROTOCOL_SSLv23))
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket,
+                                                     server_side=True)
+            scheme = 'https'
+        self.url = '{0}://127.0.0.1:{1}/'.format(scheme, self.port)
+        self._thread = threading.Thread(target=self._httpd.serve_forever)
+        self._thread.daemon = True
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def paths_requested(self):
+        return [path for _, path, _ in self.requests]
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _StoreHandler(BaseHTTPServer.BaseHTTPRequestHandler):
+    store = None
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def do_HEAD(self):
+        self.do_GET(head=True)
+
+    def do_GET(self, head=False):
+        path = urlparse.unquote(urlparse.urlparse(self.path).path)
+        self.store.requests.append(('HEAD' if head else 'GET', path,
+                                    dict(self.headers.items())))
+        fault = self.store.faults.get(path)
+        if callable(fault) and fault(self, path):
+            return
+        if isinstance(fault, int):
+            return self.send_body(fault, b'<Error>injected</Error>')
+        filename = os.path.join(self.store.root, path.lstrip('/'))
+        if not os.path.isfile(filename):
+            return self.send_body(404, b'<Error>NoSuchKey</Error>')
+        size = os.path.getsize(filename)
+        start, end = 0, size - 1
+        status = 200
+        match = re.match(r'bytes=(\d+)-(\d*)$', self.headers.get('Range', ''))
+        if match:
+            start = int(match.group(1))
+            end = min(int(match.group(2) or end), end)
+            if start >= size:
+                return self.send_body(416, b'')
+            status = 206
+        self.send_response(status)
+        self.send_header('Content-Length', str(end - start + 1))
+        self.send_header('Accept-Ranges', 'bytes')
+        if status == 206:
+            self.send_header('Content-Range',
+                             'bytes {0}-{1}/{2}'.format(start, end, size))
+        self.end_headers()
+        if head:
+            return
+        with open(filename, 'rb') as source:
+            source.seek(start)
+            remaining = end - start + 1
+            while remaining > 0:
+                chunk = source.read(min(remaining, 1 << 16))
+                if not chunk:
+                    break
+                self.wfile.write(chunk)
+                remaining -= len(chunk)
+
+    def send_body(self, status, body, content_type='application/xml'):
+        self.send_response(status)
+        self.send_header('Content-Type', content_type)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
