@@ -6,10 +6,13 @@ an HTTP server, an HTTPS one, and plain directories.
 
 from __future__ import absolute_import
 
+import hashlib
 import json
 import os.path
 import subprocess
+import sys
 import textwrap
+import zlib
 
 import pytest
 
@@ -270,3 +273,25 @@ def test_help_shows_the_seeds_options(cli):
                    '--os OS', '-a ARCH, --architecture ARCH',
                    '--name PATTERN'):
         assert option in result.stdout
+
+
+def test_demo_store_lists_its_three_images(cli, tmpdir):
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)),
+                          'scripts', 'make_demo_store.py')
+    store = str(tmpdir.join('demo'))
+    subprocess.check_call([sys.executable, script, store],
+                          stdout=subprocess.PIPE)
+    result = cli(DESCRIBE, '-U', store, '--json')
+    images = json.loads(result.stdout)
+    assert [image['os'] for image in images] == ['centos', 'debian',
+                                                 'fedora']
+    for image in images:
+        with open(os.path.join(store, image['url']), 'rb') as tarball:
+            data = tarball.read()
+        assert hashlib.sha256(data).hexdigest() == image['sha256']
+        assert len(data) == image['size']
+    # The Debian image carries a euca2ools 2.x checksum name.
+    with open(os.path.join(store, images[1]['url']), 'rb') as tarball:
+        md5_hex = hashlib.md5(tarball.read()).hexdigest()
+    assert int(images[1]['name']) == zlib.crc32(
+        md5_hex.encode('ascii')) & 0xffffffff
