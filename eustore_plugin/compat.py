@@ -57,6 +57,7 @@ import re
 import tempfile
 import textwrap
 import time
+import warnings
 
 import six
 import six.moves.urllib_parse as urlparse
@@ -339,6 +340,11 @@ def install():
     """Apply the fixes above to requestbuilder (once; Python 3 only)."""
     if _INSTALLED or six.PY2:
         return
+    # Compiling requestbuilder's ``x is 0`` comparisons makes Python 3.8+
+    # print SyntaxWarnings on a user's first run; they are not the user's to
+    # fix (and ``is 0`` happens to work on CPython's small-int cache).
+    warnings.filterwarnings('ignore', category=SyntaxWarning,
+                            module=r'.*requestbuilder')
     import requestbuilder.auth.aws as aws
     import requestbuilder.command as command
     import requestbuilder.request as request

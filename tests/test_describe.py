@@ -9,6 +9,7 @@ from __future__ import absolute_import
 import hashlib
 import json
 import os.path
+import re
 import subprocess
 import sys
 import textwrap
@@ -266,13 +267,14 @@ def test_version_names_the_plugin(cli):
 def test_help_shows_the_seeds_options(cli):
     result = cli(DESCRIBE, '--help')
     assert result.returncode == 0
-    for option in ('-h, --help', '-v, --verbose', '-D, --debug',
-                   '--debugger', '-U URL, --url URL', '--region',
-                   '-I KEY_ID, --access-key-id KEY_ID',
-                   '-S KEY, --secret-key KEY', '--version', '--json',
-                   '--os OS', '-a ARCH, --architecture ARCH',
-                   '--name PATTERN'):
-        assert option in result.stdout
+    # Python 3.13's argparse writes "-U, --url URL", older ones
+    # "-U URL, --url URL": look for the option strings themselves.
+    shown = set(re.findall(r'(?<![\w-])(--?[a-zA-Z][\w-]*)', result.stdout))
+    assert shown >= set([
+        '-h', '--help', '-v', '--verbose', '-D', '--debug', '--debugger',
+        '-U', '--url', '--region', '-I', '--access-key-id', '-S',
+        '--secret-key', '--version', '--json', '--os', '-a',
+        '--architecture', '--name'])
 
 
 def test_demo_store_lists_its_three_images(cli, tmpdir):
