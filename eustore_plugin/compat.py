@@ -36,13 +36,13 @@ service: ``import cgi`` (gone in 3.13)      the legacy-cgi distribution,
                                             declared in setup.py
 ==========================================  ================================
 
-Two real bugs ride along, fixed because our versions are rewritten anyway and
-the signer tests check them against botocore: HmacV1's canonical resource
-appended the sub-resource list once per parameter, and the V4 payload hash of
-a seekable body read ``req.data`` (which prepared requests lack).
-
-On Python 2.7 requestbuilder works as released, and euca2ools may be running
-beside us there, so ``install()`` changes nothing on Python 2.
+The signers also carry bugs that bite on Python 2.7 as well, so our signers
+replace requestbuilder's on every Python (tests/test_compat.py checks them
+against botocore byte for byte on both): HmacV1 signed ``?acl`` as ``acl=``
+and appended the sub-resource list once per parameter; query V2 failed on
+non-ASCII values; V4 hashed a seekable body through ``req.data`` (prepared
+requests have none) and encoded S3 keys twice.  Everything else is Python 3
+porting and is left alone on Python 2.7, where euca2ools may run beside us.
 """
 
 from __future__ import absolute_import
@@ -200,10 +200,10 @@ def hmac_v1_sign_string(self, to_sign):
 def query_v2_apply_to_request(self, req, service):
     """AWS signature version 2 on a prepared request (query or form POST)."""
     parsed = urlparse.urlparse(req.url)
-    if req.method == 'POST':
-        source = _to_text(req.body or '')
-    else:
-        source = parsed.query
+    source = req.body or '' if req.method == 'POST' else parsed.query
+    # parse_qsl must see the native str type: on Python 2, percent-escapes
+    # in a unicode string decode to code points, not UTF-8 bytes.
+    source = _to_text(source) if six.PY3 else _to_bytes(source)
     params = {}
     for key, val in urlparse.parse_qsl(source, keep_blank_values=True):
         params.setdefault(key, val)
@@ -250,8 +250,14 @@ def v4_apply_to_request(self, req, service):
     credential = '/'.join((self.args['key_id'],) + tuple(scope))
     self._update_request_before_signing(req, credential, payload_hash,
                                         amz_date)
+    if service.NAME == 's3':
+        # requests has already percent-encoded the key; S3 signs it as sent,
+        # other services encode it once more.
+        c_uri = urlparse.urlsplit(req.url).path or '/'
+    else:
+        c_uri = self._get_canonical_uri(req)
     c_request = '\n'.join((
-        req.method.upper(), self._get_canonical_uri(req),
+        req.method.upper(), c_uri,
         self._get_canonical_query(req), self._get_canonical_headers(req),
         '', self._get_signed_headers(req), payload_hash))
     self.log.debug('canonical request: %s', repr(c_request))
@@ -337,22 +343,26 @@ def logging_wrapper_read(self, size=-1):
 
 
 def install():
-    """Apply the fixes above to requestbuilder (once; Python 3 only)."""
-    if _INSTALLED or six.PY2:
+    """
+    Apply the fixes above to requestbuilder, once.  The signers are replaced
+    on every Python: their bugs are bugs on Python 2.7 too, and ours are
+    proven against botocore on both.  The rest is Python 3 porting.
+    """
+    if _INSTALLED:
         return
     # Compiling requestbuilder's ``x is 0`` comparisons makes Python 3.8+
     # print SyntaxWarnings on a user's first run; they are not the user's to
     # fix (and ``is 0`` happens to work on CPython's small-int cache).
     warnings.filterwarnings('ignore', category=SyntaxWarning,
                             module=r'.*requestbuilder')
+    _install_signers()
+    if six.PY3:
+        _port_to_python3()
+    _INSTALLED.append(True)
+
+
+def _install_signers():
     import requestbuilder.auth.aws as aws
-    import requestbuilder.command as command
-    import requestbuilder.request as request
-    import requestbuilder.service as service
-    import six.moves.configparser as configparser
-
-    command._rewrap_description = rewrap_description
-
     aws.HmacV1Auth.get_canonicalized_resource = hmac_v1_canonicalized_resource
     aws.HmacV1Auth.get_canonicalized_headers = hmac_v1_canonicalized_headers
     aws.HmacV1Auth.sign_string = hmac_v1_sign_string
@@ -363,13 +373,18 @@ def install():
     aws.HmacV4Auth._hash_payload = v4_hash_payload
     aws._get_params_from_url = _params_from_url
 
+
+def _port_to_python3():
+    import requestbuilder.command as command
+    import requestbuilder.request as request
+    import requestbuilder.service as service
+    import six.moves.configparser as configparser
+
+    command._rewrap_description = rewrap_description
     service.file = io.IOBase
     request.file = io.IOBase
     service.collections = _CollectionsWithMapping
     request._IteratorFileObjAdapter.read = iterator_adapter_read
     request._ReadLoggingFileWrapper.read = logging_wrapper_read
-
     if not hasattr(configparser, 'SafeConfigParser'):
         configparser.SafeConfigParser = configparser.ConfigParser
-    logging.getLogger(__name__).debug('requestbuilder patched for Python 3')
-    _INSTALLED.append(True)

@@ -93,3 +93,15 @@ def store(store_dir):
 
 def put_catalog(store_dir, fixture, name='catalog'):
     shutil.copy(fixture_path(fixture), str(store_dir.join(name)))
+
+
+@pytest.fixture(scope='session')
+def moto_cloud():
+    from tests.cloud import MotoCloud, find_moto_server
+    executable = find_moto_server()
+    if not executable:
+        pytest.skip('moto_server not found: run scripts/setup (it installs '
+                    'moto[server] on Python 3), or set MOTO_SERVER')
+    cloud = MotoCloud(executable)
+    yield cloud
+    cloud.stop()
