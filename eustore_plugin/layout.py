@@ -1,0 +1,361 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+What to install from an image tarball, decided from its member list alone.
+
+This module does no I/O.  It is given the tarball's members (``TarInfo``
+objects, or anything with ``name``, ``size`` and ``isfile()``, or plain
+``(name, size)`` pairs) and says which one is the disk image, the kernel and
+the ramdisk (REFERENCE.md section 3).
+
+A tar.gz can only be read front to back: gzip has no index, so "seek to the
+kernel" means decompressing everything before it.  Install therefore reads
+the member list in one pass, asks :func:`analyze` what it wants, and then
+streams the wanted members in the order they appear in the archive (a second
+pass), matching them by their exact archive names -- the ``name`` of each
+:class:`MemberRef`, which is kept as the archive spells it, ``./`` prefixes
+and all.  :meth:`ImageLayout.wanted` maps those names to their roles.
+
+The rules
+---------
+Only regular files count: directories, symlinks and hard links are skipped
+(a ``vmlinuz -> vmlinuz-2.6.x`` symlink is not a second kernel), as are
+dot-files such as the ``._*`` AppleDouble files macOS tar adds, and anything
+under ``__MACOSX/``.  Leading ``/`` and ``./`` are ignored.
+
+A file's role comes from its base name, case-insensitively, in this order:
+
+- kernel: contains ``vmlinu`` (vmlinuz, vmlinux, xen-vmlinuz-...);
+- ramdisk: contains ``initrd``, ``initramfs`` or ``loader``;
+- disk image: ends in ``.img`` or ``.raw``.
+
+Kernels and ramdisks come first because CentOS and Fedora call their
+ramdisks ``initrd-<version>.img``.
+
+There must be exactly one disk image.  The directory holding it is the
+image's directory (normally the tarball's one top directory, or the root of
+a tarball with none).  Kernels and ramdisks may be:
+
+- beside the disk image: the single-kernel ("universal") layout;
+- in ``<hypervisor>-kernel/`` directories beside the disk image, each with
+  its own kernel and ramdisk (``xen-kernel/``, ``kvm-kernel/``): the
+  hypervisor-specific layout.
+
+A kernel or ramdisk anywhere else is an error rather than being ignored: an
+overlooked kernel would make a paravirtual image look like an HVM one.
+
+Which kernel is used:
+
+- ``virtualization_type='hvm'``: none; the layout is ``hvm`` whatever the
+  tarball holds (an HVM guest boots from its own disk).
+- ``hypervisor`` None or ``'universal'``: the kernel beside the disk image.
+  If there is none but there are hypervisor directories, the user must pick
+  one: guessing could register a Xen kernel on a KVM cloud.
+- ``hypervisor='xen'`` (or any other name): that hypervisor's directory.  A
+  single-kernel tarball has no hypervisor directories; its one kernel is
+  meant for every hypervisor, so it is used whatever was asked for.
+- No kernel and no ramdisk at all: an HVM image, unless
+  ``virtualization_type='paravirtual'`` said otherwise (then an error: a
+  paravirtual image cannot boot without a kernel).
+
+In the chosen place there may be at most one kernel and one ramdisk.  A
+ramdisk without a kernel is an error (nothing can boot it; most likely the
+kernel's file is misnamed).  A kernel without a ramdisk is allowed and
+registered without one, as ``euca-register`` and EC2 allow: Xen-style
+paravirtual kernels with built-in drivers boot without an initrd, and a user
+holding such a tarball would otherwise have no way to install it at all.
+"""
+
+from __future__ import absolute_import
+
+import collections
+import posixpath
+import re
+
+import six
+import six.moves.urllib_parse as urlparse
+
+
+KERNEL_MARKERS = ('vmlinu',)
+RAMDISK_MARKERS = ('initrd', 'initramfs', 'loader')
+DISK_SUFFIXES = ('.img', '.raw')
+HYPERVISOR_DIR_SUFFIX = '-kernel'
+UNIVERSAL = 'universal'
+VIRTUALIZATION_TYPES = ('paravirtual', 'hvm')
+TARBALL_SUFFIXES = ('.tar.gz', '.tgz')
+# EC2 image names: 3-128 of these characters.
+_NAME_CHARS_RE = re.compile(r"[^A-Za-z0-9()\[\] /'@_-]")
+_PAD_RE = re.compile(r'^[A-Za-z0-9]+$')
+MAX_NAME_LENGTH = 128
+
+SINGLE_KERNEL = 'single-kernel'
+HYPERVISOR_SPECIFIC = 'hypervisor-specific'
+HVM = 'hvm'
+
+
+class LayoutError(ValueError):
+    """The tarball's members do not make an installable image."""
+
+
+class MemberRef(collections.namedtuple('MemberRef', 'name size')):
+    """One tarball member: its exact archive name and its size."""
+    __slots__ = ()
+
+
+class ImageLayout(object):
+    """What install needs from one tarball."""
+
+    def __init__(self, machine, kernel=None, ramdisk=None, hypervisor=None,
+                 kind=SINGLE_KERNEL, available_hypervisors=()):
+        self.machine = machine
+        self.kernel = kernel
+        self.ramdisk = ramdisk
+        self.hypervisor = hypervisor
+        self.kind = kind
+        # Hypervisor directories the tarball has, whichever was chosen.
+        self.available_hypervisors = tuple(available_hypervisors)
+
+    @property
+    def virtualization_type(self):
+        """What RegisterImage should be told for the machine image."""
+        return 'hvm' if self.kind == HVM else 'paravirtual'
+
+    def wanted(self):
+        """{exact archive name: 'machine' | 'kernel' | 'ramdisk'}."""
+        roles = {self.machine.name: 'machine'}
+        if self.kernel is not None:
+            roles[self.kernel.name] = 'kernel'
+        if self.ramdisk is not None:
+            roles[self.ramdisk.name] = 'ramdisk'
+        return roles
+
+    def __repr__(self):
+        return ('ImageLayout(kind={0!r}, hypervisor={1!r}, machine={2!r}, '
+                'kernel={3!r}, ramdisk={4!r})'.format(
+                    self.kind, self.hypervisor, self.machine, self.kernel,
+                    self.ramdisk))
+
+
+# ------------------------------------------------------------------ members
+
+def _regular_files(members):
+    """(MemberRef, path components) of every regular file that counts."""
+    for member in members:
+        if isinstance(member, tuple):
+            name, size = member
+        else:
+            if not member.isfile():
+                continue
+            name, size = member.name, member.size
+        if isinstance(name, six.binary_type):
+            name = name.decode('utf-8', 'replace')
+        parts = tuple(part for part in name.split('/')
+                      if part not in ('', '.'))
+        if not parts or parts[-1].startswith('.') or '__MACOSX' in parts:
+            continue
+        yield MemberRef(name, int(size)), parts
+
+
+def _role_of(basename):
+    lowered = basename.lower()
+    if any(marker in lowered for marker in KERNEL_MARKERS):
+        return 'kernel'
+    if any(marker in lowered for marker in RAMDISK_MARKERS):
+        return 'ramdisk'
+    if lowered.endswith(DISK_SUFFIXES):
+        return 'machine'
+    return None
+
+
+def _names(refs):
+    return ', '.join(ref.name for ref in refs)
+
+
+def _shown_dir(parts):
+    return '/'.join(parts) + '/' if parts else 'the top of the tarball'
+
+
+def analyze(members, hypervisor=None, virtualization_type=None):
+    """
+    Decide what to install from a tarball's ``members``.  ``hypervisor`` is
+    the user's choice of kernel directory ('xen', 'kvm', or 'universal' for
+    the single-kernel case); ``virtualization_type`` the catalog's
+    ('paravirtual', 'hvm' or None).  Returns an :class:`ImageLayout`;
+    raises :class:`LayoutError`.
+    """
+    virt = _normalize_virtualization_type(virtualization_type)
+    if hypervisor is not None:
+        hypervisor = six.text_type(hypervisor).strip().lower() or None
+
+    found = {'machine': [], 'kernel': [], 'ramdisk': []}
+    seen = {}
+    for ref, parts in _regular_files(members):
+        role = _role_of(parts[-1])
+        if role is None:
+            continue
+        if parts in seen:
+            raise LayoutError(
+                'the tarball holds {0} twice ({1} and {2}); repack it with '
+                'one copy'.format('/'.join(parts), seen[parts].name,
+                                  ref.name))
+        seen[parts] = ref
+        found[role].append((ref, parts))
+
+    disks = found['machine']
+    if not disks:
+        raise LayoutError(
+            'the tarball holds no disk image (a file ending in {0} that is '
+            'not a kernel or ramdisk); is it an image store tarball?'
+            .format(' or '.join(DISK_SUFFIXES)))
+    if len(disks) > 1:
+        raise LayoutError(
+            'the tarball holds several disk images ({0}); an image tarball '
+            'holds exactly one'.format(_names(ref for ref, _ in disks)))
+    machine, machine_parts = disks[0]
+    home = machine_parts[:-1]
+
+    # Kernels and ramdisks by where they are: None = beside the disk image,
+    # else the hypervisor whose "<hypervisor>-kernel/" directory holds them.
+    places = {}
+    for role in ('kernel', 'ramdisk'):
+        for ref, parts in found[role]:
+            place = _place_of(parts, home)
+            if place is False:
+                raise LayoutError(
+                    'the tarball holds {0} file {1} outside the places an '
+                    'image keeps them ({2} or its <hypervisor>{3}/ '
+                    'directories); repack it or rename the file'.format(
+                        role, ref.name, _shown_dir(home),
+                        HYPERVISOR_DIR_SUFFIX))
+            places.setdefault(place, {'kernel': [], 'ramdisk': []})
+            places[place][role].append(ref)
+    available = sorted(place for place in places if place is not None)
+
+    if virt == 'hvm':
+        return ImageLayout(machine, kind=HVM, available_hypervisors=available)
+    if not places:
+        if virt == 'paravirtual':
+            raise LayoutError(
+                'the catalog says this image is paravirtual, but its tarball '
+                'holds no kernel (no file named like vmlinuz beside {0}); '
+                'the store entry is wrong, tell its operator'.format(
+                    machine.name))
+        return ImageLayout(machine, kind=HVM)
+
+    if hypervisor in (None, UNIVERSAL):
+        if None not in places:
+            choices = ', '.join(available)
+            if hypervisor is None:
+                raise LayoutError(
+                    'this image has a kernel for each hypervisor; choose one '
+                    'of: {0} (-k/--hypervisor)'.format(choices))
+            raise LayoutError(
+                'this image has no universal kernel, only hypervisor-'
+                'specific ones; choose one of: {0}'.format(choices))
+        chosen, kind = None, SINGLE_KERNEL
+    elif hypervisor in places:
+        chosen, kind = hypervisor, HYPERVISOR_SPECIFIC
+    elif not available:
+        # One kernel for every hypervisor: it serves whichever was asked for.
+        chosen, kind = None, SINGLE_KERNEL
+    else:
+        choices = available + ([UNIVERSAL] if None in places else [])
+        raise LayoutError(
+            'this image has no kernel for hypervisor "{0}"; choose one of: '
+            '{1}'.format(hypervisor, ', '.join(choices)))
+
+    kernel, ramdisk = _pick(places[chosen], home, chosen)
+    return ImageLayout(machine, kernel=kernel, ramdisk=ramdisk,
+                       hypervisor=chosen, kind=kind,
+                       available_hypervisors=available)
+
+
+def _normalize_virtualization_type(value):
+    if value is None:
+        return None
+    value = six.text_type(value).strip().lower()
+    if not value:
+        return None
+    if value not in VIRTUALIZATION_TYPES:
+        raise LayoutError(
+            'unknown virtualization type "{0}"; expected {1}'.format(
+                value, ' or '.join(VIRTUALIZATION_TYPES)))
+    return value
+
+
+def _place_of(parts, home):
+    """None beside the disk image, a hypervisor name, or False (misplaced)."""
+    where = parts[:-1]
+    if where == home:
+        return None
+    if len(where) == len(home) + 1 and where[:-1] == home:
+        subdir = where[-1].lower()
+        if subdir.endswith(HYPERVISOR_DIR_SUFFIX) and \
+                len(subdir) > len(HYPERVISOR_DIR_SUFFIX):
+            return subdir[:-len(HYPERVISOR_DIR_SUFFIX)]
+    return False
+
+
+def _pick(place, home, hypervisor):
+    where = _shown_dir(home + ((hypervisor + HYPERVISOR_DIR_SUFFIX,)
+                               if hypervisor else ()))
+    for role in ('kernel', 'ramdisk'):
+        if len(place[role]) > 1:
+            raise LayoutError(
+                'the tarball holds several candidate {0}s in {1} ({2}); it '
+                'must hold one'.format(role, where, _names(place[role])))
+    kernel = place['kernel'][0] if place['kernel'] else None
+    ramdisk = place['ramdisk'][0] if place['ramdisk'] else None
+    if ramdisk is not None and kernel is None:
+        raise LayoutError(
+            'the tarball holds a ramdisk ({0}) but no kernel in {1}; a '
+            'kernel\'s file name must contain "vmlinu"'.format(
+                ramdisk.name, where))
+    return kernel, ramdisk
+
+
+# -------------------------------------------------------------------- names
+
+def image_name_base(tarball_filename):
+    """
+    "eustore-<tarball name>" as euca2ools 3.0 named installed images: the
+    file name (of a path or URL) without .tgz/.tar.gz, dots turned into
+    underscores (and any other character EC2 refuses in a name as well).
+    """
+    name = six.text_type(tarball_filename)
+    if '://' in name:
+        name = urlparse.unquote(urlparse.urlparse(name).path)
+    name = posixpath.basename(name.replace('\\', '/'))
+    for suffix in TARBALL_SUFFIXES:
+        if name.lower().endswith(suffix):
+            name = name[:-len(suffix)]
+            break
+    name = _NAME_CHARS_RE.sub('_', name.replace('.', '_')).strip()
+    if not name:
+        raise LayoutError('cannot name images after "{0}": it has no file '
+                          'name; give the tarball\'s URL or file name'
+                          .format(tarball_filename))
+    return 'eustore-' + name
+
+
+def registered_names(tarball_filename, pad=None):
+    """
+    {'machine': ..., 'kernel': ..., 'ramdisk': ...}: the names install
+    registers.  ``pad`` (the caller's random hex, for --pad-name) goes after
+    the base so that an image's three names still sort together:
+    eustore-NAME-PAD, eustore-NAME-PAD-kernel, eustore-NAME-PAD-ramdisk.
+    """
+    base = image_name_base(tarball_filename)
+    if pad is not None:
+        pad = six.text_type(pad)
+        if not _PAD_RE.match(pad):
+            raise LayoutError('name padding "{0}" must be letters and '
+                              'digits only'.format(pad))
+        pad_suffix = '-' + pad
+    else:
+        pad_suffix = ''
+    room = MAX_NAME_LENGTH - len(pad_suffix) - len('-ramdisk')
+    base = base[:room]
+    machine = base + pad_suffix
+    return {'machine': machine,
+            'kernel': machine + '-kernel',
+            'ramdisk': machine + '-ramdisk'}
