@@ -103,10 +103,6 @@ def _status_of(err):
                               None)):
         if isinstance(candidate, six.integer_types):
             return candidate
-    # StoreError (eustore_plugin.store) carries it as its second argument.
-    args = getattr(err, 'args', ())
-    if len(args) > 1 and isinstance(args[1], six.integer_types):
-        return args[1]
     return None
 
 

@@ -33,7 +33,14 @@ CATALOG_NAMES = ('catalog', 'catalog.json')
 
 
 class StoreError(ClientError):
-    """The store could not be read; the message says where and why."""
+    """
+    The store could not be read; the message says where and why, and
+    ``status_code`` holds the HTTP status when the store answered one.
+    """
+
+    def __init__(self, message, status_code=None):
+        ClientError.__init__(self, message)
+        self.status_code = status_code
 
 
 def normalize_store_url(url):
@@ -82,9 +89,6 @@ class EustoreService(BaseService):
     def validate_config(self):
         self.endpoint = normalize_store_url(self.endpoint or
                                             DEFAULT_STORE_URL)
-
-    def handle_http_error(self, response):
-        raise ServerError(response)
 
     def open_url(self, url, headers=None):
         """
@@ -186,7 +190,7 @@ class EustoreRequest(BaseRequest):
                 response = self.service.open_url(url, headers={
                     'User-Agent': self.suite.get_user_agent()})
             except StoreError as err:
-                if len(err.args) > 1 and err.args[1] == 404:
+                if err.status_code == 404:
                     tried.append(url)
                     continue
                 raise
