@@ -112,8 +112,8 @@ def load_private_key(source, what='private key'):
         # Some cryptography versions raise UnsupportedAlgorithm for keys
         # they do not know; all of them mean the same thing to the user.
         raise CredentialError(
-            'cannot load the {0} {1}: {2}'.format(what, _describe(source),
-                                                   err))
+            'cannot load the {0} {1}: {2}'.format(
+                what, _describe(source), err))
     if not isinstance(key, rsa.RSAPrivateKey):
         raise CredentialError(
             'the {0} {1} is not an RSA key; S3 bundles need RSA keys'

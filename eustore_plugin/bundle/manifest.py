@@ -40,6 +40,7 @@ DEFAULT_MACHINE_BLOCK_DEVICE_MAPPINGS = (
     ('swap', 'sda3'),
 )
 
+
 class ManifestPart(collections.namedtuple('ManifestPart',
                                           'index filename digest')):
     """One part as the manifest lists it (digest: hex SHA-1 of the part

@@ -142,6 +142,8 @@ class BundleReader(object):
             except (IOError, OSError) as err:
                 raise BundleError('cannot read manifest {0}: {1}'
                                   .format(manifest, err.strerror or err))
+        if isinstance(manifest, six.text_type):
+            manifest = manifest.encode('utf-8')
         self.manifest = parse_manifest(manifest)
         certificate = credentials.load_certificate(user_cert,
                                                    'user certificate')

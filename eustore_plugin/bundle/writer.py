@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -38,6 +39,7 @@ from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from six.moves import queue
 
+from eustore_plugin import __version__
 from eustore_plugin.bundle import credentials
 from eustore_plugin.bundle.errors import (BundleError, ImageSourceError,
                                           ManifestError)
@@ -50,6 +52,9 @@ from eustore_plugin.bundle.tarstream import iter_tar_stream
 # EC2 refuses S3-backed images larger than this.
 MAX_IMAGE_SIZE = 10 * 2 ** 30
 DEFAULT_PART_SIZE = 10485760
+# Part names add ".part.NNNN" and S3 keys may have 1024 bytes; 200 leaves
+# room for a key prefix and keeps the tar header small.
+MAX_PREFIX_LENGTH = 200
 DEFAULT_COMPRESS_LEVEL = 6
 BUNDLER_NAME = 'eustore-plugin'
 BUNDLER_RELEASE = '0'
@@ -57,6 +62,7 @@ AES_BLOCK = 16
 # How often a waiting consumer wakes up; lets Ctrl-C through on Python 2,
 # whose blocking Queue.get cannot be interrupted.
 _POLL_SECONDS = 0.5
+
 
 class BundlePart(collections.namedtuple('BundlePart',
                                         'index filename path size sha1')):
@@ -245,6 +251,10 @@ def _check_prefix(prefix):
         raise BundleError(
             'bundle prefix {0!r} is not a plain file name; use letters, '
             'digits, dots, dashes and underscores'.format(prefix))
+    if len(prefix) > MAX_PREFIX_LENGTH:
+        raise BundleError(
+            'bundle prefix {0!r}... is longer than {1} characters; use a '
+            'shorter image name'.format(prefix[:40], MAX_PREFIX_LENGTH))
     return prefix
 
 
@@ -368,11 +378,15 @@ class BundleWriter(object):
     def _check_size(self, fileobj, size):
         if size is None:
             try:
-                size = os.fstat(fileobj.fileno()).st_size
+                status = os.fstat(fileobj.fileno())
             except (AttributeError, IOError, OSError, ValueError):
+                status = None
+            # A pipe's st_size is 0 whatever it holds.
+            if status is None or not stat.S_ISREG(status.st_mode):
                 raise ImageSourceError(
                     'the image size must be given for a stream that is not a '
                     'regular file')
+            size = status.st_size
         if not isinstance(size, six.integer_types) or size < 0:
             raise ImageSourceError('image size must be a byte count, not {0!r}'
                                    .format(size))
@@ -482,7 +496,6 @@ class BundleWriter(object):
         if block_device_mappings is None:
             block_device_mappings = DEFAULT_MACHINE_BLOCK_DEVICE_MAPPINGS \
                 if self.image_type == 'machine' else ()
-        from eustore_plugin import __version__
         result = self._result
         config_xml = machine_configuration_xml(
             self.architecture, kernel_id, ramdisk_id, block_device_mappings,
