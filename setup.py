@@ -41,6 +41,8 @@ setup(
     entry_points={'console_scripts': [
         'eustore-describe-images = '
         'eustore_plugin.commands.describeimages:DescribeImages.run',
+        'eustore-install-image = '
+        'eustore_plugin.commands.installimage:InstallImage.run',
     ]},
     data_files=[('share/man/man1', sorted(glob.glob('man/*.1')))],
     classifiers=[

@@ -68,3 +68,14 @@ class EustoreSuite(_SuiteBase):
 
 def uses_euca2ools():
     return euca2ools is not None
+
+
+def bundle_uploader(cloud, credentials, journal, workdir=None,
+                    progress=None):
+    """
+    What bundles and uploads images for an install: the plugin's own
+    bundler; euca2ools' BundleAndUploadImage when euca2ools is here.
+    """
+    from eustore_plugin.installer import BuiltinBundleUploader
+    return BuiltinBundleUploader(cloud, credentials, journal,
+                                 workdir=workdir, progress=progress)

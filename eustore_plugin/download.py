@@ -292,6 +292,13 @@ def _receive(response, part_path, mode, hashes, done, total, expected_size,
 
 # ------------------------------------------------------------------- verify
 
+def file_result(path):
+    """A DownloadResult for a file already on disk (kept by an earlier run)."""
+    hashes, size = _Hashes.of_file(path)
+    return DownloadResult(path, size, hashes.md5.hexdigest(),
+                          hashes.sha256.hexdigest())
+
+
 def name_checksum_of(md5_hex):
     """euca2ools 2.x's numeric name: CRC-32 of the MD5 hex digest text."""
     return zlib.crc32(md5_hex.lower().encode('ascii')) & 0xffffffff

@@ -337,14 +337,14 @@ def image_name_base(tarball_filename):
     return 'eustore-' + name
 
 
-def registered_names(tarball_filename, pad=None):
+def registered_names(base, pad=None):
     """
     {'machine': ..., 'kernel': ..., 'ramdisk': ...}: the names install
-    registers.  ``pad`` (the caller's random hex, for --pad-name) goes after
+    registers, from a base name (``image_name_base`` of the tarball, or the
+    user's --prefix).  ``pad`` (the caller's random hex, for --pad-name) goes after
     the base so that an image's three names still sort together:
     eustore-NAME-PAD, eustore-NAME-PAD-kernel, eustore-NAME-PAD-ramdisk.
     """
-    base = image_name_base(tarball_filename)
     if pad is not None:
         pad = six.text_type(pad)
         if not _PAD_RE.match(pad):

@@ -11,6 +11,7 @@ enough to see the tools work without a real cloud.
 
 from __future__ import print_function
 
+import gzip
 import hashlib
 import io
 import json
@@ -42,9 +43,13 @@ def add_member(tar, name, data):
 
 
 def write_tarball(path, top, members):
-    with tarfile.open(path, 'w:gz') as tar:
-        for name, (seed, size) in sorted(members.items()):
-            add_member(tar, top + '/' + name, fake_blob(seed, size))
+    # gzip's header time is pinned so that the same store is written every
+    # time, checksum names and all.
+    with open(path, 'wb') as raw:
+        with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as gz:
+            with tarfile.open(fileobj=gz, mode='w') as tar:
+                for name, (seed, size) in sorted(members.items()):
+                    add_member(tar, top + '/' + name, fake_blob(seed, size))
 
 
 def describe(path, url, **fields):

@@ -11,10 +11,12 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import requests
-from six.moves.urllib.parse import urlencode
+from six.moves import BaseHTTPServer, socketserver
+from six.moves.urllib.parse import parse_qsl, urlencode
 
 try:
     from shutil import which
@@ -95,3 +97,119 @@ class MotoCloud(object):
         self._proc.terminate()
         self._proc.wait()
         self._proc.stdout.close()
+
+
+class CloudProxy(object):
+    """
+    A loopback HTTP proxy in front of the cloud that records every request
+    and can answer chosen ones itself, to show how the tools meet faults a
+    real cloud has (a 500 from S3, a refused RegisterImage).
+
+    ``faults`` is a list of ``(predicate(method, path, body), status,
+    times)``; a matching request is answered with an AWS-style error
+    ``status`` that many times.  ``requests`` holds (method, path, body).
+    """
+
+    def __init__(self, target_url):
+        self.target_url = target_url.rstrip('/')
+        self.faults = []
+        self.requests = []
+        self.headers = []  # of each request, in the same order
+        proxy = self
+
+        class Handler(_ProxyHandler):
+            owner = proxy
+
+        self._httpd = _ThreadingServer(('127.0.0.1', 0), Handler)
+        self.url = 'http://127.0.0.1:{0}/'.format(
+            self._httpd.server_address[1])
+        self._thread = threading.Thread(target=self._httpd.serve_forever)
+        self._thread.daemon = True
+        self._thread.start()
+
+    def fail(self, predicate, status=500, times=1):
+        self.faults.append([predicate, status, times])
+
+    def form_requests(self, action):
+        """The decoded form parameters of every EC2/IAM ``action`` call."""
+        found = []
+        for method, _, body in self.requests:
+            params = dict(parse_qsl(body.decode('utf-8'),
+                                    keep_blank_values=True)) \
+                if method == 'POST' else {}
+            if params.get('Action') == action:
+                found.append(params)
+        return found
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
+    owner = None
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, *args):
+        pass
+
+    def _handle(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        body = self.rfile.read(length) if length else b''
+        owner = self.owner
+        owner.requests.append((self.command, self.path, body))
+        owner.headers.append(dict(self.headers.items()))
+        for fault in owner.faults:
+            predicate, status, times = fault
+            if times > 0 and predicate(self.command, self.path, body):
+                fault[2] -= 1
+                error = ('<Error><Code>Injected</Code><Message>fault '
+                         'injected by the test</Message></Error>').encode()
+                self.send_response(status)
+                self.send_header('Content-Type', 'application/xml')
+                self.send_header('Content-Length', str(len(error)))
+                self.end_headers()
+                self.wfile.write(error)
+                return
+        # Forwarded as signed: the Host header is the one the client signed.
+        headers = dict((key, val) for key, val in self.headers.items()
+                       if key.lower() not in ('connection',
+                                              'transfer-encoding'))
+        answer = requests.request(self.command, owner.target_url + self.path,
+                                  headers=headers, data=body,
+                                  allow_redirects=False, stream=False)
+        content = answer.content
+        self.send_response(answer.status_code)
+        for key, val in answer.headers.items():
+            if key.lower() not in ('content-length', 'transfer-encoding',
+                                   'connection', 'content-encoding'):
+                self.send_header(key, val)
+        self.send_header('Content-Length', str(len(content)))
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(content)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+
+def direct_cloud(cloud):
+    """eustore_plugin's Cloud on the moto server itself, to look and tidy."""
+    import logging
+    from requestbuilder.config import ConfigData, ConfigView
+    from eustore_plugin.cloud import EC2, IAM, S3, Cloud, CloudAuth
+    config = ConfigView(ConfigData([]))
+    url = '{0}::{1}'.format(REGION, cloud.url)
+    services = []
+    for service_cls in (EC2, S3, IAM):
+        service = service_cls(config, loglevel=logging.CRITICAL, url=url)
+        service.configure()
+        services.append(service)
+    auth = CloudAuth(config, loglevel=logging.CRITICAL, key_id=cloud.key_id,
+                     secret_key=cloud.secret_key)
+    auth.configure()
+    return Cloud(*(services + [auth]))

@@ -17,6 +17,8 @@ FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 COMMANDS = {
     'eustore-describe-images':
         'eustore_plugin.commands.describeimages:DescribeImages',
+    'eustore-install-image':
+        'eustore_plugin.commands.installimage:InstallImage',
 }
 # Variables a user's shell may carry that would leak into a test.
 USER_VARIABLES = ('EUSTORE_URL', 'EUCA_CONFIG_PATH', 'EC2_URL', 'S3_URL',

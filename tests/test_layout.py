@@ -232,21 +232,25 @@ def test_plain_name_size_pairs():
 def test_registered_names():
     assert image_name_base('centos-5.3-x86_64.tgz') == \
         'eustore-centos-5_3-x86_64'
-    assert registered_names(
-        'http://emis.eucalyptus.com/starter-emis/'
-        'euca-ubuntu-9.04-x86_64.tar.gz') == {
-            'machine': 'eustore-euca-ubuntu-9_04-x86_64',
-            'kernel': 'eustore-euca-ubuntu-9_04-x86_64-kernel',
-            'ramdisk': 'eustore-euca-ubuntu-9_04-x86_64-ramdisk'}
-    assert registered_names('/tmp/dl/debian.TGZ', pad='0a1b2c3d') == {
+    base = image_name_base('http://emis.eucalyptus.com/starter-emis/'
+                           'euca-ubuntu-9.04-x86_64.tar.gz')
+    assert registered_names(base) == {
+        'machine': 'eustore-euca-ubuntu-9_04-x86_64',
+        'kernel': 'eustore-euca-ubuntu-9_04-x86_64-kernel',
+        'ramdisk': 'eustore-euca-ubuntu-9_04-x86_64-ramdisk'}
+    base = image_name_base('/tmp/dl/debian.TGZ')
+    assert registered_names(base, pad='0a1b2c3d') == {
         'machine': 'eustore-debian-0a1b2c3d',
         'kernel': 'eustore-debian-0a1b2c3d-kernel',
         'ramdisk': 'eustore-debian-0a1b2c3d-ramdisk'}
-    long_names = registered_names('x' * 300 + '.tgz', pad='deadbeef')
+    long_names = registered_names(image_name_base('x' * 300 + '.tgz'),
+                                  pad='deadbeef')
     assert max(len(name) for name in long_names.values()) == 128
     assert long_names['ramdisk'].endswith('x-deadbeef-ramdisk')
+    # A user's --prefix is used as it is.
+    assert registered_names('lab-centos')['kernel'] == 'lab-centos-kernel'
     with pytest.raises(LayoutError):
-        registered_names('a.tgz', pad='../x')
+        registered_names('eustore-a', pad='../x')
     with pytest.raises(LayoutError) as err:
         image_name_base('http://store/.tgz')
     assert 'has no file name' in str(err.value)

@@ -1,0 +1,314 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+The user's cloud, spoken to through requestbuilder: EC2 (register, describe
+and deregister images), S3 (buckets and objects) and IAM (account aliases).
+
+Endpoints and credentials come from where euca2ools users keep them: command
+line options, eucarc variables (EC2_URL, S3_URL, EUARE_URL or AWS_IAM_URL,
+AWS_ACCESS_KEY_ID or EC2_ACCESS_KEY, ...) and the euca2ools configuration
+(``ec2-url``, ``s3-url``, ``iam-url``, ``key-id``, ``secret-key``).  Requests
+are signed with AWS signature version 4, as euca2ools 3 signs them.
+"""
+
+from __future__ import absolute_import
+
+import io
+import os
+import re
+
+from requestbuilder.auth.aws import HmacV4Auth
+from requestbuilder.exceptions import AuthError, ClientError, ServerError
+from requestbuilder.request import AWSQueryRequest, BaseRequest
+from requestbuilder.service import BaseService
+import six
+
+from eustore_plugin.backend import EustoreSuite
+
+
+class CloudError(ClientError):
+    """A cloud service refused a request; ``code`` is its AWS error code."""
+
+    def __init__(self, message, code=None, status_code=None):
+        ClientError.__init__(self, message)
+        self.code = code
+        self.status_code = status_code
+
+
+def _error_from_response(service_name, response):
+    body = response.text or ''
+    code = re.search(r'<Code>(.*?)</Code>', body, re.S)
+    message = re.search(r'<Message>(.*?)</Message>', body, re.S)
+    code = code.group(1).strip() if code else None
+    text = ' '.join(message.group(1).split()) if message else response.reason
+    return CloudError('{0} refused the request ({1} {2}{3})'.format(
+        service_name, response.status_code,
+        code + ': ' if code else '', text),
+        code=code, status_code=response.status_code)
+
+
+class _CloudService(BaseService):
+    """An endpoint of the user's cloud, found the way euca2ools finds it."""
+
+    URL_ENVVARS = ()  # the first is also requestbuilder's URL_ENVVAR
+    REGION_ENVVAR = ('EUCA_DEFAULT_REGION', 'AWS_DEFAULT_REGION')
+    OPTION = None  # the command line option that sets this URL
+
+    @property
+    def URL_ENVVAR(self):
+        return self.URL_ENVVARS[0] if self.URL_ENVVARS else None
+
+    def configure(self):
+        if not self.args.get('url'):
+            for variable in self.URL_ENVVARS:
+                if os.getenv(variable):
+                    self.args['url'] = os.getenv(variable)
+                    break
+        BaseService.configure(self)
+        if self.region_name is None:
+            # SigV4 needs a region.  Eucalyptus accepts any name, so like
+            # euca2ools fall back to the configured region or a made-up one.
+            self.region_name = (os.getenv('AWS_AUTH_REGION') or
+                                self.config.region or
+                                'undefined-{0}'.format(os.getpid()))
+
+    def validate_config(self):
+        if self.endpoint is None:
+            raise ClientError(
+                'no {0} endpoint: use {1}, set {2}, or set "{3}-url" in the '
+                'region\'s euca2ools configuration (and choose the region '
+                'with --region)'.format(self.DESCRIPTION, self.OPTION,
+                                        ' or '.join(self.URL_ENVVARS),
+                                        self.NAME))
+
+    def handle_http_error(self, response):
+        raise _error_from_response(self.DESCRIPTION, response)
+
+
+class EC2(_CloudService):
+    NAME = 'ec2'
+    DESCRIPTION = 'EC2'
+    API_VERSION = '2016-11-15'
+    URL_ENVVARS = ('EC2_URL',)
+    OPTION = '--ec2-url'
+
+
+class S3(_CloudService):
+    NAME = 's3'
+    DESCRIPTION = 'S3'
+    URL_ENVVARS = ('S3_URL',)
+    OPTION = '--s3-url'
+
+
+class IAM(_CloudService):
+    NAME = 'iam'
+    DESCRIPTION = 'IAM'
+    API_VERSION = '2010-05-08'
+    URL_ENVVARS = ('EUARE_URL', 'AWS_IAM_URL')
+    OPTION = '--iam-url'
+
+
+class CloudAuth(HmacV4Auth):
+    """
+    requestbuilder's SigV4 auth, which also reads eucarc's EC2_ACCESS_KEY and
+    EC2_SECRET_KEY, and says everywhere a missing key could come from.
+    """
+
+    def configure(self):
+        if not (self.args.get('key_id') or self.args.get('secret_key') or
+                os.getenv('AWS_ACCESS_KEY_ID') or os.getenv('AWS_ACCESS_KEY')):
+            if os.getenv('EC2_ACCESS_KEY') and os.getenv('EC2_SECRET_KEY'):
+                self.args['key_id'] = os.getenv('EC2_ACCESS_KEY')
+                self.args['secret_key'] = os.getenv('EC2_SECRET_KEY')
+        try:
+            HmacV4Auth.configure(self)
+        except AuthError as err:
+            if 'secret' in six.text_type(err):
+                what = ('secret key', '-S', 'AWS_SECRET_ACCESS_KEY',
+                        'EC2_SECRET_KEY', 'secret-key')
+            else:
+                what = ('access key ID', '-I', 'AWS_ACCESS_KEY_ID',
+                        'EC2_ACCESS_KEY', 'key-id')
+            raise AuthError(
+                'missing {0}: use {1}, set {2} (or {3}, as a eucarc does), '
+                'or set "{4}" in your user\'s euca2ools configuration'
+                .format(*what))
+
+
+class _EC2Request(AWSQueryRequest):
+    SUITE = EustoreSuite
+    SERVICE_CLASS = EC2
+    AUTH_CLASS = CloudAuth
+    METHOD = 'POST'
+
+
+class RegisterImage(_EC2Request):
+    pass
+
+
+class DescribeImages(_EC2Request):
+    LIST_TAGS = ['imagesSet', 'blockDeviceMapping', 'productCodes', 'tagSet']
+
+
+class DeregisterImage(_EC2Request):
+    pass
+
+
+class ListAccountAliases(AWSQueryRequest):
+    SUITE = EustoreSuite
+    SERVICE_CLASS = IAM
+    AUTH_CLASS = CloudAuth
+    METHOD = 'POST'
+    LIST_TAGS = ['AccountAliases']
+
+
+class _S3Request(BaseRequest):
+    SUITE = EustoreSuite
+    SERVICE_CLASS = S3
+    AUTH_CLASS = CloudAuth
+
+
+class Cloud(object):
+    """
+    The operations an install needs, on configured services and one auth.
+    ``from_command`` builds it from a command's config and options.
+    """
+
+    def __init__(self, ec2, s3, iam, auth):
+        self.ec2, self.s3, self.iam, self.auth = ec2, s3, iam, auth
+
+    @classmethod
+    def from_command(cls, command, ec2_url=None, s3_url=None, iam_url=None):
+        def service(service_cls, url):
+            svc = service_cls(command.config, loglevel=command.log.level,
+                              url=url, region=command.args.get('region'))
+            svc.configure()
+            return svc
+        ec2 = service(EC2, ec2_url)
+        s3 = service(S3, s3_url)
+        iam = service(IAM, iam_url) if (iam_url or any(
+            os.getenv(var) for var in IAM.URL_ENVVARS) or
+            command.config.get_region_option('iam-url')) else None
+        auth = CloudAuth(command.config, loglevel=command.log.level,
+                         key_id=command.args.get('key_id'),
+                         secret_key=command.args.get('secret_key'),
+                         security_token=command.args.get('security_token'))
+        auth.configure()
+        return cls(ec2, s3, iam, auth)
+
+    def _send(self, request_cls, service, params=None, **attrs):
+        request = request_cls(service=service, auth=self.auth,
+                              config=service.config,
+                              loglevel=service.log.level)
+        request.params.update(params or {})
+        for name, value in attrs.items():
+            setattr(request, name, value)
+        return request.main()
+
+    # EC2 -------------------------------------------------------------------
+
+    def register_image(self, **params):
+        return self._send(RegisterImage, self.ec2, params)['imageId']
+
+    def images_named(self, name):
+        result = self._send(DescribeImages, self.ec2, {
+            'Owner.1': 'self', 'Filter.1.Name': 'name',
+            'Filter.1.Value.1': name})
+        return result.get('imagesSet') or []
+
+    def deregister_image(self, image_id):
+        self._send(DeregisterImage, self.ec2, {'ImageId': image_id})
+
+    # IAM -------------------------------------------------------------------
+
+    def account_aliases(self):
+        """The account's aliases, or None when no IAM endpoint is known."""
+        if self.iam is None:
+            return None
+        result = self._send(ListAccountAliases, self.iam)
+        return [alias for alias in (result.get('ListAccountAliasesResult', {})
+                                    .get('AccountAliases') or [])
+                if isinstance(alias, six.string_types)]
+
+    # S3 --------------------------------------------------------------------
+
+    def ensure_bucket(self, bucket):
+        """Create the bucket unless it exists; True when it was created."""
+        try:
+            self._send(_S3Request, self.s3, method='HEAD', path=bucket)
+            return False
+        except CloudError as err:
+            if err.status_code != 404:
+                raise
+        self._send(_S3Request, self.s3, method='PUT', path=bucket)
+        return True
+
+    def put_object(self, bucket, key, data, acl='aws-exec-read'):
+        """Upload bytes as bucket/key with a canned ACL."""
+        return self._send(_S3Request, self.s3, method='PUT',
+                          path=bucket + '/' + key,
+                          headers={'x-amz-acl': acl}, body=data)
+
+    def put_file(self, bucket, key, path, acl='aws-exec-read'):
+        """Upload a file (a bundle part) as bucket/key."""
+        # requestbuilder retries a 500 without rewinding a file body, so the
+        # retry would sign and send nothing; a part (10 MiB by default) is
+        # small enough to hold and resend as bytes.
+        with io.open(path, 'rb') as body:
+            return self.put_object(bucket, key, body.read(), acl)
+
+    def delete_object(self, bucket, key):
+        self._send(_S3Request, self.s3, method='DELETE',
+                   path=bucket + '/' + key)
+
+    def delete_bucket(self, bucket):
+        self._send(_S3Request, self.s3, method='DELETE', path=bucket)
+
+    def get_object(self, bucket, key):
+        return self._send(_S3Request, self.s3, method='GET',
+                          path=bucket + '/' + key).content
+
+
+# Where each thing bundling needs may come from, in order: the option (its
+# dest and how it is spelt), eucarc's variables, then the euca2ools config
+# (user or region section, and key).
+_BUNDLE_SOURCES = (
+    ('certificate', 'cert', '-c/--cert', ('EC2_CERT',),
+     ('user', 'certificate'), 'your X.509 certificate'),
+    ('private_key', 'privatekey', '--privatekey', ('EC2_PRIVATE_KEY',),
+     ('user', 'private-key'), 'your private key'),
+    ('cloud_certificate', 'ec2cert', '--ec2cert', ('EUCALYPTUS_CERT',),
+     ('region', 'certificate'), "the cloud's certificate"),
+    ('account_id', 'user', '-u/--user', ('EC2_USER_ID',),
+     ('user', 'account-id'), 'your account ID'),
+)
+
+
+def find_bundle_credentials(args, config):
+    """
+    The certificates, key and account id bundling needs, as a dict; raises
+    ClientError naming, for each missing one, every place it could be set.
+    """
+    found, missing = {}, []
+    for name, dest, option, variables, (scope, key), what in _BUNDLE_SOURCES:
+        value = args.get(dest)
+        for variable in variables:
+            value = value or os.getenv(variable)
+        if not value:
+            if scope == 'user':
+                value = config.get_user_option(key)
+            else:
+                value = config.get_region_option(key)
+        if not value:
+            missing.append('{0} ({1}, {2}, or "{3}" in the {4}\'s euca2ools '
+                           'configuration)'.format(what, option,
+                                                   ' or '.join(variables),
+                                                   key, scope))
+            continue
+        if name == 'account_id':
+            value = value.replace('-', '').strip()
+        else:
+            value = os.path.expanduser(os.path.expandvars(value))
+        found[name] = value
+    if missing:
+        raise ClientError('bundling needs ' + '; '.join(missing))
+    return found

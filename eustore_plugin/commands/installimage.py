@@ -1,0 +1,290 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+
+from __future__ import absolute_import
+
+import binascii
+import os
+import os.path
+import shutil
+import sys
+import tempfile
+
+from requestbuilder import Arg, MutuallyExclusiveArgList
+from requestbuilder.auth import BaseAuth
+from requestbuilder.exceptions import ArgumentError, ClientError
+from requestbuilder.mixins import FileTransferProgressBarMixin
+import six
+from six.moves import input
+
+from eustore_plugin import backend
+from eustore_plugin.cloud import Cloud, find_bundle_credentials
+from eustore_plugin.download import download, file_result, verify
+from eustore_plugin.installer import (BundleCredentials, InstallJournal,
+                                      InstallRequest, install, read_layout,
+                                      tarball_name)
+from eustore_plugin.layout import image_name_base, registered_names
+from eustore_plugin.output import emit, warn
+from eustore_plugin.store import EustoreRequest
+
+
+# The account of a Eucalyptus cloud's administrator, the only one allowed to
+# register kernels and ramdisks.
+ADMIN_ALIAS = 'eucalyptus'
+
+
+class InstallError(ClientError):
+    pass
+
+
+class CloudCredentialArgs(BaseAuth):
+    """The cloud's access keys; the store itself is read anonymously."""
+
+    ARGS = [Arg('-I', '--access-key-id', dest='key_id', metavar='KEY_ID',
+                route_to=None, help='''access key ID for the cloud (default:
+                $AWS_ACCESS_KEY_ID, $EC2_ACCESS_KEY, or "key-id" in the
+                user's configuration)'''),
+            Arg('-S', '--secret-key', dest='secret_key', metavar='KEY',
+                route_to=None, help='''secret key for the cloud (default:
+                $AWS_SECRET_ACCESS_KEY, $EC2_SECRET_KEY, or "secret-key")'''),
+            Arg('--security-token', metavar='TOKEN', route_to=None,
+                help='security token for temporary credentials')]
+
+
+class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
+    DESCRIPTION = '''\
+        Download an image from an image store, then bundle, upload and
+        register its kernel, ramdisk and machine image in your cloud.
+
+        The tarball is checked against the catalog (size, SHA-256, MD5 or a
+        euca2ools 2 checksum name, whichever it has) before anything is
+        registered.  If the install fails or is interrupted, whatever it
+        uploaded or registered is removed again.'''
+    AUTH_CLASS = CloudCredentialArgs
+    ARGS = [MutuallyExclusiveArgList(
+                Arg('-i', '--image-name', '--image_name', dest='image_name',
+                    metavar='NAME', route_to=None,
+                    help='name of the image to install, from the store'),
+                Arg('-t', '--tarball', metavar='FILE', route_to=None,
+                    help='''install this local image tarball instead of one
+                    from the store (needs -s and -a)''')).required(),
+            Arg('-s', '--description', route_to=None,
+                help='description of the image (default: the catalog\'s)'),
+            Arg('-a', '--architecture', metavar='ARCH', route_to=None,
+                help='''architecture of the image: i386, x86_64, ...
+                (default: the catalog's)'''),
+            Arg('-p', '--prefix', route_to=None, help='''base of the names
+                of the bundles and registered images (default:
+                eustore-<tarball name>)'''),
+            Arg('-b', '--bucket', required=True, route_to=None,
+                help='bucket to upload the bundles to (created if missing)'),
+            Arg('-k', '--kernel-type', '--kernel_type', '--hypervisor',
+                dest='hypervisor', choices=('xen', 'kvm', 'universal'),
+                route_to=None, help='''which of a tarball's hypervisor-
+                specific kernels to install (xen or kvm; universal: the
+                single kernel)'''),
+            Arg('-d', '--dir', '--directory', dest='directory',
+                metavar='DIR', route_to=None, help='''directory for large
+                temporary files; a downloaded tarball is kept there so that
+                running again does not download it again'''),
+            Arg('--kernel', metavar='EKI', route_to=None, help='''use this
+                already registered kernel instead of the tarball's (needs
+                --ramdisk)'''),
+            Arg('--ramdisk', metavar='ERI', route_to=None, help='''use this
+                already registered ramdisk instead of the tarball's (needs
+                --kernel)'''),
+            Arg('--separate-buckets', action='store_true', route_to=None,
+                help='''put the kernel and ramdisk in their own buckets,
+                BUCKET-kernel and BUCKET-ramdisk'''),
+            Arg('--virtualization-type', choices=('paravirtual', 'hvm'),
+                route_to=None, help='''how the image boots (default: the
+                catalog's, else decided by whether the tarball has a
+                kernel)'''),
+            Arg('--pad-name', action='store_true', route_to=None,
+                help='''add 8 random hex digits to the registered names, to
+                install another copy of an image'''),
+            Arg('-y', '--yes', action='store_true', route_to=None,
+                help='''reuse an image already installed from the same
+                tarball without asking'''),
+            Arg('-c', '--cert', metavar='FILE', route_to=None,
+                help='your X.509 certificate (default: $EC2_CERT)'),
+            Arg('--privatekey', metavar='FILE', route_to=None,
+                help='your private key (default: $EC2_PRIVATE_KEY)'),
+            Arg('--ec2cert', metavar='FILE', route_to=None,
+                help="the cloud's certificate (default: $EUCALYPTUS_CERT)"),
+            Arg('-u', '--user', metavar='ACCOUNT', route_to=None,
+                help='your account ID (default: $EC2_USER_ID)'),
+            Arg('--ec2-url', metavar='URL', route_to=None,
+                help='compute service URL (default: $EC2_URL)'),
+            Arg('--s3-url', metavar='URL', route_to=None,
+                help='object storage service URL (default: $S3_URL)'),
+            Arg('--iam-url', metavar='URL', route_to=None,
+                help='IAM service URL (default: $EUARE_URL)')]
+
+    def configure(self):
+        EustoreRequest.configure(self)
+        if bool(self.args.get('kernel')) != bool(self.args.get('ramdisk')):
+            raise ArgumentError('--kernel and --ramdisk go together: give '
+                                'both, or neither to install the tarball\'s')
+        if self.args.get('tarball'):
+            if not (self.args.get('description') and
+                    self.args.get('architecture')):
+                raise ArgumentError('-t/--tarball needs -s/--description '
+                                    'and -a/--architecture')
+            if not os.path.isfile(self.args['tarball']):
+                raise ArgumentError('-t/--tarball: no such file: {0}'
+                                    .format(self.args['tarball']))
+        directory = self.args.get('directory')
+        if directory and not os.path.isdir(directory):
+            raise ArgumentError('-d/--dir: {0} is not a directory'
+                                .format(directory))
+
+    def main(self):
+        cloud = Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
+                                   s3_url=self.args.get('s3_url'),
+                                   iam_url=self.args.get('iam_url'))
+        credentials = BundleCredentials(
+            **find_bundle_credentials(self.args, self.config))
+        image = None
+        if self.args.get('image_name'):
+            catalog = self.fetch_catalog()
+            image = catalog.find(self.args['image_name'])
+            if not image.location:
+                raise InstallError('the catalog gives no url for image "{0}"'
+                                   .format(image.name))
+        request = self.build_request(image)
+        if image is None and not request.virtualization_type:
+            # A local tarball says itself whether it has a kernel.
+            request.virtualization_type = \
+                read_layout(request).virtualization_type
+        if request.virtualization_type != 'hvm' and not request.kernel_id:
+            self.check_may_register_kernels(cloud)
+        existing = self.already_installed(cloud, request.names['machine'])
+        if existing:
+            return {'machine': existing, 'reused': True}
+
+        workdir = self.args.get('directory') or tempfile.mkdtemp(
+            prefix='eustore-')
+        journal = InstallJournal(cloud)
+        registered = {}
+        try:
+            if image is not None:
+                request.tarball = self.fetch_tarball(image, workdir)
+            uploader = backend.bundle_uploader(
+                cloud, credentials, journal, workdir=workdir,
+                progress=self.progress_bar)
+            install(request, cloud, uploader, journal,
+                    report=registered.__setitem__)
+        except BaseException as err:
+            self.roll_back(journal, err)
+        finally:
+            if not self.args.get('directory'):
+                shutil.rmtree(workdir, ignore_errors=True)
+        return registered
+
+    def print_result(self, result):
+        if result.get('reused'):
+            emit(u'Reused installed image {0}'.format(result['machine']))
+            return
+        for role in ('kernel', 'ramdisk'):
+            if role in result:
+                emit(u'Installed new {0} {1}'.format(role, result[role]))
+        emit(u'Installed new image {0}'.format(result['machine']))
+
+    # ------------------------------------------------------------------
+
+    def build_request(self, image):
+        if image is not None:
+            tarball = tarball_name(image.location)
+            description = self.args.get('description') or image.description
+            architecture = self.args.get('architecture') or \
+                image.architecture
+            virt_type = self.args.get('virtualization_type') or \
+                image.virtualization_type
+        else:
+            tarball = self.args['tarball']
+            description = self.args['description']
+            architecture = self.args['architecture']
+            virt_type = self.args.get('virtualization_type')
+        if not architecture:
+            raise InstallError('the catalog does not say which architecture '
+                               'the image is for; give it with -a')
+        pad = binascii.hexlify(os.urandom(4)).decode('ascii') \
+            if self.args.get('pad_name') else None
+        names = registered_names(
+            self.args.get('prefix') or image_name_base(tarball), pad)
+        return InstallRequest(
+            tarball, names, architecture, self.args['bucket'],
+            description=description, hypervisor=self.args.get('hypervisor'),
+            virtualization_type=virt_type,
+            kernel_id=self.args.get('kernel'),
+            ramdisk_id=self.args.get('ramdisk'),
+            separate_buckets=self.args.get('separate_buckets'))
+
+    def check_may_register_kernels(self, cloud):
+        aliases = cloud.account_aliases()
+        if aliases is None:
+            warn('no IAM endpoint is known, so whether this account may '
+                 'register kernels was not checked (give --iam-url or set '
+                 'EUARE_URL)')
+        elif ADMIN_ALIAS not in aliases:
+            raise InstallError(
+                'only the cloud administrator ("{0}" account) may register '
+                'kernels and ramdisks; ask for the ids of installed ones and '
+                'pass them with --kernel and --ramdisk'.format(ADMIN_ALIAS))
+
+    def already_installed(self, cloud, name):
+        images = cloud.images_named(name)
+        if not images:
+            return None
+        image_id = images[0].get('imageId')
+        if self.args.get('yes'):
+            return image_id
+        question = ('image {0} is already installed as {1}; reuse it? '
+                    '[y/N] '.format(name, image_id))
+        if not sys.stdin.isatty():
+            raise InstallError(
+                'image {0} is already installed as {1}; use -y to reuse it, '
+                'or --pad-name to install another copy'.format(name,
+                                                               image_id))
+        if input(question).strip().lower() in ('y', 'yes'):
+            return image_id
+        raise InstallError('not reusing {0}; use --pad-name to install '
+                           'another copy'.format(image_id))
+
+    def fetch_tarball(self, image, workdir):
+        path = os.path.join(workdir, tarball_name(image.location))
+        if os.path.exists(path):
+            # Kept by -d from an earlier run: reuse it if it still checks.
+            checks = verify(file_result(path), image)
+            if checks:
+                return path
+            os.remove(path)
+        bar = self.progress_bar('downloading', image.size)
+        result = download(self.service.open_url, image.location, path,
+                          expected_size=image.size,
+                          progress=lambda done, total: bar.update(done))
+        bar.finish()
+        if not verify(result, image):
+            warn('the catalog gives no size or checksum for image "{0}", so '
+                 'the download could not be verified'.format(image.name))
+        return path
+
+    def progress_bar(self, label, maxval):
+        return self.get_progressbar(label=label, maxval=maxval)
+
+    def roll_back(self, journal, err):
+        """Undo what the run created, then fail with one clear line."""
+        created = not journal.empty
+        failures = journal.undo()
+        if isinstance(err, KeyboardInterrupt):
+            message = 'interrupted'
+        elif self.debug:
+            raise  # the original error, with its traceback
+        else:
+            message = six.text_type(err) or err.__class__.__name__
+        if failures:
+            message += ('; could not remove everything this run created: ' +
+                        '; '.join(failures))
+        elif created:
+            message += '; what this run uploaded or registered was removed'
+        raise InstallError(message)

@@ -1,0 +1,435 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+eustore-install-image end to end with real parts: the demo store on a
+loopback HTTP server, moto's S3/EC2/IAM server (checking SigV4 signatures)
+as the cloud behind a recording, fault-injecting loopback proxy, and the
+installed bundles fetched back and decoded with openssl, gzip and tar.
+"""
+
+from __future__ import absolute_import
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import textwrap
+
+import pytest
+from requestbuilder.request import AWSQueryRequest
+
+from eustore_plugin.cloud import CloudError, ListAccountAliases
+from tests.bundle_helpers import KeyPair, decode_with_tools
+from tests.cloud import REGION, CloudProxy, direct_cloud
+from tests.storeserver import StoreServer
+
+
+INSTALL = 'eustore-install-image'
+ACCOUNT = '123456789012'
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'scripts')
+
+
+class CreateAccountAlias(ListAccountAliases):
+    pass
+
+
+class DeleteAccountAlias(ListAccountAliases):
+    pass
+
+
+@pytest.fixture(scope='session')
+def keys(tmpdir_factory):
+    directory = str(tmpdir_factory.mktemp('keys'))
+    return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
+
+
+@pytest.fixture(scope='session')
+def demo_store_dir(tmpdir_factory):
+    store = str(tmpdir_factory.mktemp('demo').join('store'))
+    subprocess.check_call([sys.executable, os.path.join(
+        SCRIPTS, 'make_demo_store.py'), store], stdout=subprocess.PIPE)
+    return store
+
+
+@pytest.fixture
+def store(demo_store_dir):
+    server = StoreServer(demo_store_dir).start()
+    with open(os.path.join(demo_store_dir, 'catalog')) as catalog:
+        server.catalog = dict((image['os'], image) for image in
+                              json.load(catalog)['images'])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cloud(moto_cloud):
+    return direct_cloud(moto_cloud)
+
+
+@pytest.fixture
+def proxy(moto_cloud):
+    server = CloudProxy(moto_cloud.url)
+    yield server
+    server.stop()
+
+
+def set_admin(cloud, admin):
+    aliases = cloud.account_aliases()
+    if admin and 'eucalyptus' not in aliases:
+        cloud._send(CreateAccountAlias, cloud.iam,
+                    {'AccountAlias': 'eucalyptus'})
+    if not admin and 'eucalyptus' in aliases:
+        cloud._send(DeleteAccountAlias, cloud.iam,
+                    {'AccountAlias': 'eucalyptus'})
+
+
+@pytest.fixture
+def admin(cloud):
+    set_admin(cloud, True)
+
+
+@pytest.fixture
+def non_admin(cloud):
+    set_admin(cloud, False)
+
+
+@pytest.fixture
+def eucarc(moto_cloud, proxy, store, keys):
+    """A sourced eucarc, pointing at the proxied moto and the demo store."""
+    user, cloud_keys = keys
+    return {'EC2_URL': proxy.url, 'S3_URL': proxy.url, 'EUARE_URL': proxy.url,
+            'AWS_DEFAULT_REGION': REGION,
+            'AWS_ACCESS_KEY_ID': moto_cloud.key_id,
+            'AWS_SECRET_ACCESS_KEY': moto_cloud.secret_key,
+            'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
+            'EUCALYPTUS_CERT': cloud_keys.cert_path, 'EC2_USER_ID': ACCOUNT,
+            'EUSTORE_URL': store.url}
+
+
+@pytest.fixture
+def install(cli, eucarc):
+    def run(*args, **kwargs):
+        env = dict(eucarc, **kwargs.pop('env', {}))
+        return cli(INSTALL, *args, env=env, **kwargs)
+    return run
+
+
+def installed_ids(result):
+    """{'kernel': id, 'ramdisk': id, 'image': id} from the output."""
+    assert result.returncode == 0, result
+    ids = {}
+    for line in result.lines:
+        match = re.match(r'^Installed new (kernel|ramdisk|image) (\S+)$',
+                         line)
+        assert match, line
+        ids[match.group(1)] = match.group(2)
+    assert result.lines[-1].startswith('Installed new image ')
+    return ids
+
+
+def member_bytes(store_dir, image, suffix):
+    with tarfile.open(os.path.join(store_dir, image['url'])) as tar:
+        for member in tar.getmembers():
+            if member.name.endswith(suffix):
+                return tar.extractfile(member).read()
+    raise AssertionError('no member ending in ' + suffix)
+
+
+def fetch_and_decode(cloud, bucket, manifest_key, cloud_keys, workdir):
+    """The image inside an uploaded bundle, decoded by the standard tools."""
+    os.mkdir(workdir)
+    manifest = cloud.get_object(bucket, manifest_key)
+    for name in re.findall(r'<filename>(.*?)</filename>',
+                           manifest.decode('utf-8')):
+        with open(os.path.join(workdir, name), 'wb') as part:
+            part.write(cloud.get_object(bucket, name))
+    _, _, _, extracted = decode_with_tools(manifest, workdir,
+                                           cloud_keys.key_path, workdir,
+                                           key_field='ec2')
+    (member,) = os.listdir(extracted)
+    with open(os.path.join(extracted, member), 'rb') as image:
+        return image.read()
+
+
+def keys_in(cloud, bucket):
+    listing = cloud._send(_ListBucket, cloud.s3, path=bucket).content
+    return re.findall(r'<Key>(.*?)</Key>', listing.decode('utf-8'))
+
+
+class _ListBucket(AWSQueryRequest):
+    # A plain GET of the bucket; only the path and method matter.
+    from eustore_plugin.cloud import S3 as SERVICE_CLASS, CloudAuth as \
+        AUTH_CLASS
+    METHOD = 'GET'
+
+    def main(self):
+        return self.service.send_request(method='GET', path=self.path,
+                                         headers={}, auth=self.auth)
+
+
+def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
+                                                  cloud, keys, store,
+                                                  demo_store_dir, tmpdir):
+    image = store.catalog['centos']
+    result = install('-i', image['name'], '-b', 'centos-bundles',
+                     '--pad-name')
+    ids = installed_ids(result)
+    assert sorted(ids) == ['image', 'kernel', 'ramdisk']
+
+    kernel_call, ramdisk_call, machine_call = proxy.form_requests(
+        'RegisterImage')
+    name = machine_call['Name']
+    assert re.match(r'^eustore-demo-centos-6_5-x86_64-[0-9a-f]{8}$', name)
+    assert kernel_call['Name'] == name + '-kernel'
+    assert kernel_call['ImageLocation'] == \
+        'centos-bundles/{0}.manifest.xml'.format(name + '-kernel')
+    assert machine_call['KernelId'] == ids['kernel']
+    assert machine_call['RamdiskId'] == ids['ramdisk']
+    assert machine_call['Architecture'] == 'x86_64'
+    assert machine_call['VirtualizationType'] == 'paravirtual'
+    assert machine_call['Description'] == image['description']
+
+    part_puts = [headers for (method, path, _), headers
+                 in zip(proxy.requests, proxy.headers)
+                 if method == 'PUT' and '.part.' in path]
+    assert part_puts and all(headers.get('x-amz-acl') == 'aws-exec-read'
+                             for headers in part_puts)
+
+    user, cloud_keys = keys
+    machine = fetch_and_decode(cloud, 'centos-bundles',
+                               name + '.manifest.xml', cloud_keys,
+                               str(tmpdir.join('machine')))
+    assert machine == member_bytes(demo_store_dir, image, '.img') or \
+        machine == member_bytes(demo_store_dir, image, 'x86_64.img')
+    kernel = fetch_and_decode(cloud, 'centos-bundles',
+                              name + '-kernel.manifest.xml', cloud_keys,
+                              str(tmpdir.join('kernel')))
+    assert kernel == member_bytes(demo_store_dir, image,
+                                  'vmlinuz-2.6.32-431.el6.x86_64')
+
+
+def test_hypervisor_specific_image_needs_a_choice(install, admin, proxy,
+                                                  cloud, keys, store,
+                                                  demo_store_dir, tmpdir):
+    image = store.catalog['debian']
+    result = install('-i', image['name'], '-b', 'debian-bundles')
+    assert result.returncode == 1
+    assert 'choose one of: kvm, xen' in result.stderr
+    assert not [req for req in proxy.requests if req[0] == 'PUT']
+
+    ids = installed_ids(install('-i', image['name'], '-b', 'debian-bundles',
+                                '--kernel-type', 'kvm', '--pad-name'))
+    assert len(ids) == 3
+    kernel_call = proxy.form_requests('RegisterImage')[0]
+    kernel = fetch_and_decode(
+        cloud, 'debian-bundles', kernel_call['ImageLocation'].split('/')[1],
+        keys[1], str(tmpdir.join('kernel')))
+    assert kernel == member_bytes(demo_store_dir, image,
+                                  'kvm-kernel/vmlinuz-3.2.0-4-486')
+
+
+def test_hvm_image_needs_no_kernel_nor_admin(install, non_admin, proxy,
+                                            store):
+    ids = installed_ids(install('-i', store.catalog['fedora']['name'], '-b',
+                                'hvm-bundles', '--pad-name'))
+    assert list(ids) == ['image']
+    (call,) = proxy.form_requests('RegisterImage')
+    assert call['VirtualizationType'] == 'hvm'
+    assert 'KernelId' not in call
+    assert not proxy.form_requests('ListAccountAliases')
+
+
+def test_non_admin_is_refused_before_downloading(install, non_admin, store):
+    image = store.catalog['centos']
+    result = install('-i', image['name'], '-b', 'nope')
+    assert result.returncode == 1
+    assert '--kernel and --ramdisk' in result.stderr
+    assert 'Traceback' not in result.stderr
+    assert '/' + image['url'] not in store.paths_requested()
+
+
+def test_existing_kernel_and_ramdisk_are_used(install, non_admin, proxy,
+                                              store):
+    ids = installed_ids(install(
+        '-i', store.catalog['centos']['name'], '-b', 'reuse-bundles',
+        '--kernel', 'eki-12345678', '--ramdisk', 'eri-12345678',
+        '--pad-name'))
+    assert list(ids) == ['image']
+    (call,) = proxy.form_requests('RegisterImage')
+    assert (call['KernelId'], call['RamdiskId']) == ('eki-12345678',
+                                                     'eri-12345678')
+    uploaded = [path for method, path, _ in proxy.requests
+                if method == 'PUT']
+    assert not [path for path in uploaded if 'kernel' in path]
+
+
+def test_kernel_without_ramdisk_is_a_usage_error(install, store):
+    result = install('-i', store.catalog['centos']['name'], '-b', 'x',
+                     '--kernel', 'eki-12345678')
+    assert result.returncode != 0
+    assert '--kernel and --ramdisk go together' in result.stderr
+
+
+def test_already_installed_image_is_reused(install, admin, proxy, store):
+    args = ('-i', store.catalog['fedora']['name'], '-b', 'again-bundles',
+            '-p', 'fedora-again')
+    first = installed_ids(install(*args))
+    second = install(*args)
+    assert second.returncode == 1
+    assert 'already installed as ' + first['image'] in second.stderr
+    assert '-y' in second.stderr
+    third = install(*(args + ('-y',)))
+    assert third.returncode == 0, third
+    assert third.lines == ['Reused installed image ' + first['image']]
+    assert len(proxy.form_requests('RegisterImage')) == 1
+
+
+def test_s3_server_errors_are_retried(install, admin, proxy, store):
+    proxy.fail(lambda method, path, body: method == 'PUT' and
+               path.endswith('.part.00'), status=500, times=1)
+    ids = installed_ids(install('-i', store.catalog['fedora']['name'], '-b',
+                                'retry-bundles', '--pad-name'))
+    assert list(ids) == ['image']
+    part_puts = [path for method, path, _ in proxy.requests
+                 if method == 'PUT' and path.endswith('.part.00')]
+    assert len(part_puts) == 2 and part_puts[0] == part_puts[1]
+
+
+def test_failed_registration_removes_everything(install, admin, proxy,
+                                                cloud, store):
+    def machine_registration(method, path, body):
+        return b'Action=RegisterImage' in body and b'-kernel' not in body \
+            and b'-ramdisk' not in body
+    proxy.fail(machine_registration, status=400, times=1)
+    result = install('-i', store.catalog['centos']['name'], '-b',
+                     'rollback-bundles', '-p', 'rollback-centos')
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    assert 'what this run uploaded or registered was removed' in \
+        result.stderr
+    assert len(proxy.form_requests('RegisterImage')) == 3
+    assert len(proxy.form_requests('DeregisterImage')) == 2
+    for name in ('rollback-centos-kernel', 'rollback-centos-ramdisk',
+                 'rollback-centos'):
+        assert cloud.images_named(name) == []
+    # The bucket was created by this run, so it is gone too.
+    with pytest.raises(CloudError) as err:
+        keys_in(cloud, 'rollback-bundles')
+    assert err.value.status_code == 404
+    # Nothing is in the way of a rerun.
+    assert len(installed_ids(install('-i', store.catalog['centos']['name'],
+                                     '-b', 'rollback-bundles', '-p',
+                                     'rollback-centos'))) == 3
+
+
+def test_tampered_tarball_is_refused_before_anything_is_uploaded(
+        install, admin, proxy, demo_store_dir, tmpdir):
+    store_copy = str(tmpdir.join('store'))
+    shutil.copytree(demo_store_dir, store_copy)
+    with open(os.path.join(store_copy, 'catalog')) as catalog:
+        fedora = [image for image in json.load(catalog)['images']
+                  if image['os'] == 'fedora'][0]
+    with open(os.path.join(store_copy, fedora['url']), 'r+b') as tarball:
+        tarball.seek(100)
+        byte = tarball.read(1)
+        tarball.seek(100)
+        tarball.write(bytes(bytearray([ord(byte) ^ 0xff])))
+    server = StoreServer(store_copy).start()
+    try:
+        result = install('-i', fedora['name'], '-b', 'tampered', '-U',
+                         server.url)
+    finally:
+        server.stop()
+    assert result.returncode == 1
+    assert 'sha256 should be ' + fedora['sha256'] in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [path for method, path, _ in proxy.requests
+            if method == 'PUT'] == []
+    assert not proxy.form_requests('RegisterImage')
+
+
+def test_local_tarball(install, non_admin, demo_store_dir, store):
+    tarball = os.path.join(demo_store_dir, store.catalog['fedora']['url'])
+    ids = installed_ids(install('-t', tarball, '-s', 'local Fedora', '-a',
+                                'x86_64', '-b', 'local-bundles',
+                                '--pad-name'))
+    assert list(ids) == ['image']
+    result = install('-t', tarball, '-b', 'local-bundles')
+    assert result.returncode != 0
+    assert '-t/--tarball needs -s/--description and -a/--architecture' in \
+        result.stderr
+
+
+def test_directory_keeps_the_tarball_for_a_rerun(install, non_admin, store,
+                                                 tmpdir):
+    image = store.catalog['fedora']
+    keep = tmpdir.mkdir('keep')
+    for _ in range(2):
+        installed_ids(install('-i', image['name'], '-b', 'dir-bundles',
+                              '-d', str(keep), '--pad-name'))
+    assert os.listdir(str(keep)) == [os.path.basename(image['url'])]
+    assert store.paths_requested().count('/' + image['url']) == 1
+
+
+def test_missing_credentials_name_their_sources(install, store, eucarc):
+    result = install('-i', store.catalog['fedora']['name'], '-b', 'x',
+                     env={'EC2_CERT': '', 'EC2_USER_ID': ''})
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1
+    for fragment in ('-c/--cert', 'EC2_CERT', '"certificate"',
+                     '-u/--user', 'EC2_USER_ID', '"account-id"'):
+        assert fragment in message
+    result = install('-i', store.catalog['fedora']['name'], '-b', 'x',
+                     env={'AWS_ACCESS_KEY_ID': '',
+                          'AWS_SECRET_ACCESS_KEY': ''})
+    assert result.returncode == 1
+    for fragment in ('-I', 'AWS_ACCESS_KEY_ID', 'EC2_ACCESS_KEY', '"key-id"'):
+        assert fragment in result.stderr
+
+
+def test_credentials_and_endpoints_from_euca2ools_config(
+        install, moto_cloud, non_admin, proxy, store, keys, tmpdir):
+    user, cloud_keys = keys
+    config = tmpdir.join('euca2ools.ini')
+    config.write(textwrap.dedent('''
+        [region {region}]
+        ec2-url = {url}
+        s3-url = {url}
+        iam-url = {url}
+        certificate = {cloud_cert}
+        eustore-url = {store}
+
+        [user lab-admin]
+        key-id = {key_id}
+        secret-key = {secret}
+        account-id = {account}
+        certificate = {user_cert}
+        private-key = {user_key}
+        ''').format(region=REGION, url=proxy.url,
+                    cloud_cert=cloud_keys.cert_path, store=store.url,
+                    key_id=moto_cloud.key_id, secret=moto_cloud.secret_key,
+                    account=ACCOUNT, user_cert=user.cert_path,
+                    user_key=user.key_path))
+    cleared = dict((name, '') for name in (
+        'EC2_URL', 'S3_URL', 'EUARE_URL', 'AWS_DEFAULT_REGION',
+        'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'EC2_CERT',
+        'EC2_PRIVATE_KEY', 'EUCALYPTUS_CERT', 'EC2_USER_ID', 'EUSTORE_URL'))
+    cleared['EUCA_CONFIG_PATH'] = str(config)
+    ids = installed_ids(install(
+        '--region', 'lab-admin@' + REGION, '-i',
+        store.catalog['fedora']['name'], '-b', 'config-bundles',
+        '--pad-name', env=cleared))
+    assert list(ids) == ['image']
+
+
+def test_secrets_stay_out_of_debug_output(install, moto_cloud, non_admin,
+                                          store):
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'debug-bundles', '--pad-name', '--debug')
+    assert result.returncode == 0, result
+    assert 'RegisterImage' in result.stderr  # debugging really was on
+    assert moto_cloud.secret_key not in result.stdout + result.stderr
