@@ -14,6 +14,7 @@ from __future__ import absolute_import
 
 import glob
 import os.path
+import subprocess
 
 import requestbuilder.suite
 
@@ -70,12 +71,94 @@ def uses_euca2ools():
     return euca2ools is not None
 
 
-def bundle_uploader(cloud, credentials, journal, workdir=None,
+def bundle_uploader(command, cloud, credentials, journal, workdir=None,
                     progress=None):
     """
-    What bundles and uploads images for an install: the plugin's own
-    bundler; euca2ools' BundleAndUploadImage when euca2ools is here.
+    What bundles, uploads and registers images for an install: euca2ools'
+    own BundleAndUploadImage and RegisterImage when euca2ools is here, the
+    plugin's own bundler and requests otherwise.
     """
     from eustore_plugin.installer import BuiltinBundleUploader
+    if euca2ools is not None:
+        return Euca2oolsBundleUploader(command, credentials, journal,
+                                       workdir=workdir)
     return BuiltinBundleUploader(cloud, credentials, journal,
                                  workdir=workdir, progress=progress)
+
+
+class Euca2oolsBundleUploader(object):
+    """
+    Bundles, uploads and registers through euca2ools' own requests, so that
+    users get exactly euca2ools' behaviour (and its fixes, and its
+    configuration handling).  euca2ools writes each manifest as soon as its
+    parts are up, so kernel and ramdisk ids must be known before the machine
+    image is bundled.
+    """
+
+    defers_manifests = False
+
+    def __init__(self, command, credentials, journal, workdir=None):
+        self.command = command
+        self.credentials = credentials
+        self.journal = journal
+        self.workdir = workdir
+
+    def _common_args(self, url_option):
+        args = self.command.args
+        common = dict((name, args[name]) for name in
+                      ('key_id', 'secret_key', 'security_token', 'region')
+                      if args.get(name))
+        if args.get(url_option):
+            common['url'] = args[url_option]
+        return common
+
+    def upload(self, fileobj, size, prefix, image_type, architecture,
+               bucket, kernel_id=None, ramdisk_id=None, member=None):
+        from euca2ools.commands.bundle.bundleanduploadimage import \
+            BundleAndUploadImage
+        creds = self.credentials
+        # euca2ools reads the image in processes it forks, which would
+        # inherit (and so hold open) the write end of any pipe we fed
+        # ourselves.  tar feeds it instead: the write end lives in tar only,
+        # so euca2ools sees the end of the member when tar exits.
+        tarball, member_name = member
+        feeder = subprocess.Popen(['tar', '-xzOf', tarball, member_name],
+                                  stdout=subprocess.PIPE)
+        args = dict(self._common_args('s3_url'), image=feeder.stdout,
+                    image_size=size, prefix=prefix, arch=architecture,
+                    image_type=image_type, bucket=bucket,
+                    destination=self.workdir, cert=creds.certificate,
+                    privatekey=creds.private_key, ec2cert=creds.cloud_certificate,
+                    user=creds.account_id, show_progress=False,
+                    # Defaults argparse would fill in on euca2ools' command
+                    # line; requestbuilder does not when called like this.
+                    max_pending_parts=2, part_size=10485760,
+                    acl='aws-exec-read')
+        if kernel_id:
+            args.update(kernel=kernel_id, ramdisk=ramdisk_id)
+        # Whatever euca2ools manages to upload before a failure is found by
+        # its name and removed with the rest.
+        self.journal.uploaded_prefix(bucket, prefix + '.')
+        try:
+            result = BundleAndUploadImage(
+                config=self.command.config, loglevel=self.command.log.level,
+                **args).main()
+        finally:
+            feeder.stdout.close()
+            feeder.wait()
+        return _UploadedManifest(result['manifests'][0]['key'])
+
+    def register(self, **params):
+        from euca2ools.commands.ec2.registerimage import RegisterImage
+        args = dict(self._common_args('ec2_url'), **params)
+        return RegisterImage(config=self.command.config,
+                             loglevel=self.command.log.level,
+                             **args).main()['imageId']
+
+
+class _UploadedManifest(object):
+    def __init__(self, location):
+        self.location = location
+
+    def finish(self, kernel_id=None, ramdisk_id=None):
+        return self.location

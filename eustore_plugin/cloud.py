@@ -243,22 +243,27 @@ class Cloud(object):
         return True
 
     def put_object(self, bucket, key, data, acl='aws-exec-read'):
-        """Upload bytes as bucket/key with a canned ACL."""
+        """Upload bytes or a file object as bucket/key with a canned ACL."""
         return self._send(_S3Request, self.s3, method='PUT',
                           path=bucket + '/' + key,
                           headers={'x-amz-acl': acl}, body=data)
 
     def put_file(self, bucket, key, path, acl='aws-exec-read'):
-        """Upload a file (a bundle part) as bucket/key."""
-        # requestbuilder retries a 500 without rewinding a file body, so the
-        # retry would sign and send nothing; a part (10 MiB by default) is
-        # small enough to hold and resend as bytes.
+        """Upload a file (a bundle part) as bucket/key, streamed."""
         with io.open(path, 'rb') as body:
-            return self.put_object(bucket, key, body.read(), acl)
+            return self.put_object(bucket, key, body, acl)
 
     def delete_object(self, bucket, key):
         self._send(_S3Request, self.s3, method='DELETE',
                    path=bucket + '/' + key)
+
+    def list_keys(self, bucket, prefix=''):
+        """Names of the bucket's objects that start with ``prefix``."""
+        listing = self._send(_S3Request, self.s3, method='GET', path=bucket,
+                             params={'prefix': prefix}).content
+        return [key for key in re.findall(r'<Key>(.*?)</Key>',
+                                          listing.decode('utf-8'))
+                if key.startswith(prefix)]
 
     def delete_bucket(self, bucket):
         self._send(_S3Request, self.s3, method='DELETE', path=bucket)

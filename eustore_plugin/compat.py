@@ -36,8 +36,10 @@ service: ``import cgi`` (gone in 3.13)      the legacy-cgi distribution,
                                             declared in setup.py
 ==========================================  ================================
 
-The signers also carry bugs that bite on Python 2.7 as well, so our signers
-replace requestbuilder's on every Python (tests/test_compat.py checks them
+Some bugs bite on Python 2.7 as well (and so euca2ools too), and are fixed
+on every Python: a 500 or 503 was retried with an exhausted file body (see
+``_rewinding_send_request``), and the signers, which replace requestbuilder's
+on every Python (tests/test_compat.py checks them
 against botocore byte for byte on both): HmacV1 signed ``?acl`` as ``acl=``
 and appended the sub-resource list once per parameter; query V2 failed on
 non-ASCII values; V4 hashed a seekable body through ``req.data`` (prepared
@@ -342,6 +344,34 @@ def logging_wrapper_read(self, size=-1):
     return chunk
 
 
+def _rewinding_send_request(original_send, original_prepare):
+    """
+    BaseService.send_request retries a 500 or 503, but rewinds a file body
+    only after a timeout: the retry then signs and sends an exhausted file
+    (and a server waiting for the promised bytes hangs).  Every attempt is
+    prepared through one private method, so rewind there.
+    """
+    def prepare_from_start(self, method, url, params, data, files, headers,
+                           auth):
+        start = getattr(self, '_body_start', None)
+        if start is not None:
+            data.seek(start)
+        return original_prepare(self, method, url, params, data, files,
+                                headers, auth)
+
+    def send_request(self, method='GET', path=None, params=None,
+                     headers=None, data=None, files=None, auth=None):
+        seekable = hasattr(data, 'seek') and hasattr(data, 'tell')
+        self._body_start = data.tell() if seekable else None
+        try:
+            return original_send(self, method, path, params, headers, data,
+                                 files, auth)
+        finally:
+            self._body_start = None
+
+    return send_request, prepare_from_start
+
+
 def install():
     """
     Apply the fixes above to requestbuilder, once.  The signers are replaced
@@ -356,6 +386,7 @@ def install():
     warnings.filterwarnings('ignore', category=SyntaxWarning,
                             module=r'.*requestbuilder')
     _install_signers()
+    _install_retry_rewind()
     if six.PY3:
         _port_to_python3()
     _INSTALLED.append(True)
@@ -372,6 +403,14 @@ def _install_signers():
     aws.HmacV4Auth._get_normalized_headers = v4_normalized_headers
     aws.HmacV4Auth._hash_payload = v4_hash_payload
     aws._get_params_from_url = _params_from_url
+
+
+def _install_retry_rewind():
+    from requestbuilder.service import BaseService
+    BaseService.send_request, BaseService._BaseService__log_and_prepare_request \
+        = _rewinding_send_request(
+            BaseService.send_request,
+            BaseService._BaseService__log_and_prepare_request)
 
 
 def _port_to_python3():

@@ -38,6 +38,10 @@ class InstallJournal(object):
     def uploaded(self, bucket, key):
         self._undo.append(('object', (bucket, key)))
 
+    def uploaded_prefix(self, bucket, prefix):
+        """Objects whose names start with ``prefix`` are this run's."""
+        self._undo.append(('objects', (bucket, prefix)))
+
     def registered(self, image_id):
         self._undo.append(('image', image_id))
 
@@ -55,6 +59,9 @@ class InstallJournal(object):
                     self.cloud.deregister_image(what)
                 elif kind == 'object':
                     self.cloud.delete_object(*what)
+                elif kind == 'objects':
+                    for key in self.cloud.list_keys(*what):
+                        self.cloud.delete_object(what[0], key)
                 else:
                     self.cloud.delete_bucket(what)
             except Exception as err:  # keep undoing the rest
@@ -76,8 +83,12 @@ class BundleCredentials(object):
 class BuiltinBundleUploader(object):
     """
     Bundles with the plugin's own BundleWriter and uploads each part as soon
-    as it is finished (at most ``max_pending_parts`` wait on disk).
+    as it is finished (at most ``max_pending_parts`` wait on disk).  Its
+    manifests are written after all parts are up, so they can name a kernel
+    and ramdisk registered meanwhile.
     """
+
+    defers_manifests = True
 
     def __init__(self, cloud, credentials, journal, workdir=None,
                  part_size=10485760, max_pending_parts=2, progress=None):
@@ -90,8 +101,12 @@ class BuiltinBundleUploader(object):
         self.progress = progress
 
     def upload(self, fileobj, size, prefix, image_type, architecture,
-               bucket):
-        """Bundle and upload an image; returns a :class:`PendingManifest`."""
+               bucket, kernel_id=None, ramdisk_id=None, member=None):
+        """
+        Bundle and upload an image read from ``fileobj`` (``member``, the
+        tarball and member name it comes from, is not needed here); returns
+        a :class:`PendingManifest`.
+        """
         creds = self.credentials
         writer = BundleWriter(
             prefix, image_type, architecture, creds.account_id,
@@ -110,6 +125,9 @@ class BuiltinBundleUploader(object):
         if bar is not None:
             bar.finish()
         return PendingManifest(self, writer, bucket)
+
+    def register(self, **params):
+        return self.cloud.register_image(**params)
 
 
 class _CountingReader(object):
@@ -190,40 +208,61 @@ def install(request, cloud, uploader, journal, report):
         if cloud.ensure_bucket(request.bucket_for(role)):
             journal.created_bucket(request.bucket_for(role))
 
-    pending = {}
-    with tarfile.open(request.tarball, 'r|gz') as tar:
-        for member in tar:
-            role = roles.get(member.name)
-            if role is None:
-                continue
-            pending[role] = uploader.upload(
-                tar.extractfile(member), member.size, request.names[role],
-                role, request.architecture, request.bucket_for(role))
-
     ids = {'kernel': request.kernel_id, 'ramdisk': request.ramdisk_id}
-    for role in ('kernel', 'ramdisk'):
-        if role in pending:
-            ids[role] = register(cloud, journal, pending[role].finish(),
-                                 request.names[role], request, role)
-            report(role, ids[role])
-    location = pending['machine'].finish(kernel_id=ids['kernel'],
-                                         ramdisk_id=ids['ramdisk'])
-    machine_id = register(
-        cloud, journal, location, request.names['machine'], request,
-        'machine', KernelId=ids['kernel'], RamdiskId=ids['ramdisk'],
-        VirtualizationType=layout.virtualization_type)
-    report('machine', machine_id)
+    if uploader.defers_manifests:
+        passes = [set(roles.values())]
+    else:
+        # Kernel and ramdisk ids go into the machine image's manifest as it
+        # is bundled: register them in a pass of their own first.
+        passes = [set(roles.values()) - set(['machine']), set(['machine'])]
+    machine_id = None
+    for wanted in passes:
+        pending = bundle_members(request, roles, wanted, uploader, ids)
+        for role in ('kernel', 'ramdisk'):
+            if role in pending:
+                ids[role] = register(uploader, journal,
+                                     pending[role].finish(),
+                                     request.names[role], request, role)
+                report(role, ids[role])
+        if 'machine' in pending:
+            location = pending['machine'].finish(kernel_id=ids['kernel'],
+                                                 ramdisk_id=ids['ramdisk'])
+            machine_id = register(
+                uploader, journal, location, request.names['machine'],
+                request, 'machine', KernelId=ids['kernel'],
+                RamdiskId=ids['ramdisk'],
+                VirtualizationType=layout.virtualization_type)
+            report('machine', machine_id)
     return machine_id
 
 
-def register(cloud, journal, location, name, request, role, **extra):
+def bundle_members(request, roles, wanted, uploader, ids):
+    """One pass over the tarball, bundling the members of ``wanted`` roles."""
+    pending = {}
+    if not wanted:
+        return pending
+    with tarfile.open(request.tarball, 'r|gz') as tar:
+        for member in tar:
+            role = roles.get(member.name)
+            if role not in wanted:
+                continue
+            pending[role] = uploader.upload(
+                tar.extractfile(member), member.size, request.names[role],
+                role, request.architecture, request.bucket_for(role),
+                kernel_id=ids['kernel'] if role == 'machine' else None,
+                ramdisk_id=ids['ramdisk'] if role == 'machine' else None,
+                member=(request.tarball, member.name))
+    return pending
+
+
+def register(uploader, journal, location, name, request, role, **extra):
     params = dict(ImageLocation=location, Name=name,
                   Architecture=request.architecture)
     if request.description:
         params['Description'] = request.description if role == 'machine' \
             else '{0} ({1})'.format(request.description, role)
     params.update((key, val) for key, val in extra.items() if val)
-    image_id = cloud.register_image(**params)
+    image_id = uploader.register(**params)
     journal.registered(image_id)
     return image_id
 

@@ -97,13 +97,36 @@ def put_catalog(store_dir, fixture, name='catalog'):
     shutil.copy(fixture_path(fixture), str(store_dir.join(name)))
 
 
-@pytest.fixture(scope='session')
-def moto_cloud():
+def _start_moto(check_signatures):
     from tests.cloud import MotoCloud, find_moto_server
     executable = find_moto_server()
     if not executable:
         pytest.skip('moto_server not found: run scripts/setup (it installs '
                     'moto[server] on Python 3), or set MOTO_SERVER')
-    cloud = MotoCloud(executable)
+    return MotoCloud(executable, check_signatures=check_signatures)
+
+
+@pytest.fixture(scope='session')
+def moto_cloud():
+    """moto's S3, EC2 and IAM on loopback, checking SigV4 signatures."""
+    cloud = _start_moto(check_signatures=True)
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope='session')
+def install_cloud(request):
+    """
+    The cloud eustore-install-image installs into: ``moto_cloud``, unless
+    euca2ools is importable.  Then the command uses euca2ools, which signs
+    S3 uploads with HMAC-V1, a scheme moto cannot check, so the cloud is a
+    moto that checks no signatures (tests/test_signing_moto.py and
+    tests/test_compat.py prove the signing on their own).
+    """
+    from eustore_plugin.backend import uses_euca2ools
+    if not uses_euca2ools():
+        yield request.getfixturevalue('moto_cloud')
+        return
+    cloud = _start_moto(check_signatures=False)
     yield cloud
     cloud.stop()

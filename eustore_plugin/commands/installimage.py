@@ -170,7 +170,7 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
             if image is not None:
                 request.tarball = self.fetch_tarball(image, workdir)
             uploader = backend.bundle_uploader(
-                cloud, credentials, journal, workdir=workdir,
+                self, cloud, credentials, journal, workdir=workdir,
                 progress=self.progress_bar)
             install(request, cloud, uploader, journal,
                     report=registered.__setitem__)
