@@ -23,7 +23,7 @@ import pytest
 from eustore_plugin.backend import uses_euca2ools
 from eustore_plugin.cloud import CloudError, ListAccountAliases
 from tests.bundle_helpers import KeyPair, decode_with_tools
-from tests.cloud import REGION, CloudProxy, direct_cloud
+from tests.cloud import REGION, CloudProxy, direct_cloud, which
 from tests.storeserver import StoreServer
 
 
@@ -422,3 +422,24 @@ def test_secrets_stay_out_of_debug_output(install, install_cloud, non_admin,
     assert result.returncode == 0, result
     assert 'RegisterImage' in result.stderr  # debugging really was on
     assert install_cloud.secret_key not in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(not which('script'),
+                    reason='needs script(1) (util-linux) for a terminal')
+def test_progress_bars_on_a_terminal(user_env, eucarc, non_admin, store):
+    # The bars show only on a terminal: run the command under one.
+    code = ('import sys; sys.argv[0] = "eustore-install-image"; '
+            'from eustore_plugin.commands.installimage import InstallImage; '
+            'InstallImage.run()')
+    command = ' '.join([sys.executable, '-c', "'" + code + "'", '-i',
+                        store.catalog['fedora']['name'], '-b', 'tty-bundles',
+                        '--pad-name'])
+    env = dict(user_env, **eucarc)
+    proc = subprocess.Popen(['script', '-qec', command, '/dev/null'],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.PIPE, env=env)
+    out = proc.communicate()[0].decode('utf-8', 'replace')
+    assert proc.returncode == 0, out
+    assert 'downloading' in out and 'bundling machine' in out
+    assert '100%' in out
+    assert 'Installed new image ' in out

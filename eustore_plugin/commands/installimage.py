@@ -270,7 +270,9 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
         return path
 
     def progress_bar(self, label, maxval):
-        return self.get_progressbar(label=label, maxval=maxval)
+        bar = self.get_progressbar(label=label, maxval=maxval)
+        bar.start()
+        return bar
 
     def roll_back(self, journal, err):
         """Undo what the run created, then fail with one clear line."""
