@@ -67,7 +67,14 @@ _CUT_ERRORS = (requests.exceptions.ChunkedEncodingError,
 
 
 class DownloadError(Exception):
-    """A tarball could not be downloaded; the message says why."""
+    """
+    A tarball could not be downloaded; the message says why, and
+    ``status_code`` holds the store's HTTP status when it answered one.
+    """
+
+    def __init__(self, message, status_code=None):
+        Exception.__init__(self, message)
+        self.status_code = status_code
 
 
 class IntegrityError(DownloadError):
@@ -150,6 +157,176 @@ class _Hashes(object):
         return hashes, size
 
 
+class _Restart(DownloadError):
+    """The bytes held cannot be continued: a 416, or the whole file sent."""
+
+
+class _TooManyCuts(DownloadError):
+    pass
+
+
+class _Overrun(DownloadError):
+    """The store sent more than it announced: what was kept is suspect."""
+
+
+class DownloadStream(object):
+    """
+    A tarball read straight off the network, as a file object: ``read()``
+    gives its bytes in order and hashes them (MD5 and SHA-256) on the way.
+    A connection cut mid-body is resumed with Range up to ``max_resumes``
+    times; a server that answers a resumed request with the whole file has
+    the bytes already given skipped (bytes given cannot be taken back),
+    unless ``on_restart`` is given: then it is called, for a caller that
+    can throw away what it holds, and the body is read from its start.
+    ``offset`` and ``hashes`` continue a download whose first ``offset``
+    bytes were had (and hashed) elsewhere.
+    """
+
+    def __init__(self, open_url, url, expected_size=None, progress=None,
+                 max_resumes=5, offset=0, hashes=None, on_restart=None):
+        self.on_restart = on_restart
+        self.open_url = open_url
+        self.url = url
+        self.expected_size = expected_size
+        self.progress = progress
+        self.max_resumes = max_resumes
+        self.done = offset
+        self.hashes = hashes or _Hashes()
+        self.total = None
+        self._response = None
+        self._chunks = None
+        self._skip = 0
+        self._use_range = True
+        self._cuts = 0
+        self._pending = b''
+        self._eof = False
+
+    def _open(self):
+        headers = {'Accept-Encoding': 'identity'}
+        resuming = self.done > 0 and self._use_range
+        if resuming:
+            headers['Range'] = 'bytes={0}-'.format(self.done)
+        try:
+            response = self.open_url(self.url, headers)
+        except Exception as err:
+            if resuming and _status_of(err) == 416:
+                raise _Restart('416')
+            raise
+        status = response.status_code
+        skip = 0
+        if status == 206 and resuming:
+            match = _CONTENT_RANGE_RE.match(
+                _header(response, 'Content-Range') or '')
+            if not match or int(match.group(1)) != self.done:
+                # Not the bytes asked for: ask again for the whole file.
+                _close(response)
+                self._use_range = False
+                return self._open()
+            total = int(match.group(3)) if match.group(3) != '*' else None
+        elif status == 200:
+            # A fresh start, or a server that ignores Range: the body is the
+            # whole file, of which the first bytes were had already.
+            if self.done and self.on_restart is not None:
+                self.on_restart()
+                self.done, self.hashes = 0, _Hashes()
+            skip = self.done
+            total = _int_header(response, 'Content-Length')
+        else:
+            _close(response)
+            if status == 416 and resuming:
+                raise _Restart('416')
+            if status in (404, 410):
+                raise DownloadError(
+                    'the image store has no file at {0} ({1}); check the '
+                    'catalog\'s url for this image'.format(self.url, status),
+                    status)
+            raise DownloadError(
+                'the image store answered {0} {1} for {2}; try again later '
+                'or tell the store\'s operator'.format(
+                    status, getattr(response, 'reason', '') or '', self.url)
+                .replace('  ', ' '), status)
+        if self.expected_size is not None and total is not None and \
+                total != self.expected_size:
+            _close(response)
+            raise IntegrityError(
+                'the image store serves {0} bytes at {1} but its catalog '
+                'says {2}; the store is inconsistent, tell its operator '
+                '(nothing more was downloaded)'.format(
+                    total, self.url, self.expected_size))
+        self.total = total
+        self._response, self._skip = response, skip
+        self._chunks = iter(_body_chunks(response))
+        self._report()
+
+    def _report(self):
+        if self.progress is not None:
+            self.progress(self.done, self.total if self.total is not None
+                          else self.expected_size)
+
+    def _resume_after(self, reason):
+        _close(self._response)
+        self._response = self._chunks = None
+        self._cuts += 1
+        self._use_range = True
+        if self._cuts > self.max_resumes:
+            raise _TooManyCuts('the download of {0} was cut off {1} times '
+                               '(last: {2})'.format(self.url, self._cuts,
+                                                    reason))
+
+    def _next_chunk(self):
+        """The next bytes of the file, or b'' at its end."""
+        while not self._eof:
+            if self._chunks is None:
+                self._open()
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                if self.total is not None and self.done < self.total:
+                    self._resume_after('the body ended early')
+                    continue
+                _close(self._response)
+                self._eof = True
+                break
+            except _CUT_ERRORS as err:
+                self._resume_after('{0}: {1}'.format(type(err).__name__, err))
+                continue
+            if self._skip:
+                dropped = min(self._skip, len(chunk))
+                chunk, self._skip = chunk[dropped:], self._skip - dropped
+            if not chunk:
+                continue
+            self.done += len(chunk)
+            if self.total is not None and self.done > self.total:
+                _close(self._response)
+                raise _Overrun(
+                    'the image store sent {0} bytes for {1}, more than the '
+                    '{2} it announced; try again later or tell the store\'s '
+                    'operator'.format(self.done, self.url, self.total))
+            self.hashes.update(chunk)
+            self._report()
+            return chunk
+        return b''
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            return self._pending + b''.join(iter(self._next_chunk, b''))
+        while len(self._pending) < size:
+            chunk = self._next_chunk()
+            if not chunk:
+                break
+            self._pending += chunk
+        data, self._pending = self._pending[:size], self._pending[size:]
+        return data
+
+    def result(self, path=None):
+        """What was read, once read to the end."""
+        return DownloadResult(path, self.done, self.hashes.md5.hexdigest(),
+                              self.hashes.sha256.hexdigest())
+
+    def close(self):
+        _close(self._response)
+
+
 def download(open_url, url, dest_path, expected_size=None, progress=None,
              max_resumes=5):
     """
@@ -170,124 +347,78 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
             _remove(part_path)  # longer than the file: not a prefix of it
         else:
             hashes, done = _Hashes.of_file(part_path)
-    use_range = True
-    cuts = 0
-    total = None
+    if expected_size is not None and 0 < expected_size == done:
+        # An earlier run got every byte but stopped before the rename.
+        if progress is not None:
+            progress(done, expected_size)
+        _replace(part_path, dest_path)
+        return DownloadResult(dest_path, done, hashes.md5.hexdigest(),
+                              hashes.sha256.hexdigest())
     while True:
-        if expected_size is not None and 0 < expected_size == done:
-            total = expected_size
-            if progress is not None:
-                progress(done, total)
-            break  # an earlier run got every byte but stopped before rename
-        headers = {'Accept-Encoding': 'identity'}
-        resuming = done > 0 and use_range
-        if resuming:
-            headers['Range'] = 'bytes={0}-'.format(done)
+        part = _PartFile(part_path, append=done > 0)
+        stream = DownloadStream(open_url, url, expected_size, progress,
+                                max_resumes, offset=done, hashes=hashes,
+                                on_restart=part.empty)
         try:
-            response = open_url(url, headers)
+            for chunk in iter(stream._next_chunk, b''):
+                part.write(chunk)
+            part.finish()
+        except _Restart:
+            # The .part does not fit the file the store has now.
+            part.close()
+            hashes, done = _Hashes(), 0
+            continue
+        except _TooManyCuts as err:
+            part.close()
+            raise DownloadError(
+                '{0}; {1} of {2} bytes are kept in {3}: run the command '
+                'again to resume'.format(
+                    err, stream.done, stream.total if stream.total is not None
+                    else '?', part_path))
         except Exception as err:
-            status = _status_of(err)
-            if resuming and status == 416:
-                # The .part does not fit the file the store has now.
-                hashes, done, use_range = _Hashes(), 0, False
-                continue
-            if status in (404, 410):
+            part.close()
+            if _status_of(err) in (404, 410) or isinstance(err, _Overrun):
                 _remove(part_path)
             raise
-        try:
-            status = response.status_code
-            if status == 206 and resuming:
-                match = _CONTENT_RANGE_RE.match(
-                    _header(response, 'Content-Range') or '')
-                if not match or int(match.group(1)) != done:
-                    # Not the bytes asked for: start over without Range.
-                    hashes, done, use_range = _Hashes(), 0, False
-                    continue
-                total = int(match.group(3)) if match.group(3) != '*' \
-                    else None
-                mode = 'ab'
-            elif status == 200:
-                # A fresh start, or a server that ignores Range: either
-                # way this body is the whole file.
-                hashes, done = _Hashes(), 0
-                total = _int_header(response, 'Content-Length')
-                mode = 'wb'
-            elif status == 416 and resuming:
-                hashes, done, use_range = _Hashes(), 0, False
-                continue
-            elif status in (404, 410):
-                _remove(part_path)
-                raise DownloadError('the image store has no file at {0} '
-                                    '({1}); check the catalog\'s url for '
-                                    'this image'.format(url, status))
-            else:
-                raise DownloadError(
-                    'the image store answered {0} {1} for {2}; try again '
-                    'later or tell the store\'s operator'.format(
-                        status, getattr(response, 'reason', '') or '', url)
-                    .replace('  ', ' '))
-            if expected_size is not None and total is not None and \
-                    total != expected_size:
-                raise IntegrityError(
-                    'the image store serves {0} bytes at {1} but its '
-                    'catalog says {2}; the store is inconsistent, tell its '
-                    'operator (nothing more was downloaded)'.format(
-                        total, url, expected_size))
-            if progress is not None:
-                progress(done, total if total is not None else expected_size)
-            done, cut = _receive(response, part_path, mode, hashes, done,
-                                 total, expected_size, progress)
-        finally:
-            _close(response)
-        if total is not None and done > total:
-            _remove(part_path)
-            raise DownloadError(
-                'the image store sent {0} bytes for {1}, more than the {2} '
-                'it announced; try again later or tell the store\'s '
-                'operator'.format(done, url, total))
-        if cut is None and total is not None and done < total:
-            cut = 'the body ended early'
-        if cut is None:
-            break
-        cuts += 1
-        if cuts > max_resumes:
-            raise DownloadError(
-                'the download of {0} was cut off {1} times (last: {2}); '
-                '{3} of {4} bytes are kept in {5}: run the command again '
-                'to resume'.format(url, cuts, cut, done,
-                                   total if total is not None else '?',
-                                   part_path))
-        use_range = True
+        break
     _replace(part_path, dest_path)
-    return DownloadResult(dest_path, done, hashes.md5.hexdigest(),
-                          hashes.sha256.hexdigest())
+    return stream.result(dest_path)
+
+
+class _PartFile(object):
+    """
+    The .part being written: opened at the first byte (a refused request
+    leaves none), emptied when the store starts the file over.
+    """
+
+    def __init__(self, path, append):
+        self.path = path
+        self._mode = 'ab' if append else 'wb'
+        self._file = None
+
+    def write(self, data):
+        if self._file is None:
+            self._file = io.open(self.path, self._mode)
+        self._file.write(data)
+
+    def empty(self):
+        self.close()
+        self._mode = 'wb'
+        _remove(self.path)
+
+    def finish(self):
+        self.write(b'')  # an empty file is a file too
+        self.close()
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def _replace(source, dest):
     # Atomic on POSIX: dest is the old good file or the new one, never half.
     getattr(os, 'replace', os.rename)(source, dest)
-
-
-def _receive(response, part_path, mode, hashes, done, total, expected_size,
-             progress):
-    """Append the body to the .part; returns (bytes done, cut reason)."""
-    shown_total = total if total is not None else expected_size
-    with io.open(part_path, mode) as part:
-        chunks = iter(_body_chunks(response))
-        while True:
-            try:
-                chunk = next(chunks)
-            except StopIteration:
-                return done, None
-            except _CUT_ERRORS as err:
-                return done, '{0}: {1}'.format(type(err).__name__, err)
-            if not chunk:
-                continue
-            part.write(chunk)
-            hashes.update(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, shown_total)
 
 
 # ------------------------------------------------------------------- verify
@@ -331,10 +462,12 @@ def verify(result, image):
         check('name-checksum', image.name_checksum,
               name_checksum_of(result.md5))
     if failures:
-        _remove(result.path)
+        if result.path:
+            _remove(result.path)
         raise IntegrityError(
             'the tarball downloaded for image "{0}" is not the one the '
-            'catalog describes ({1}); it was removed: run the command again '
-            'to download it afresh, and if it fails again tell the store\'s '
-            'operator'.format(image.name, '; '.join(failures)))
+            'catalog describes ({1}); {2}: run the command again to download '
+            'it afresh, and if it fails again tell the store\'s operator'
+            .format(image.name, '; '.join(failures),
+                    'it was removed' if result.path else 'nothing was kept'))
     return checks

@@ -18,11 +18,14 @@ registered, newest first, so a rerun starts from a clean slate.
 
 from __future__ import absolute_import
 
+import io
 import os.path
 import tarfile
+import zlib
 
 from eustore_plugin.bundle import BundleWriter
-from eustore_plugin.layout import analyze
+from eustore_plugin.download import verify
+from eustore_plugin.layout import LayoutError, analyze, provisional_role
 
 
 class InstallJournal(object):
@@ -184,75 +187,175 @@ class InstallRequest(object):
         return self.bucket
 
 
-def read_layout(request):
-    """First pass over the tarball: which members to install."""
-    with tarfile.open(request.tarball, 'r:gz') as tar:
+class LocalTarball(object):
+    """A tarball on disk: given by -t, or downloaded and kept with -d."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def open(self):
+        return io.open(self.path, 'rb')
+
+    def finish(self, fileobj):
+        fileobj.close()
+
+
+class StreamedTarball(object):
+    """
+    A tarball read from the store while it is installed (no copy on disk);
+    it is checked against the catalog once read to its end, before anything
+    is registered.  ``unverified(image)`` is told when nothing could be,
+    ``done()`` when the whole tarball was read.
+    """
+
+    def __init__(self, stream, image, unverified, done=None):
+        self.stream = stream
+        self.image = image
+        self.unverified = unverified
+        self.done = done
+        self.path = stream.url
+
+    def open(self):
+        return self.stream
+
+    def finish(self, fileobj):
+        # tar stops reading at its end-of-archive blocks: the checksums are
+        # of every byte, padding included.
+        while fileobj.read(1 << 20):
+            pass
+        fileobj.close()
+        if self.done is not None:
+            self.done()
+        if not verify(self.stream.result(), self.image):
+            self.unverified(self.image)
+
+
+def read_layout(request, source):
+    """A pass over a tarball on disk: which members to install."""
+    with tarfile.open(source.path, 'r:gz') as tar:
         members = tar.getmembers()
     return analyze(members, hypervisor=request.hypervisor,
                    virtualization_type=request.virtualization_type)
 
 
-def install(request, cloud, uploader, journal, report):
+def install(request, cloud, uploader, journal, report, source):
     """
-    Bundle, upload and register the tarball's images.  ``report(role, id)``
-    is told each registered id.  Returns the machine image's id.  On any
-    failure the journal is left for the caller to undo.
+    Bundle, upload and register the images of the tarball ``source``.
+    ``report(role, id)`` is told each registered id.  Returns the machine
+    image's id.  On any failure the journal is left for the caller to undo.
     """
-    layout = read_layout(request)
-    roles = layout.wanted()
-    if request.kernel_id:
-        # The user's own, already registered kernel and ramdisk are used.
-        roles = dict((name, role) for name, role in roles.items()
-                     if role == 'machine')
-    for role in set(roles.values()):
-        if cloud.ensure_bucket(request.bucket_for(role)):
-            journal.created_bucket(request.bucket_for(role))
-
     ids = {'kernel': request.kernel_id, 'ramdisk': request.ramdisk_id}
+    uploads = _Uploads(request, cloud, uploader, journal, ids)
+
+    def register_pending(layout):
+        for role in ('kernel', 'ramdisk', 'machine'):
+            if role not in uploads.pending:
+                continue
+            pending, extra = uploads.pending.pop(role), {}
+            if role == 'machine':
+                extra = dict(KernelId=ids['kernel'], RamdiskId=ids['ramdisk'],
+                             VirtualizationType=layout.virtualization_type)
+                location = pending.finish(kernel_id=ids['kernel'],
+                                          ramdisk_id=ids['ramdisk'])
+            else:
+                location = pending.finish()
+            ids[role] = register(uploader, journal, location,
+                                 request.names[role], request, role, **extra)
+            report(role, ids[role])
+
     if uploader.defers_manifests:
-        passes = [set(roles.values())]
+        # One pass, straight from the source: roles are judged member by
+        # member, and the whole layout is checked once the list is known,
+        # before anything is registered.
+        fileobj = source.open()
+        members = []
+        try:
+            with tarfile.open(fileobj=fileobj, mode='r|gz') as tar:
+                for member in tar:
+                    members.append(member)
+                    uploads.bundle(tar, member, provisional_role(
+                        member, request.hypervisor,
+                        request.virtualization_type))
+        except (tarfile.TarError, zlib.error, EOFError, IOError) as err:
+            # A damaged download is better named by its checksum.
+            source.finish(fileobj)
+            raise LayoutError('{0} is not a readable tar.gz ({1})'.format(
+                source.path, err))
+        source.finish(fileobj)
+        layout = analyze(members, hypervisor=request.hypervisor,
+                         virtualization_type=request.virtualization_type)
+        uploads.check_against(layout)
+        register_pending(layout)
     else:
         # Kernel and ramdisk ids go into the machine image's manifest as it
-        # is bundled: register them in a pass of their own first.
-        passes = [set(roles.values()) - set(['machine']), set(['machine'])]
-    machine_id = None
-    for wanted in passes:
-        pending = bundle_members(request, roles, wanted, uploader, ids)
-        for role in ('kernel', 'ramdisk'):
-            if role in pending:
-                ids[role] = register(uploader, journal,
-                                     pending[role].finish(),
-                                     request.names[role], request, role)
-                report(role, ids[role])
-        if 'machine' in pending:
-            location = pending['machine'].finish(kernel_id=ids['kernel'],
-                                                 ramdisk_id=ids['ramdisk'])
-            machine_id = register(
-                uploader, journal, location, request.names['machine'],
-                request, 'machine', KernelId=ids['kernel'],
-                RamdiskId=ids['ramdisk'],
-                VirtualizationType=layout.virtualization_type)
-            report('machine', machine_id)
-    return machine_id
+        # is bundled: they are bundled and registered in a pass of their own.
+        layout = read_layout(request, source)
+        uploads.roles = layout.wanted()
+        for wanted in (('kernel', 'ramdisk'), ('machine',)):
+            uploads.bundle_pass(source, wanted)
+            register_pending(layout)
+    return ids['machine']
 
 
-def bundle_members(request, roles, wanted, uploader, ids):
-    """One pass over the tarball, bundling the members of ``wanted`` roles."""
-    pending = {}
-    if not wanted:
-        return pending
-    with tarfile.open(request.tarball, 'r|gz') as tar:
-        for member in tar:
-            role = roles.get(member.name)
-            if role not in wanted:
-                continue
-            pending[role] = uploader.upload(
-                tar.extractfile(member), member.size, request.names[role],
-                role, request.architecture, request.bucket_for(role),
-                kernel_id=ids['kernel'] if role == 'machine' else None,
-                ramdisk_id=ids['ramdisk'] if role == 'machine' else None,
-                member=(request.tarball, member.name))
-    return pending
+class _Uploads(object):
+    """The bundles of one install: which member is which, and their state."""
+
+    def __init__(self, request, cloud, uploader, journal, ids):
+        self.request = request
+        self.cloud = cloud
+        self.uploader = uploader
+        self.journal = journal
+        self.ids = ids
+        self.roles = None  # {member name: role} when known beforehand
+        self.pending = {}
+        self.bundled = {}  # member name -> role
+        self._buckets = set()
+
+    def bundle(self, tar, member, role):
+        if role is None or (role != 'machine' and self.request.kernel_id):
+            return  # not wanted, or the user's own kernel and ramdisk
+        request = self.request
+        bucket = request.bucket_for(role)
+        if bucket not in self._buckets:
+            if self.cloud.ensure_bucket(bucket):
+                self.journal.created_bucket(bucket)
+            self._buckets.add(bucket)
+        if role in self.pending:
+            raise LayoutError('the tarball holds several {0} files ({1}, '
+                              '{2})'.format(role, self._name_of(role),
+                                            member.name))
+        self.bundled[member.name] = role
+        machine = role == 'machine'
+        self.pending[role] = self.uploader.upload(
+            tar.extractfile(member), member.size, request.names[role], role,
+            request.architecture, bucket,
+            kernel_id=self.ids['kernel'] if machine else None,
+            ramdisk_id=self.ids['ramdisk'] if machine else None,
+            member=(request.tarball, member.name))
+
+    def _name_of(self, role):
+        return [name for name, what in self.bundled.items()
+                if what == role][0]
+
+    def bundle_pass(self, source, wanted):
+        """A pass over a tarball on disk for the members of some roles."""
+        with tarfile.open(source.path, 'r|gz') as tar:
+            for member in tar:
+                role = self.roles.get(member.name)
+                if role in wanted:
+                    self.bundle(tar, member, role)
+
+    def check_against(self, layout):
+        wanted = layout.wanted()
+        if self.request.kernel_id:
+            wanted = dict((name, role) for name, role in wanted.items()
+                          if role == 'machine')
+        if wanted != self.bundled:
+            raise LayoutError(
+                'the tarball\'s layout is not what its member names '
+                'suggested while streaming it ({0}); install it from a '
+                'local copy with -d'.format(', '.join(sorted(
+                    set(wanted) ^ set(self.bundled)))))
 
 
 def register(uploader, journal, location, name, request, role, **extra):

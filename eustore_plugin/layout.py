@@ -269,6 +269,29 @@ def analyze(members, hypervisor=None, virtualization_type=None):
                        available_hypervisors=available)
 
 
+def provisional_role(member, hypervisor=None, virtualization_type=None):
+    """
+    The role a member will have, judged from its own name, for streaming a
+    tarball in one pass before its whole member list is known: 'machine',
+    'kernel', 'ramdisk' or None.  For a valid tarball this agrees with
+    :func:`analyze`, which the caller must still run on the whole list
+    (before registering anything) to catch invalid ones.
+    """
+    for ref, parts in _regular_files([member]):
+        role = _role_of(parts[-1])
+        if role in (None, 'machine'):
+            return role
+        if _normalize_virtualization_type(virtualization_type) == HVM:
+            return None
+        where = parts[-2].lower() if len(parts) > 1 else ''
+        if where.endswith(HYPERVISOR_DIR_SUFFIX) and \
+                len(where) > len(HYPERVISOR_DIR_SUFFIX):
+            chosen = where[:-len(HYPERVISOR_DIR_SUFFIX)]
+            return role if chosen == (hypervisor or '').lower() else None
+        return role
+    return None
+
+
 def _normalize_virtualization_type(value):
     if value is None:
         return None

@@ -18,9 +18,11 @@ from six.moves import input
 
 from eustore_plugin import backend
 from eustore_plugin.cloud import Cloud, find_bundle_credentials
-from eustore_plugin.download import download, file_result, verify
+from eustore_plugin.download import (DownloadStream, download, file_result,
+                                     verify)
 from eustore_plugin.installer import (BundleCredentials, InstallJournal,
-                                      InstallRequest, install, read_layout,
+                                      InstallRequest, LocalTarball,
+                                      StreamedTarball, install, read_layout,
                                       tarball_name)
 from eustore_plugin.layout import image_name_base, registered_names
 from eustore_plugin.output import emit, warn
@@ -154,10 +156,11 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
         request = self.build_request(image)
         if image is None and not request.virtualization_type:
             # A local tarball says itself whether it has a kernel.
-            request.virtualization_type = \
-                read_layout(request).virtualization_type
+            request.virtualization_type = read_layout(
+                request, LocalTarball(request.tarball)).virtualization_type
         if request.virtualization_type != 'hvm' and not request.kernel_id:
             self.check_may_register_kernels(cloud)
+            self.check_hypervisor_chosen(image)
         existing = self.already_installed(cloud, request.names['machine'])
         if existing:
             return {'machine': existing, 'reused': True}
@@ -167,13 +170,12 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
         journal = InstallJournal(cloud)
         registered = {}
         try:
-            if image is not None:
-                request.tarball = self.fetch_tarball(image, workdir)
             uploader = backend.bundle_uploader(
                 self, cloud, credentials, journal, workdir=workdir,
                 progress=self.progress_bar)
+            source = self.tarball_source(image, request, uploader, workdir)
             install(request, cloud, uploader, journal,
-                    report=registered.__setitem__)
+                    report=registered.__setitem__, source=source)
         except BaseException as err:
             self.roll_back(journal, err)
         finally:
@@ -251,6 +253,28 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
         raise InstallError('not reusing {0}; use --pad-name to install '
                            'another copy'.format(image_id))
 
+    def tarball_source(self, image, request, uploader, workdir):
+        """
+        Where the tarball is read from: the local file given with -t; or,
+        from the store, straight off the network into the bundler (nothing
+        on disk but bundle parts), unless -d asks to keep a copy or the
+        bundler needs a file (euca2ools reads each member in a pass of its
+        own).
+        """
+        if image is None:
+            return LocalTarball(request.tarball)
+        if self.args.get('directory') or not uploader.defers_manifests:
+            request.tarball = self.fetch_tarball(image, workdir)
+            return LocalTarball(request.tarball)
+        # One bar: the download paces the whole pipeline.
+        uploader.progress = None
+        bar = self.progress_bar('downloading and bundling', image.size)
+        stream = DownloadStream(self.service.open_url, image.location,
+                                expected_size=image.size,
+                                progress=lambda done, total: bar.update(done))
+        return StreamedTarball(stream, image, self.warn_unverified,
+                               done=bar.finish)
+
     def fetch_tarball(self, image, workdir):
         path = os.path.join(workdir, tarball_name(image.location))
         if os.path.exists(path):
@@ -265,9 +289,27 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
                           progress=lambda done, total: bar.update(done))
         bar.finish()
         if not verify(result, image):
-            warn('the catalog gives no size or checksum for image "{0}", so '
-                 'the download could not be verified'.format(image.name))
+            self.warn_unverified(image)
         return path
+
+    @staticmethod
+    def warn_unverified(image):
+        warn('the catalog gives no size or checksum for image "{0}", so '
+             'the download could not be verified'.format(image.name))
+
+    def check_hypervisor_chosen(self, image):
+        """
+        Fail before downloading when the catalog says the image has a
+        kernel per hypervisor and none was chosen.
+        """
+        if image is None or self.args.get('hypervisor') or \
+                image.single_kernel is not False or \
+                len(image.hypervisors) < 2:
+            return
+        raise InstallError(
+            'image {0} has a kernel for each hypervisor; choose one of: {1} '
+            '(-k/--hypervisor)'.format(image.name,
+                                       ', '.join(sorted(image.hypervisors))))
 
     def progress_bar(self, label, maxval):
         bar = self.get_progressbar(label=label, maxval=maxval)
