@@ -25,6 +25,7 @@ from eustore_plugin.cloud import CloudError, ListAccountAliases
 from tests.bundle_helpers import KeyPair, decode_with_tools
 from tests.cloud import REGION, CloudProxy, direct_cloud, which
 from tests.storeserver import StoreServer
+from tests.test_download import cut_after, header
 
 
 INSTALL = 'eustore-install-image'
@@ -443,3 +444,26 @@ def test_progress_bars_on_a_terminal(user_env, eucarc, non_admin, store):
     assert 'downloading' in out  # and bundling, when streamed
     assert '100%' in out
     assert 'Installed new image ' in out
+
+
+def test_download_cut_mid_stream_resumes(install, non_admin, proxy, store,
+                                         demo_store_dir, cloud, keys,
+                                         tmpdir):
+    image = store.catalog['fedora']
+    path = '/' + image['url']
+    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
+        data = tarball.read()
+    # The connection drops after 20000 bytes, once; then a Range resumes.
+    store.faults[path] = cut_after(data, 20000, times=1)
+    ids = installed_ids(install('-i', image['name'], '-b', 'cut-bundles',
+                                '-p', 'cut-fedora'))
+    ranges = [header(headers, 'Range') for _, asked, headers
+              in store.requests if asked == path]
+    assert ranges[0] is None and len(ranges) == 2
+    assert re.match(r'^bytes=\d+-$', ranges[1])
+    # The image went into the cloud whole.
+    machine = fetch_and_decode(cloud, 'cut-bundles',
+                               'cut-fedora.manifest.xml', keys[1],
+                               str(tmpdir.join('machine')))
+    assert machine == member_bytes(demo_store_dir, image, '.raw')
+    assert list(ids) == ['image']
