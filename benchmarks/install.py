@@ -22,9 +22,9 @@ cloud.  Then, in the same run, each in a process of its own:
 Printed: wall time and MB/s (10^6 bytes of image per second) of each, the
 ratios end to end / slowest stage (the goal is 1.25 or less: the stages
 overlap) and end to end / sum of the stages, when the install's temporary
-files show it finishing each phase, its peak RSS (from wait4), and the peak
-size of its temporary files (sampled every 5 ms), split into the tarball and
-the bundle part files.  The end-to-end time is the whole command, start-up
+files show its first and last bundle parts, its peak RSS (from wait4), and
+the peak size of its temporary files (sampled every 5 ms), split into the
+tarball (none, as the install streams it) and the bundle part files.  The end-to-end time is the whole command, start-up
 and cloud calls included; the stages are timed inside their processes.
 
     python3 benchmarks/install.py [--size-mib 1024] [--repeat 1]
@@ -186,12 +186,6 @@ def stage_bundle(config):
     from eustore_plugin.bundle import BundleWriter
     part_size, pending = install_defaults()
     tarball = os.path.join(config['store'], 'images', TARBALL)
-    # The install reads the member list first (read_layout): for a .tgz
-    # that is a whole extra inflate.  Timed apart, to explain the gap
-    # between end to end and the stages, but not counted as a stage.
-    with _StageClock() as layout:
-        with tarfile.open(tarball, 'r:gz') as tar:
-            tar.getmembers()
     keys = config['keys']
     writer = BundleWriter(IMAGE_NAME, 'machine', 'x86_64', ACCOUNT,
                           keys['user_cert'], keys['user_key'],
@@ -208,8 +202,7 @@ def stage_bundle(config):
                                               member.size):
                         parts.append(part.size)
         writer.manifest()
-    return {'seconds': clock.seconds, 'cpu': clock.cpu,
-            'layout_seconds': layout.seconds, 'part_sizes': parts}
+    return {'seconds': clock.seconds, 'cpu': clock.cpu, 'part_sizes': parts}
 
 
 def stage_upload(config):
@@ -481,24 +474,19 @@ def report(options, generated, runs, cores):
         slowest[0], total / slowest[1]))
     print('end to end / sum of stages: {0:.2f}'.format(
         total / sum(seconds for _, seconds in stages)))
-    print('layout pass alone (the member list read before bundling: a whole '
-          'inflate of the tarball): {0:.2f} s'.format(
-              bundle['layout_seconds']))
 
     install = best['install']
 
     def when(seconds):
         return 'never seen' if seconds is None else '{0:.2f} s'.format(
             seconds)
-    # Before the download: interpreter start-up, imports, the catalog and
-    # the already-installed check; between it and the first part: the
-    # layout pass and the first part's compression.
-    print('inside the install (from its temporary files): download from '
-          '{0} to {1}, first part at {2}, last part at {3}, exit at {4:.2f} '
-          's'.format(when(install['tarball_started']),
-                     when(install['tarball_done']),
-                     when(install['first_part']), when(install['last_part']),
-                     install['seconds']))
+    # Before the first part: interpreter start-up, imports, the catalog,
+    # the already-installed check and the first part's compression (the
+    # tarball streams from the store into the bundler).
+    print('inside the install (from its temporary files): first part at '
+          '{0}, last part at {1}, exit at {2:.2f} s'.format(
+              when(install['first_part']), when(install['last_part']),
+              install['seconds']))
     print('cpu during the install: {0:.2f} s its own + {1:.2f} s '
           'moto_server + {2:.2f} s store server and sampling = {3:.2f} s of '
           'the {4:.2f} s that {5} cores x wall offer'.format(
@@ -514,9 +502,8 @@ def report(options, generated, runs, cores):
     print('  bundle part files: {0:.1f} MiB (limit (pending parts {1} + 1) '
           'x part size = {2:.1f} MiB)'.format(peak['parts'] / MIB, pending,
                                                limit / MIB))
-    print('  tarball: {0:.1f} MiB -- without -d the install downloads the '
-          'whole tarball into its temporary directory before bundling, so '
-          'it stays on disk beside the parts for the whole run'.format(
+    print('  tarball: {0:.1f} MiB (without -d it streams from the store '
+          'into the bundler; nothing of it should be on disk)'.format(
               peak['tarball'] / MIB))
     if peak['other']:
         print('  other files: {0:.1f} MiB'.format(peak['other'] / MIB))

@@ -15,8 +15,10 @@ import threading
 import time
 
 import requests
-from six.moves import BaseHTTPServer, socketserver
+from six.moves import BaseHTTPServer
 from six.moves.urllib.parse import parse_qsl, urlencode
+
+from tests.storeserver import LoopbackHTTPServer
 
 try:
     from shutil import which
@@ -125,7 +127,7 @@ class CloudProxy(object):
         class Handler(_ProxyHandler):
             owner = proxy
 
-        self._httpd = _ThreadingServer(('127.0.0.1', 0), Handler)
+        self._httpd = LoopbackHTTPServer(('127.0.0.1', 0), Handler)
         self.url = 'http://127.0.0.1:{0}/'.format(
             self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever)
@@ -149,11 +151,6 @@ class CloudProxy(object):
     def stop(self):
         self._httpd.shutdown()
         self._httpd.server_close()
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
 
 
 class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):

@@ -34,7 +34,7 @@ class StoreServer(object):
         class Handler(_StoreHandler):
             store = server
 
-        self._httpd = _ThreadingServer(('127.0.0.1', 0), Handler)
+        self._httpd = LoopbackHTTPServer(('127.0.0.1', 0), Handler)
         self.port = self._httpd.server_address[1]
         scheme = 'http'
         if tls:
@@ -61,7 +61,10 @@ class StoreServer(object):
         return [path for _, path, _ in self.requests]
 
 
-class _ThreadingServer(socketserver.ThreadingMixIn, BaseHTTPServer.HTTPServer):
+class LoopbackHTTPServer(socketserver.ThreadingMixIn,
+                         BaseHTTPServer.HTTPServer):
+    """A threaded HTTP server for the tests' loopback services."""
+
     daemon_threads = True
     allow_reuse_address = True
 
