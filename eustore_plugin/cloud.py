@@ -231,16 +231,17 @@ class Cloud(object):
 
     # S3 --------------------------------------------------------------------
 
-    def ensure_bucket(self, bucket):
-        """Create the bucket unless it exists; True when it was created."""
+    def bucket_exists(self, bucket):
         try:
             self._send(_S3Request, self.s3, method='HEAD', path=bucket)
-            return False
+            return True
         except CloudError as err:
             if err.status_code != 404:
                 raise
+        return False
+
+    def create_bucket(self, bucket):
         self._send(_S3Request, self.s3, method='PUT', path=bucket)
-        return True
 
     def put_object(self, bucket, key, data, acl='aws-exec-read'):
         """Upload bytes or a file object as bucket/key with a canned ACL."""

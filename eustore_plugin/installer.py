@@ -45,21 +45,32 @@ class InstallJournal(object):
         """Objects whose names start with ``prefix`` are this run's."""
         self._undo.append(('objects', (bucket, prefix)))
 
-    def registered(self, image_id):
-        self._undo.append(('image', image_id))
+    def registering(self, name):
+        """
+        An image is about to be registered under ``name``.  No image had
+        the name before the run (the command checks), so undoing it means
+        deregistering whatever has it: even an image whose registration was
+        cut off before its id came back.
+        """
+        self._undo.append(('name', name))
 
     @property
     def empty(self):
         return not self._undo
 
     def undo(self):
-        """Remove everything recorded, newest first; returns what failed."""
+        """
+        Remove everything recorded, newest first; returns what failed.  What
+        is recorded is what the run was about to create, so something that
+        is not there (a 404) is simply done.
+        """
         failures = []
         while self._undo:
             kind, what = self._undo.pop()
             try:
-                if kind == 'image':
-                    self.cloud.deregister_image(what)
+                if kind == 'name':
+                    for image in self.cloud.images_named(what):
+                        self.cloud.deregister_image(image['imageId'])
                 elif kind == 'object':
                     self.cloud.delete_object(*what)
                 elif kind == 'objects':
@@ -68,7 +79,8 @@ class InstallJournal(object):
                 else:
                     self.cloud.delete_bucket(what)
             except Exception as err:  # keep undoing the rest
-                failures.append('{0} {1}: {2}'.format(kind, what, err))
+                if getattr(err, 'status_code', None) != 404:
+                    failures.append('{0} {1}: {2}'.format(kind, what, err))
         return failures
 
 
@@ -317,8 +329,10 @@ class _Uploads(object):
         request = self.request
         bucket = request.bucket_for(role)
         if bucket not in self._buckets:
-            if self.cloud.ensure_bucket(bucket):
+            if not self.cloud.bucket_exists(bucket):
+                # Written down first: an interrupted PUT may still land.
                 self.journal.created_bucket(bucket)
+                self.cloud.create_bucket(bucket)
             self._buckets.add(bucket)
         if role in self.pending:
             raise LayoutError('the tarball holds several {0} files ({1}, '
@@ -365,9 +379,8 @@ def register(uploader, journal, location, name, request, role, **extra):
         params['Description'] = request.description if role == 'machine' \
             else '{0} ({1})'.format(request.description, role)
     params.update((key, val) for key, val in extra.items() if val)
-    image_id = uploader.register(**params)
-    journal.registered(image_id)
-    return image_id
+    journal.registering(name)
+    return uploader.register(**params)
 
 
 def tarball_name(path_or_url):

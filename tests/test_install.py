@@ -13,10 +13,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import textwrap
+import threading
+import time
 
 import pytest
 
@@ -467,3 +470,66 @@ def test_download_cut_mid_stream_resumes(install, non_admin, proxy, store,
                                str(tmpdir.join('machine')))
     assert machine == member_bytes(demo_store_dir, image, '.raw')
     assert list(ids) == ['image']
+
+
+def test_missing_endpoint_and_unknown_image_are_explained(install, store):
+    result = install('-i', store.catalog['fedora']['name'], '-b', 'x',
+                     env={'EC2_URL': ''})
+    assert result.returncode == 1
+    for fragment in ('no EC2 endpoint', '--ec2-url', 'EC2_URL', '"ec2-url"',
+                     '--region'):
+        assert fragment in result.stderr
+    result = install('-i', 'fedora-x86_64-hvm-dem', '-b', 'x')
+    assert result.returncode == 1
+    assert 'no image named "fedora-x86_64-hvm-dem"' in result.stderr
+    assert 'closest names: fedora-x86_64-hvm-demo' in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'with euca2ools the tarball is downloaded before anything is created in '
+    'the cloud, so a stalled download leaves nothing to remove'))
+def test_ctrl_c_removes_what_the_run_created(install_cloud, eucarc, user_env,
+                                             non_admin, proxy, cloud, store,
+                                             demo_store_dir):
+    image = store.catalog['fedora']
+    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
+        data = tarball.read()
+    released = threading.Event()
+
+    def stall_mid_tarball(handler, path):
+        # All but its last KiB, then nothing until the test is over.  (Not
+        # less: Python 2's socket files block until a whole read is filled.)
+        handler.send_response(200)
+        handler.send_header('Content-Length', str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data[:-1024])
+        handler.wfile.flush()
+        released.wait(60)
+        return True
+    store.faults['/' + image['url']] = stall_mid_tarball
+    code = ('import sys; sys.argv[0] = "eustore-install-image"; '
+            'from eustore_plugin.commands.installimage import InstallImage; '
+            'InstallImage.run()')
+    proc = subprocess.Popen(
+        [sys.executable, '-c', code, '-i', image['name'], '-b',
+         'interrupted-bundles', '-p', 'interrupted-fedora'],
+        env=dict(user_env, **eucarc), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 30
+        while not [path for method, path, _ in proxy.requests
+                   if method == 'PUT' and path == '/interrupted-bundles']:
+            assert time.time() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate()
+    finally:
+        released.set()
+    assert proc.returncode == 1
+    lines = err.decode('utf-8').strip().splitlines()
+    assert lines == ['eustore-install-image: error: interrupted; what this '
+                     'run uploaded or registered was removed']
+    with pytest.raises(CloudError) as gone:
+        cloud.list_keys('interrupted-bundles')
+    assert gone.value.status_code == 404
