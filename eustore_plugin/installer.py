@@ -1,14 +1,17 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 Installing one image tarball into a cloud: the steps between "here is a
-verified tar.gz" and "here is an emi- id", and undoing them on failure.
+tar.gz" and "here is an emi- id", and undoing them on failure.
 
-The tarball is read twice, front to back (gzip allows nothing else): once for
-its member list, which decides the layout, and once to stream the wanted
-members straight into bundles; nothing is extracted to disk.  Parts are
-uploaded while later ones are still being compressed, and each bundle's
-manifest is written last, so the machine image's can name the kernel and
-ramdisk registered just before it.
+The plugin's own bundler writes each manifest last, so the tarball is read
+once, front to back (gzip allows nothing else), straight from the store if
+need be: each member's role is judged from its name as it goes by, wanted
+members are bundled as they are read (nothing is extracted to disk), parts
+are uploaded while later ones are still being compressed, and when the end
+is reached the download is verified and the whole layout checked before
+anything is registered.  euca2ools writes each manifest as it bundles, so
+with it the tarball is a file, read once for its member list and then for
+the kernel and ramdisk, registered before the machine image is bundled.
 
 Everything the run creates in the cloud is written into an
 :class:`InstallJournal` as it happens; if anything fails, or the user presses
