@@ -27,7 +27,6 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import binascii
-import datetime
 import json
 import os
 import random
@@ -129,32 +128,13 @@ def generate_image(path, size, seed):
 
 def make_credentials(directory):
     """A user key + certificate and a cloud certificate, as PEM files."""
-    from cryptography import x509
-    from cryptography.hazmat.backends import default_backend
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+    sys.path.insert(0, REPO)
+    from tests.bundle_helpers import KeyPair
     paths = {}
     for role in ('user', 'cloud'):
-        key = rsa.generate_private_key(65537, 2048, default_backend())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                             u'bench-' + role)])
-        now = datetime.datetime.utcnow()
-        cert = (x509.CertificateBuilder().subject_name(name)
-                .issuer_name(name).public_key(key.public_key())
-                .serial_number(1).not_valid_before(now)
-                .not_valid_after(now + datetime.timedelta(days=1))
-                .sign(key, hashes.SHA256(), default_backend()))
-        for kind, data in (
-                ('key', key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.TraditionalOpenSSL,
-                    serialization.NoEncryption())),
-                ('cert', cert.public_bytes(serialization.Encoding.PEM))):
-            paths[role + '_' + kind] = os.path.join(
-                directory, '{0}-{1}.pem'.format(role, kind))
-            with open(paths[role + '_' + kind], 'wb') as pem:
-                pem.write(data)
+        pair = KeyPair(directory, role)
+        paths[role + '_key'] = pair.key_path
+        paths[role + '_cert'] = pair.cert_path
     return paths
 
 
