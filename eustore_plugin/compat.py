@@ -54,7 +54,6 @@ import collections
 import hashlib
 import hmac
 import io
-import logging
 import re
 import tempfile
 import textwrap

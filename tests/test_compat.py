@@ -33,7 +33,7 @@ import requests
 import six
 import six.moves.urllib_parse as urlparse
 
-import eustore_plugin  # noqa: F401  -- runs compat.install() on Python 3
+import eustore_plugin  # noqa: F401  -- runs compat.install()
 from eustore_plugin import compat
 
 import requestbuilder.auth.aws as rb_aws
