@@ -17,7 +17,7 @@ import os
 import re
 
 from requestbuilder.auth.aws import HmacV4Auth
-from requestbuilder.exceptions import AuthError, ClientError, ServerError
+from requestbuilder.exceptions import AuthError, ClientError
 from requestbuilder.request import AWSQueryRequest, BaseRequest
 from requestbuilder.service import BaseService
 import six
@@ -32,6 +32,10 @@ class CloudError(ClientError):
         ClientError.__init__(self, message)
         self.code = code
         self.status_code = status_code
+
+
+class MissingEndpointError(ClientError):
+    """No option, variable or config key names a service's URL."""
 
 
 def _error_from_response(service_name, response):
@@ -73,7 +77,7 @@ class _CloudService(BaseService):
 
     def validate_config(self):
         if self.endpoint is None:
-            raise ClientError(
+            raise MissingEndpointError(
                 'no {0} endpoint: use {1}, set {2}, or set "{3}-url" in the '
                 'region\'s euca2ools configuration (and choose the region '
                 'with --region)'.format(self.DESCRIPTION, self.OPTION,
@@ -185,9 +189,10 @@ class Cloud(object):
             return svc
         ec2 = service(EC2, ec2_url)
         s3 = service(S3, s3_url)
-        iam = service(IAM, iam_url) if (iam_url or any(
-            os.getenv(var) for var in IAM.URL_ENVVARS) or
-            command.config.get_region_option('iam-url')) else None
+        try:
+            iam = service(IAM, iam_url)
+        except MissingEndpointError:
+            iam = None  # the admin check is skipped, with a warning
         auth = CloudAuth(command.config, loglevel=command.log.level,
                          key_id=command.args.get('key_id'),
                          secret_key=command.args.get('secret_key'),

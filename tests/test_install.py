@@ -8,7 +8,6 @@ installed bundles fetched back and decoded with openssl, gzip and tar.
 
 from __future__ import absolute_import
 
-import io
 import json
 import os
 import re
@@ -533,3 +532,15 @@ def test_ctrl_c_removes_what_the_run_created(install_cloud, eucarc, user_env,
     with pytest.raises(CloudError) as gone:
         cloud.list_keys('interrupted-bundles')
     assert gone.value.status_code == 404
+
+
+def test_without_an_iam_endpoint_the_admin_check_is_skipped(install, store,
+                                                            proxy):
+    result = install('-i', store.catalog['centos']['name'], '-b',
+                     'no-iam-bundles', '--pad-name', env={'EUARE_URL': ''})
+    assert len(installed_ids(result)) == 3
+    assert result.stderr.strip().splitlines() == [
+        'eustore-install-image: warning: no IAM endpoint is known, so '
+        'whether this account may register kernels was not checked (give '
+        '--iam-url or set EUARE_URL)']
+    assert not proxy.form_requests('ListAccountAliases')
