@@ -539,7 +539,10 @@ def test_without_an_iam_endpoint_the_admin_check_is_skipped(install, store,
     result = install('-i', store.catalog['centos']['name'], '-b',
                      'no-iam-bundles', '--pad-name', env={'EUARE_URL': ''})
     assert len(installed_ids(result)) == 3
-    assert result.stderr.strip().splitlines() == [
+    # Ours only: with euca2ools inside, its openssl calls add lines too.
+    ours = [line for line in result.stderr.splitlines()
+            if line.startswith('eustore-install-image:')]
+    assert ours == [
         'eustore-install-image: warning: no IAM endpoint is known, so '
         'whether this account may register kernels was not checked (give '
         '--iam-url or set EUARE_URL)']
