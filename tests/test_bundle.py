@@ -611,7 +611,9 @@ def test_existing_part_file_is_not_overwritten(keys, workdir):
 
 @pytest.mark.parametrize('how', ['break', 'close', 'raise'])
 def test_consumer_stopping_early_leaves_nothing(keys, workdir, how):
-    threads_before = threading.active_count()
+    # Compare thread identities, not counts: a thread left over from an
+    # earlier test may end meanwhile and hide one of ours.
+    threads_before = set(threading.enumerate())
     data = image_bytes(20 * PART, seed=8)
     writer = make_writer(keys, workdir, threads=2)
     parts = writer.bundle(io.BytesIO(data), len(data))
@@ -631,11 +633,13 @@ def test_consumer_stopping_early_leaves_nothing(keys, workdir, how):
     assert part_files(workdir) == []
     with pytest.raises(ManifestError):
         writer.manifest()
+    def ours():
+        return [thread for thread in threading.enumerate()
+                if thread not in threads_before]
     deadline = time.time() + 5
-    while threading.active_count() > threads_before and \
-            time.time() < deadline:
+    while ours() and time.time() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == threads_before
+    assert ours() == []
 
 
 def test_default_workdir_is_removed(keys, tmpdir):
