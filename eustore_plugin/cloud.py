@@ -16,6 +16,8 @@ import io
 import os
 import re
 
+from requestbuilder import Arg
+from requestbuilder.auth import BaseAuth
 from requestbuilder.auth.aws import HmacV4Auth
 from requestbuilder.exceptions import AuthError, ClientError
 from requestbuilder.request import AWSQueryRequest, BaseRequest
@@ -138,6 +140,29 @@ class CloudAuth(HmacV4Auth):
                 .format(*what))
 
 
+class CloudCredentialArgs(BaseAuth):
+    """The cloud's access keys; the store itself is read anonymously."""
+
+    ARGS = [Arg('-I', '--access-key-id', dest='key_id', metavar='KEY_ID',
+                route_to=None, help='''access key ID for the cloud (default:
+                $AWS_ACCESS_KEY_ID, $EC2_ACCESS_KEY, or "key-id" in the
+                user's configuration)'''),
+            Arg('-S', '--secret-key', dest='secret_key', metavar='KEY',
+                route_to=None, help='''secret key for the cloud (default:
+                $AWS_SECRET_ACCESS_KEY, $EC2_SECRET_KEY, or "secret-key")'''),
+            Arg('--security-token', metavar='TOKEN', route_to=None,
+                help='security token for temporary credentials')]
+
+
+# Options of the commands that speak to the cloud, declared once.
+EC2_URL_ARG = Arg('--ec2-url', metavar='URL', route_to=None,
+                  help='compute service URL (default: $EC2_URL)')
+S3_URL_ARG = Arg('--s3-url', metavar='URL', route_to=None,
+                 help='object storage service URL (default: $S3_URL)')
+IAM_URL_ARG = Arg('--iam-url', metavar='URL', route_to=None,
+                  help='IAM service URL (default: $EUARE_URL)')
+
+
 class _EC2Request(AWSQueryRequest):
     SUITE = EustoreSuite
     SERVICE_CLASS = EC2
@@ -181,18 +206,26 @@ class Cloud(object):
         self.ec2, self.s3, self.iam, self.auth = ec2, s3, iam, auth
 
     @classmethod
-    def from_command(cls, command, ec2_url=None, s3_url=None, iam_url=None):
+    def from_command(cls, command, ec2_url=None, s3_url=None, iam_url=None,
+                     s3_only=False):
+        """
+        The cloud a command's options and config describe; ``s3_only`` for
+        commands that only store objects (a store's publisher), which then
+        need no EC2 or IAM endpoint.
+        """
         def service(service_cls, url):
             svc = service_cls(command.config, loglevel=command.log.level,
                               url=url, region=command.args.get('region'))
             svc.configure()
             return svc
-        ec2 = service(EC2, ec2_url)
         s3 = service(S3, s3_url)
-        try:
-            iam = service(IAM, iam_url)
-        except MissingEndpointError:
-            iam = None  # the admin check is skipped, with a warning
+        ec2 = iam = None
+        if not s3_only:
+            ec2 = service(EC2, ec2_url)
+            try:
+                iam = service(IAM, iam_url)
+            except MissingEndpointError:
+                iam = None  # the admin check is skipped, with a warning
         auth = CloudAuth(command.config, loglevel=command.log.level,
                          key_id=command.args.get('key_id'),
                          secret_key=command.args.get('secret_key'),
@@ -248,16 +281,31 @@ class Cloud(object):
     def create_bucket(self, bucket):
         self._send(_S3Request, self.s3, method='PUT', path=bucket)
 
-    def put_object(self, bucket, key, data, acl='aws-exec-read'):
-        """Upload bytes or a file object as bucket/key with a canned ACL."""
+    def put_object(self, bucket, key, data, acl='aws-exec-read',
+                   headers=None):
+        """
+        Upload bytes or a file object as bucket/key with a canned ACL (and
+        any extra ``headers``, e.g. a condition); returns the response.
+        """
         return self._send(_S3Request, self.s3, method='PUT',
                           path=bucket + '/' + key,
-                          headers={'x-amz-acl': acl}, body=data)
+                          headers=dict(headers or {}, **{'x-amz-acl': acl}),
+                          body=data)
 
-    def put_file(self, bucket, key, path, acl='aws-exec-read'):
-        """Upload a file (a bundle part) as bucket/key, streamed."""
+    def put_file(self, bucket, key, path, acl='aws-exec-read', headers=None):
+        """Upload a file (a bundle part, a tarball) as bucket/key, streamed."""
         with io.open(path, 'rb') as body:
-            return self.put_object(bucket, key, body, acl)
+            return self.put_object(bucket, key, body, acl, headers)
+
+    def head_object(self, bucket, key):
+        """The object's response headers, or None when there is none."""
+        try:
+            return self._send(_S3Request, self.s3, method='HEAD',
+                              path=bucket + '/' + key).headers
+        except CloudError as err:
+            if err.status_code != 404:
+                raise
+        return None
 
     def delete_object(self, bucket, key):
         self._send(_S3Request, self.s3, method='DELETE',
@@ -277,6 +325,17 @@ class Cloud(object):
     def get_object(self, bucket, key):
         return self._send(_S3Request, self.s3, method='GET',
                           path=bucket + '/' + key).content
+
+    def get_object_if_any(self, bucket, key):
+        """(content, ETag) of the object, or (None, None) when missing."""
+        try:
+            response = self._send(_S3Request, self.s3, method='GET',
+                                  path=bucket + '/' + key)
+        except CloudError as err:
+            if err.status_code == 404:
+                return None, None
+            raise
+        return response.content, response.headers.get('ETag')
 
 
 # Where each thing bundling needs may come from, in order: the option (its

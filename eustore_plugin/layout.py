@@ -269,6 +269,49 @@ def analyze(members, hypervisor=None, virtualization_type=None):
                        available_hypervisors=available)
 
 
+def catalog_fields(members, hypervisors=(), virtualization_type=None):
+    """
+    What a store's catalog should say of a tarball with these ``members``,
+    for its publisher: a dict of ``virtualization_type``, and for
+    paravirtual images ``single-kernel`` and ``hypervisors-supported``.
+    Every way install may be asked to read the tarball (each hypervisor
+    claimed, and the universal kernel when there is one) is tried with
+    :func:`analyze`, so a tarball that install would refuse is refused here,
+    before it reaches a store.  ``hypervisors`` are the publisher's claims;
+    without them, the tarball's own kernel directories are claimed.
+    """
+    virt = _normalize_virtualization_type(virtualization_type)
+    claimed = [six.text_type(name).strip().lower() for name in hypervisors
+               if six.text_type(name).strip()]
+    # As an HVM image every tarball with one disk image is readable; this
+    # also lists its kernel directories.
+    available = list(analyze(members, virtualization_type=HVM)
+                     .available_hypervisors)
+    if virt == HVM:
+        return {'virtualization_type': HVM, 'hypervisors-supported': claimed}
+    try:
+        universal = analyze(members, UNIVERSAL, virt)
+    except LayoutError:
+        if not available:
+            raise
+        universal = None
+    if universal is not None and universal.kind == HVM:
+        return {'virtualization_type': HVM, 'hypervisors-supported': claimed}
+    for name in available:
+        analyze(members, name, virt)
+    if universal is None:
+        missing = [name for name in claimed if name not in available]
+        if missing:
+            raise LayoutError(
+                'the tarball has no kernel for hypervisor {0} (it has '
+                'kernels for: {1}); claim only those, or add a {2}{3}/ '
+                'directory'.format(', '.join(missing), ', '.join(available),
+                                   missing[0], HYPERVISOR_DIR_SUFFIX))
+    return {'virtualization_type': 'paravirtual',
+            'single-kernel': universal is not None,
+            'hypervisors-supported': claimed or available}
+
+
 def provisional_role(member, hypervisor=None, virtualization_type=None):
     """
     The role a member will have, judged from its own name, for streaming a

@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from eustore_plugin.layout import (analyze, image_name_base, LayoutError,
-                                   MemberRef, registered_names)
+from eustore_plugin.layout import (analyze, catalog_fields, image_name_base,
+                                   LayoutError, MemberRef, registered_names)
 
 
 def make_tarball(path, entries):
@@ -254,3 +254,53 @@ def test_registered_names():
     with pytest.raises(LayoutError) as err:
         image_name_base('http://store/.tgz')
     assert 'has no file name' in str(err.value)
+
+
+# ---------------------------------------------------------- catalog_fields
+
+def test_catalog_fields_of_a_hypervisor_specific_tarball(members):
+    fields = catalog_fields(members(HYPERVISOR_SPECIFIC))
+    assert fields == {'virtualization_type': 'paravirtual',
+                      'single-kernel': False,
+                      'hypervisors-supported': ['kvm', 'xen']}
+
+
+def test_catalog_fields_of_a_single_kernel_tarball(members):
+    tarball = files('img/disk.img', 'img/vmlinuz-3.2', 'img/initrd-3.2.img')
+    fields = catalog_fields(members(tarball), hypervisors=['kvm', 'Xen'])
+    assert fields == {'virtualization_type': 'paravirtual',
+                      'single-kernel': True,
+                      'hypervisors-supported': ['kvm', 'xen']}
+
+
+def test_catalog_fields_of_a_tarball_without_kernel_is_hvm(members):
+    fields = catalog_fields(members(files('f/fedora.raw')), ['kvm'])
+    assert fields == {'virtualization_type': 'hvm',
+                      'hypervisors-supported': ['kvm']}
+
+
+def test_catalog_fields_refuse_a_hypervisor_the_tarball_has_no_kernel_for(
+        members):
+    with pytest.raises(LayoutError) as caught:
+        catalog_fields(members(HYPERVISOR_SPECIFIC), ['kvm', 'vmware'])
+    assert 'no kernel for hypervisor vmware' in str(caught.value)
+    assert 'kvm, xen' in str(caught.value)
+
+
+def test_catalog_fields_refuse_a_paravirtual_claim_without_kernel(members):
+    with pytest.raises(LayoutError) as caught:
+        catalog_fields(members(files('f/fedora.img')),
+                       virtualization_type='paravirtual')
+    assert 'paravirtual' in str(caught.value)
+
+
+def test_catalog_fields_refuse_what_install_would_refuse(members):
+    # The kvm directory has a ramdisk but no kernel: installing with -k kvm
+    # would fail, so publishing must.
+    tarball = files('c/disk.img', 'c/xen-kernel/vmlinuz',
+                    'c/xen-kernel/initrd.img', 'c/kvm-kernel/initrd.img')
+    with pytest.raises(LayoutError) as caught:
+        catalog_fields(members(tarball))
+    assert 'no kernel' in str(caught.value)
+    with pytest.raises(LayoutError):
+        catalog_fields(members(files('a.img', 'b.img')))

@@ -10,14 +10,15 @@ import sys
 import tempfile
 
 from requestbuilder import Arg, MutuallyExclusiveArgList
-from requestbuilder.auth import BaseAuth
 from requestbuilder.exceptions import ArgumentError, ClientError
 from requestbuilder.mixins import FileTransferProgressBarMixin
 import six
 from six.moves import input
 
 from eustore_plugin import backend
-from eustore_plugin.cloud import Cloud, find_bundle_credentials
+from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG, Cloud,
+                                  CloudCredentialArgs,
+                                  find_bundle_credentials)
 from eustore_plugin.download import (DownloadStream, download, file_result,
                                      verify)
 from eustore_plugin.installer import (BundleCredentials, InstallJournal,
@@ -36,20 +37,6 @@ ADMIN_ALIAS = 'eucalyptus'
 
 class InstallError(ClientError):
     pass
-
-
-class CloudCredentialArgs(BaseAuth):
-    """The cloud's access keys; the store itself is read anonymously."""
-
-    ARGS = [Arg('-I', '--access-key-id', dest='key_id', metavar='KEY_ID',
-                route_to=None, help='''access key ID for the cloud (default:
-                $AWS_ACCESS_KEY_ID, $EC2_ACCESS_KEY, or "key-id" in the
-                user's configuration)'''),
-            Arg('-S', '--secret-key', dest='secret_key', metavar='KEY',
-                route_to=None, help='''secret key for the cloud (default:
-                $AWS_SECRET_ACCESS_KEY, $EC2_SECRET_KEY, or "secret-key")'''),
-            Arg('--security-token', metavar='TOKEN', route_to=None,
-                help='security token for temporary credentials')]
 
 
 class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
@@ -115,12 +102,7 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
                 help="the cloud's certificate (default: $EUCALYPTUS_CERT)"),
             Arg('-u', '--user', metavar='ACCOUNT', route_to=None,
                 help='your account ID (default: $EC2_USER_ID)'),
-            Arg('--ec2-url', metavar='URL', route_to=None,
-                help='compute service URL (default: $EC2_URL)'),
-            Arg('--s3-url', metavar='URL', route_to=None,
-                help='object storage service URL (default: $S3_URL)'),
-            Arg('--iam-url', metavar='URL', route_to=None,
-                help='IAM service URL (default: $EUARE_URL)')]
+            EC2_URL_ARG, S3_URL_ARG, IAM_URL_ARG]
 
     def configure(self):
         EustoreRequest.configure(self)
