@@ -14,6 +14,7 @@ could never be installed by name anyway.
 
 from __future__ import absolute_import
 
+import collections
 import difflib
 import fnmatch
 import json
@@ -169,6 +170,9 @@ class Catalog(object):
         self.images = list(images)
         self.url = url
         self.warnings = list(warnings)
+        # The fingerprint of the OpenPGP key whose signature of the catalog
+        # was verified, if one was.
+        self.signed_by = None
 
     @classmethod
     def parse(cls, document, url=None):
@@ -240,3 +244,73 @@ class Catalog(object):
                 if matches_any(image.name, names, glob_match) and
                 matches_any(image.os, oses, same_word) and
                 matches_any(image.architecture, architectures, same_word)]
+
+
+# ------------------------------------------------------------------ editing
+# The publisher's side.  A catalog may be hand-edited too, so an edit keeps
+# every other entry, field and field order as it was.
+
+def _load_for_edit(document):
+    if document is None:
+        return collections.OrderedDict([('images', [])])
+    if isinstance(document, six.binary_type):
+        document = document.decode('utf-8-sig')
+    try:
+        data = json.loads(document, object_pairs_hook=collections.OrderedDict)
+    except ValueError as err:
+        raise CatalogError('the store\'s catalog is not valid JSON ({0}); '
+                           'repair it by hand before publishing'.format(err))
+    if not isinstance(data, dict) or not isinstance(data.get('images'), list):
+        raise CatalogError('the store\'s catalog has no "images" list; '
+                           'repair it by hand before publishing')
+    return data
+
+
+def _dump(data):
+    text = json.dumps(data, indent=2, separators=(',', ': '),
+                      ensure_ascii=False) + u'\n'
+    return text.encode('utf-8') if isinstance(text, six.text_type) \
+        else text
+
+
+def _entry_name(entry):
+    return CatalogImage(entry).name if isinstance(entry, dict) else None
+
+
+def catalog_with_image(document, entry):
+    """
+    The catalog ``document`` (bytes, or None for a new store) with ``entry``
+    added, or put in place of the entry of the same name.  Returns the new
+    document's bytes and the entry replaced (None if it was added).
+    """
+    data = _load_for_edit(document)
+    images = data['images']
+    name = _entry_name(entry)
+    for index, old in enumerate(images):
+        if _entry_name(old) == name:
+            images[index] = entry
+            return _dump(data), old
+    images.append(entry)
+    return _dump(data), None
+
+
+def catalog_without_image(document, name):
+    """
+    The catalog ``document`` without the image ``name``: the new bytes and
+    the entry removed.  Raises UnknownImageError when there is none.
+    """
+    data = _load_for_edit(document)
+    images = data['images']
+    for index, old in enumerate(images):
+        if _entry_name(old) == name:
+            del images[index]
+            return _dump(data), old
+    names = [_entry_name(old) for old in images if _entry_name(old)]
+    raise UnknownImageError(name, difflib.get_close_matches(name, names, n=5,
+                                                            cutoff=0.5))
+
+
+def tarball_urls(document):
+    """The set of tarball urls a catalog's entries refer to."""
+    return set(entry.get('url') for entry in _load_for_edit(document)['images']
+               if isinstance(entry, dict) and entry.get('url'))

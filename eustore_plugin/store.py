@@ -11,6 +11,7 @@ region's ``eustore-url`` config option, and finally the historical default.
 
 from __future__ import absolute_import
 
+import glob
 import io
 import os.path
 
@@ -23,13 +24,18 @@ import six
 import six.moves.urllib_parse as urlparse
 from six.moves.urllib.request import pathname2url, url2pathname
 
+from eustore_plugin import openpgp
 from eustore_plugin.backend import EustoreSuite
 from eustore_plugin.catalog import Catalog
+from eustore_plugin.catalogcache import CachedCatalog, CatalogCache
+from eustore_plugin.output import warn
 
 
 DEFAULT_STORE_URL = 'http://emis.eucalyptus.com/'
 # The 2.x/3.0 clients fetched "<store>catalog"; the seed names it catalog.json.
 CATALOG_NAMES = ('catalog', 'catalog.json')
+# A catalog's detached OpenPGP signature is its URL plus this.
+SIGNATURE_SUFFIX = '.asc'
 
 
 class StoreError(ClientError):
@@ -182,19 +188,143 @@ class EustoreRequest(BaseRequest):
         debug.option_strings.insert(0, '-D')
         parser._option_string_actions['-D'] = debug
 
+
+class CatalogRequest(EustoreRequest):
+    """
+    A command that reads the store's catalog: fetched with a conditional
+    GET against the user's cached copy, used from that copy (with a notice)
+    when the store cannot be reached, and checked against the OpenPGP keys
+    the user trusts.
+    """
+
+    ARGS = [Arg('--trusted-key', dest='trusted_keys', metavar='FILE',
+                action='append', route_to=None, help='''OpenPGP public key
+                the store's catalog must be signed with; may be given more
+                than once (default: the "eustore-trusted-keys" config
+                option)''')]
+
     def fetch_catalog(self):
-        """Read and parse the store's catalog; raises StoreError."""
+        """Read, verify and parse the store's catalog; raises StoreError."""
+        store_url = self.service.endpoint
+        local = urlparse.urlparse(store_url).scheme.lower() == 'file'
+        cache = None if local else CatalogCache()
+        cached = cache.load(store_url) if cache else None
+        try:
+            fetched = self._fetch(store_url, cached)
+        except StoreError as err:
+            if cached is None or (err.status_code is not None and
+                                  err.status_code < 500):
+                raise
+            warn(u'{0}; listing its catalog as fetched at {1}, which may '
+                 u'be out of date'.format(err, cached.fetched_text))
+            fetched = cached
+        # The signature first: a tampered catalog is reported as such, not
+        # as whatever parsing it would then say.
+        signed_by = self.check_signature(fetched)
+        catalog = Catalog.parse(fetched.body, fetched.url)
+        catalog.signed_by = signed_by
+        if cache is not None and fetched is not cached:
+            cache.save(store_url, fetched)
+        return catalog
+
+    def _fetch(self, store_url, cached):
         tried = []
-        for url in catalog_candidates(self.service.endpoint):
+        for url in catalog_candidates(store_url):
+            validators = cached.validators() if cached and \
+                cached.url == url else {}
             try:
-                response = self.service.open_url(url, headers={
-                    'User-Agent': self.suite.get_user_agent()})
+                response = self._get(url, validators)
             except StoreError as err:
+                if err.status_code == 304:
+                    return self._refresh_signature(cached)
                 if err.status_code == 404:
                     tried.append(url)
                     continue
                 raise
-            return Catalog.parse(response.content, url)
+            return CachedCatalog(
+                url, response.content, self._get_signature(url),
+                etag=response.headers.get('ETag'),
+                last_modified=response.headers.get('Last-Modified'))
         raise StoreError('the image store has no catalog: nothing at {0}; '
                          'check the store URL (-U or EUSTORE_URL)'
                          .format(' or '.join(tried)))
+
+    def _get(self, url, headers=None):
+        headers = dict(headers or {},
+                       **{'User-Agent': self.suite.get_user_agent()})
+        return self.service.open_url(url, headers=headers)
+
+    def _get_signature(self, catalog_url):
+        try:
+            return self._get(catalog_url + SIGNATURE_SUFFIX).content
+        except StoreError as err:
+            if err.status_code == 404:
+                return None
+            raise
+
+    def _refresh_signature(self, cached):
+        """An unchanged catalog, whose signature may still be new."""
+        return CachedCatalog(cached.url, cached.body,
+                             self._get_signature(cached.url),
+                             etag=cached.etag,
+                             last_modified=cached.last_modified)
+
+    def check_signature(self, fetched):
+        """
+        Apply the user's policy to the catalog's signature: the signer's
+        fingerprint when it verifies, None when the catalog goes unverified
+        (with a warning), StoreError when it must not be used.
+        """
+        keys = self.trusted_key_files()
+        required = self.config.convert_to_bool(
+            _store_option(self.config, 'eustore-require-signature'),
+            default=bool(keys))
+        signature_url = fetched.url + SIGNATURE_SUFFIX
+        if fetched.signature is None:
+            if required:
+                raise StoreError(
+                    'the catalog at {0} is not signed (there is no {1}), and '
+                    'your configuration requires signed catalogs; ask the '
+                    'store\'s operator to sign it'.format(fetched.url,
+                                                         signature_url))
+            warn('the catalog at {0} is not signed, so the images it lists '
+                 'cannot be verified'.format(fetched.url))
+            return None
+        if not keys:
+            if required:
+                raise StoreError(
+                    'your configuration requires signed catalogs, but names '
+                    'no key to trust: give --trusted-key FILE or set '
+                    '"eustore-trusted-keys"')
+            warn('the catalog at {0} is signed, but you trust no key to '
+                 'check it with (give --trusted-key FILE or set '
+                 '"eustore-trusted-keys")'.format(fetched.url))
+            return None
+        try:
+            return openpgp.verify_detached(fetched.body, fetched.signature,
+                                           keys)
+        except openpgp.SignatureError as err:
+            raise StoreError('refusing the catalog at {0}: {1}'.format(
+                fetched.url, err))
+
+    def trusted_key_files(self):
+        """
+        The key files the user trusts: --trusted-key, else the config's
+        "eustore-trusted-keys" (paths and globs, separated by commas).
+        """
+        if self.args.get('trusted_keys'):
+            return [os.path.expanduser(path)
+                    for path in self.args['trusted_keys']]
+        paths = []
+        for pattern in (_store_option(self.config, 'eustore-trusted-keys') or
+                        '').split(','):
+            pattern = os.path.expanduser(os.path.expandvars(pattern.strip()))
+            if pattern:
+                paths.extend(sorted(glob.glob(pattern)) or [pattern])
+        return paths
+
+
+def _store_option(config, name):
+    """A store option of the region, else of the [global] section."""
+    value = config.get_region_option(name)
+    return value if value is not None else config.get_global_option(name)

@@ -36,6 +36,9 @@ def fixture_path(name):
     return os.path.join(FIXTURES, name)
 
 
+UNSIGNED_WARNING_END = 'is not signed, so the images it lists cannot be verified'
+
+
 class Result(object):
     def __init__(self, returncode, stdout, stderr):
         self.returncode = returncode
@@ -45,6 +48,15 @@ class Result(object):
     @property
     def lines(self):
         return self.stdout.splitlines()
+
+    @property
+    def messages(self):
+        """
+        The stderr lines, less the warning every unsigned store gets, for
+        tests about something else.
+        """
+        return [line for line in self.stderr.splitlines()
+                if not line.endswith(UNSIGNED_WARNING_END)]
 
     def __repr__(self):
         return 'Result(rc={0}, stdout={1!r}, stderr={2!r})'.format(

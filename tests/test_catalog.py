@@ -3,12 +3,15 @@
 
 from __future__ import absolute_import
 
+import collections
 import io
 import json
 
 import pytest
 
-from eustore_plugin.catalog import Catalog, CatalogError, UnknownImageError
+from eustore_plugin.catalog import (Catalog, CatalogError, UnknownImageError,
+                                    catalog_with_image, catalog_without_image,
+                                    tarball_urls)
 from tests.conftest import fixture_path
 
 
@@ -152,3 +155,55 @@ def test_select_filters_combine():
     assert names(catalog.select(names=['fed*', '09*'])) == [
         '0987654321', 'fedora-hvm']
     assert catalog.select(names=['nothing*']) == []
+
+
+# ------------------------------------------------------------------ editing
+
+HAND_EDITED = (b'{"images": [{"name": "a", "zz-field": 1, "url": "a.tgz"}, '
+               b'"not an entry", {"url": "b.tgz", "name": "b"}], '
+               b'"operator": "ops@example.com"}')
+
+
+def test_adding_an_image_keeps_everything_else_as_it_was():
+    document, replaced = catalog_with_image(HAND_EDITED,
+                                            {'name': 'c', 'url': 'c.tgz'})
+    assert replaced is None
+    data = json.loads(document.decode('utf-8'),
+                      object_pairs_hook=collections.OrderedDict)
+    assert data['operator'] == 'ops@example.com'
+    assert data['images'][1] == 'not an entry'
+    assert list(data['images'][2].keys()) == ['url', 'name']
+    assert [image.name for image in Catalog.parse(document).images] == \
+        ['a', 'b', 'c']
+
+
+def test_replacing_an_image_keeps_its_place():
+    document, replaced = catalog_with_image(
+        HAND_EDITED, {'name': 'a', 'url': 'a2.tgz', 'description': u'\xe9t\xe9'})
+    assert replaced['url'] == 'a.tgz'
+    catalog = Catalog.parse(document)
+    assert [image.url for image in catalog.images] == ['a2.tgz', 'b.tgz']
+    assert catalog.images[0].description == u'\xe9t\xe9'
+    assert tarball_urls(document) == set(['a2.tgz', 'b.tgz'])
+
+
+def test_a_new_store_starts_its_catalog():
+    document, _ = catalog_with_image(None, {'name': 'x', 'url': 'x.tgz'})
+    assert Catalog.parse(document).find('x').url == 'x.tgz'
+
+
+def test_removing_an_image():
+    document, removed = catalog_without_image(HAND_EDITED, 'b')
+    assert removed['url'] == 'b.tgz'
+    assert [image.name for image in Catalog.parse(document).images] == ['a']
+    with pytest.raises(UnknownImageError) as caught:
+        catalog_without_image(document, 'bb')
+    assert 'no image named "bb"' in str(caught.value)
+
+
+def test_a_broken_catalog_is_not_edited():
+    with pytest.raises(CatalogError) as caught:
+        catalog_with_image(b'{"images": ', {'name': 'x'})
+    assert 'repair it by hand' in str(caught.value)
+    with pytest.raises(CatalogError):
+        catalog_without_image(b'[]', 'x')

@@ -26,6 +26,7 @@ from eustore_plugin.backend import uses_euca2ools
 from eustore_plugin.cloud import CloudError, ListAccountAliases
 from tests.bundle_helpers import KeyPair, decode_with_tools
 from tests.cloud import REGION, CloudProxy, direct_cloud, which
+from tests.conftest import Result
 from tests.storeserver import StoreServer
 from tests.test_download import cut_after, header
 
@@ -336,7 +337,7 @@ def test_tampered_tarball_is_refused_before_anything_is_uploaded(
         server.stop()
     assert result.returncode == 1
     assert 'sha256 should be ' + fedora['sha256'] in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(result.messages) == 1
     assert [path for method, path, _ in proxy.requests
             if method == 'PUT'] == []
     assert not proxy.form_requests('RegisterImage')
@@ -482,7 +483,7 @@ def test_missing_endpoint_and_unknown_image_are_explained(install, store):
     assert result.returncode == 1
     assert 'no image named "fedora-x86_64-hvm-dem"' in result.stderr
     assert 'closest names: fedora-x86_64-hvm-demo' in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert len(result.messages) == 1
 
 
 @pytest.mark.skipif(uses_euca2ools(), reason=(
@@ -526,7 +527,8 @@ def test_ctrl_c_removes_what_the_run_created(install_cloud, eucarc, user_env,
     finally:
         released.set()
     assert proc.returncode == 1
-    lines = err.decode('utf-8').strip().splitlines()
+    lines = Result(proc.returncode, out.decode('utf-8'),
+                   err.decode('utf-8')).messages
     assert lines == ['eustore-install-image: error: interrupted; what this '
                      'run uploaded or registered was removed']
     with pytest.raises(CloudError) as gone:
@@ -540,7 +542,7 @@ def test_without_an_iam_endpoint_the_admin_check_is_skipped(install, store,
                      'no-iam-bundles', '--pad-name', env={'EUARE_URL': ''})
     assert len(installed_ids(result)) == 3
     # Ours only: with euca2ools inside, its openssl calls add lines too.
-    ours = [line for line in result.stderr.splitlines()
+    ours = [line for line in result.messages
             if line.startswith('eustore-install-image:')]
     assert ours == [
         'eustore-install-image: warning: no IAM endpoint is known, so '

@@ -7,7 +7,7 @@ import json
 from requestbuilder import Arg
 
 from eustore_plugin.output import emit, warn
-from eustore_plugin.store import EustoreRequest
+from eustore_plugin.store import CatalogRequest
 
 
 # Columns of the historical output, then those that -v adds.
@@ -16,7 +16,7 @@ COLUMNS = ('name', 'os', 'architecture', 'version', 'hypervisors',
 VERBOSE_COLUMNS = ('date', 'stamp', 'recipe', 'contact')
 
 
-class DescribeImages(EustoreRequest):
+class DescribeImages(CatalogRequest):
     DESCRIPTION = '''\
         List the images of an image store.
 

@@ -27,7 +27,7 @@ from eustore_plugin.installer import (BundleCredentials, InstallJournal,
                                       tarball_name)
 from eustore_plugin.layout import image_name_base, registered_names
 from eustore_plugin.output import emit, warn
-from eustore_plugin.store import EustoreRequest
+from eustore_plugin.store import CatalogRequest
 
 
 # The account of a Eucalyptus cloud's administrator, the only one allowed to
@@ -39,7 +39,7 @@ class InstallError(ClientError):
     pass
 
 
-class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
+class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
     DESCRIPTION = '''\
         Download an image from an image store, then bundle, upload and
         register its kernel, ramdisk and machine image in your cloud.
@@ -105,7 +105,7 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
             EC2_URL_ARG, S3_URL_ARG, IAM_URL_ARG]
 
     def configure(self):
-        EustoreRequest.configure(self)
+        CatalogRequest.configure(self)
         if bool(self.args.get('kernel')) != bool(self.args.get('ramdisk')):
             raise ArgumentError('--kernel and --ramdisk go together: give '
                                 'both, or neither to install the tarball\'s')
@@ -135,6 +135,13 @@ class InstallImage(EustoreRequest, FileTransferProgressBarMixin):
             if not image.location:
                 raise InstallError('the catalog gives no url for image "{0}"'
                                    .format(image.name))
+            if catalog.signed_by and not image.sha256:
+                # The signature vouches for the catalog; only a strong
+                # digest in it carries that over to the tarball.
+                raise InstallError(
+                    'the signed catalog gives no sha256 for image "{0}", so '
+                    'its tarball cannot be verified; ask the store\'s '
+                    'operator to publish it again'.format(image.name))
         request = self.build_request(image)
         if image is None and not request.virtualization_type:
             # A local tarball says itself whether it has a kernel.
