@@ -43,6 +43,12 @@ setup(
         'eustore_plugin.commands.describeimages:DescribeImages.run',
         'eustore-install-image = '
         'eustore_plugin.commands.installimage:InstallImage.run',
+        'eustore-publish-image = '
+        'eustore_plugin.commands.publishimage:PublishImage.run',
+        'eustore-withdraw-image = '
+        'eustore_plugin.commands.withdrawimage:WithdrawImage.run',
+        'eustore-check-store = '
+        'eustore_plugin.commands.checkstore:CheckStore.run',
     ]},
     data_files=[('share/man/man1', sorted(glob.glob('man/*.1')))],
     classifiers=[

@@ -435,13 +435,12 @@ def name_checksum_of(md5_hex):
     return zlib.crc32(md5_hex.lower().encode('ascii')) & 0xffffffff
 
 
-def verify(result, image):
+def compare(result, image):
     """
     Check a :class:`DownloadResult` against what the catalog says of
     ``image`` (a :class:`eustore_plugin.catalog.CatalogImage`): its size,
     SHA-256, MD5 and euca2ools 2.x checksum name, those it has.  Returns
-    the names of the checks made (empty: nothing could be checked).  On a
-    mismatch the tarball is removed and :class:`IntegrityError` raised.
+    the names of the checks made and the descriptions of those that failed.
     """
     checks = []
     failures = []
@@ -461,6 +460,16 @@ def verify(result, image):
     if image.name_checksum is not None:
         check('name-checksum', image.name_checksum,
               name_checksum_of(result.md5))
+    return checks, failures
+
+
+def verify(result, image):
+    """
+    :func:`compare`, for a download to use: returns the names of the checks
+    made (empty: nothing could be checked).  On a mismatch the tarball is
+    removed and :class:`IntegrityError` raised.
+    """
+    checks, failures = compare(result, image)
     if failures:
         if result.path:
             _remove(result.path)

@@ -40,16 +40,19 @@ import tarfile
 import time
 import zlib
 
+from requestbuilder import Arg
 from requestbuilder.exceptions import ClientError
 import requests
 import six
 
 from eustore_plugin import openpgp
 from eustore_plugin.catalog import tarball_urls
-from eustore_plugin.cloud import CloudError
+from eustore_plugin.cloud import (S3_URL_ARG, Cloud, CloudCredentialArgs,
+                                  CloudError)
 from eustore_plugin.layout import LayoutError
 from eustore_plugin.output import warn
-from eustore_plugin.store import CATALOG_NAMES, SIGNATURE_SUFFIX
+from eustore_plugin.store import (CATALOG_NAMES, SIGNATURE_SUFFIX,
+                                  EustoreRequest, store_option)
 
 
 LOCK_SUFFIX = '.lock'
@@ -383,3 +386,58 @@ def purge_caches(cache_urls, names, user_agent=None):
                 warn('the cache refused to purge {0} ({1} {2}); the cache '
                      'serves the old copy until it expires'.format(
                          url, response.status_code, response.reason))
+
+
+# ----------------------------------------------------------------- commands
+
+class PublisherRequest(EustoreRequest):
+    """
+    Base of the commands that change a store: its bucket in the operator's
+    object storage, the operator's credentials, the catalog's signing key
+    and the caches to purge.
+    """
+
+    AUTH_CLASS = CloudCredentialArgs
+    ARGS = [Arg('-b', '--bucket', metavar='BUCKET[/PREFIX]', required=True,
+                route_to=None, help='''the store's bucket, and the prefix
+                of its files in it if any'''),
+            S3_URL_ARG,
+            Arg('--sign-key', metavar='KEYID', route_to=None,
+                help='''OpenPGP key (as gpg names it) to sign the catalog
+                with (default: the "eustore-sign-key" config option; a
+                store with a signed catalog needs one)'''),
+            Arg('--purge', metavar='CACHE_URL', action='append',
+                route_to=None, help='''URL of a cache (Varnish) in front of
+                the store, to purge the catalog from; may be given more
+                than once'''),
+            Arg('--break-lock', action='store_true', route_to=None,
+                help='''take the store's lock even though another publisher
+                holds it (only when that one is known to be gone)''')]
+
+    def open_store(self):
+        cloud = Cloud.from_command(self, s3_url=self.args.get('s3_url'),
+                                   s3_only=True)
+        return StoreBucket(cloud, self.args['bucket'])
+
+    def signer(self):
+        key_id = self.args.get('sign_key') or \
+            store_option(self.config, 'eustore-sign-key')
+        return CatalogSigner(key_id) if key_id else None
+
+    def change_catalog(self, store, change):
+        return change_catalog(store, change, signer=self.signer(),
+                              break_lock=self.args.get('break_lock'))
+
+    def remove_tarballs(self, store, document, urls):
+        """Delete tarballs the catalog no longer names, after it changed."""
+        for url in unreferenced_tarballs(document, urls):
+            try:
+                store.delete(url)
+            except CloudError as err:
+                warn('could not delete the tarball {0}{1} no entry names any '
+                     'more ({2})'.format(store, url, err))
+
+    def purge(self, store):
+        purge_caches(self.args.get('purge') or (),
+                     [store.catalog_name, store.signature_name],
+                     user_agent=self.suite.get_user_agent())

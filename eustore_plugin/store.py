@@ -277,7 +277,7 @@ class CatalogRequest(EustoreRequest):
         """
         keys = self.trusted_key_files()
         required = self.config.convert_to_bool(
-            _store_option(self.config, 'eustore-require-signature'),
+            store_option(self.config, 'eustore-require-signature'),
             default=bool(keys))
         signature_url = fetched.url + SIGNATURE_SUFFIX
         if fetched.signature is None:
@@ -316,7 +316,7 @@ class CatalogRequest(EustoreRequest):
             return [os.path.expanduser(path)
                     for path in self.args['trusted_keys']]
         paths = []
-        for pattern in (_store_option(self.config, 'eustore-trusted-keys') or
+        for pattern in (store_option(self.config, 'eustore-trusted-keys') or
                         '').split(','):
             pattern = os.path.expanduser(os.path.expandvars(pattern.strip()))
             if pattern:
@@ -324,7 +324,7 @@ class CatalogRequest(EustoreRequest):
         return paths
 
 
-def _store_option(config, name):
+def store_option(config, name):
     """A store option of the region, else of the [global] section."""
     value = config.get_region_option(name)
     return value if value is not None else config.get_global_option(name)

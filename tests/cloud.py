@@ -191,7 +191,10 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
             if key.lower() not in ('content-length', 'transfer-encoding',
                                    'connection', 'content-encoding'):
                 self.send_header(key, val)
-        self.send_header('Content-Length', str(len(content)))
+        # A HEAD's answer has no body but the length of the one a GET has.
+        length = answer.headers.get('Content-Length', '0') \
+            if self.command == 'HEAD' else str(len(content))
+        self.send_header('Content-Length', length)
         self.end_headers()
         if self.command != 'HEAD':
             self.wfile.write(content)

@@ -14,11 +14,18 @@ from tests.storeserver import StoreServer
 
 
 FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
+SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'scripts')
 COMMANDS = {
     'eustore-describe-images':
         'eustore_plugin.commands.describeimages:DescribeImages',
     'eustore-install-image':
         'eustore_plugin.commands.installimage:InstallImage',
+    'eustore-publish-image':
+        'eustore_plugin.commands.publishimage:PublishImage',
+    'eustore-withdraw-image':
+        'eustore_plugin.commands.withdrawimage:WithdrawImage',
+    'eustore-check-store':
+        'eustore_plugin.commands.checkstore:CheckStore',
 }
 # Variables a user's shell may carry that would leak into a test.
 USER_VARIABLES = ('EUSTORE_URL', 'EUCA_CONFIG_PATH', 'EC2_URL', 'S3_URL',
@@ -29,7 +36,7 @@ USER_VARIABLES = ('EUSTORE_URL', 'EUCA_CONFIG_PATH', 'EC2_URL', 'S3_URL',
                   'EC2_PRIVATE_KEY', 'EUCALYPTUS_CERT', 'EC2_USER_ID',
                   'EUCA_DEFAULT_REGION', 'AWS_DEFAULT_REGION',
                   'REQUESTS_CA_BUNDLE', 'http_proxy', 'https_proxy',
-                  'HTTP_PROXY', 'HTTPS_PROXY')
+                  'HTTP_PROXY', 'HTTPS_PROXY', 'XDG_CACHE_HOME', 'GNUPGHOME')
 
 
 def fixture_path(name):
@@ -93,6 +100,15 @@ def cli(user_env):
     return run
 
 
+@pytest.fixture(scope='session')
+def demo_store_dir(tmpdir_factory):
+    """scripts/make_demo_store.py's store: a catalog and three tarballs."""
+    store = str(tmpdir_factory.mktemp('demo').join('store'))
+    subprocess.check_call([sys.executable, os.path.join(
+        SCRIPTS, 'make_demo_store.py'), store], stdout=subprocess.PIPE)
+    return store
+
+
 @pytest.fixture
 def store_dir(tmpdir):
     return tmpdir.mkdir('store')
@@ -122,6 +138,18 @@ def _start_moto(check_signatures):
 def moto_cloud():
     """moto's S3, EC2 and IAM on loopback, checking SigV4 signatures."""
     cloud = _start_moto(check_signatures=True)
+    yield cloud
+    cloud.stop()
+
+
+@pytest.fixture(scope='session')
+def public_cloud():
+    """
+    moto without signature checks: the object storage of image stores.  A
+    store is read anonymously, and a signature-checking moto cannot serve
+    an unsigned GET, even of a public-read object (it answers 500).
+    """
+    cloud = _start_moto(check_signatures=False)
     yield cloud
     cloud.stop()
 

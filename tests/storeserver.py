@@ -1,12 +1,13 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 A real HTTP image store on loopback: serves a directory like a public bucket
-(with Range requests, as S3 and Varnish answer them), and can be told to
-misbehave for chosen paths so tests see the faults real stores have.
+(with Range requests and ETags, as S3 and Varnish answer them), and can be
+told to misbehave for chosen paths so tests see the faults real stores have.
 """
 
 from __future__ import absolute_import
 
+import hashlib
 import os.path
 import re
 import socket
@@ -98,6 +99,15 @@ class _StoreHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         if not os.path.isfile(filename):
             return self.send_body(404, b'<Error>NoSuchKey</Error>')
         size = os.path.getsize(filename)
+        # An S3-like ETag (the MD5 of the content) for conditional GETs.
+        with open(filename, 'rb') as source:
+            etag = '"{0}"'.format(hashlib.md5(source.read()).hexdigest())
+        if self.headers.get('If-None-Match') == etag:
+            self.send_response(304)
+            self.send_header('ETag', etag)
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+            return
         start, end = 0, size - 1
         status = 200
         match = re.match(r'bytes=(\d+)-(\d*)$', self.headers.get('Range', ''))
@@ -110,6 +120,7 @@ class _StoreHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header('Content-Length', str(end - start + 1))
         self.send_header('Accept-Ranges', 'bytes')
+        self.send_header('ETag', etag)
         if status == 206:
             self.send_header('Content-Range',
                              'bytes {0}-{1}/{2}'.format(start, end, size))

@@ -33,7 +33,6 @@ from tests.test_download import cut_after, header
 
 INSTALL = 'eustore-install-image'
 ACCOUNT = '123456789012'
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'scripts')
 
 
 class CreateAccountAlias(ListAccountAliases):
@@ -48,14 +47,6 @@ class DeleteAccountAlias(ListAccountAliases):
 def keys(tmpdir_factory):
     directory = str(tmpdir_factory.mktemp('keys'))
     return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
-
-
-@pytest.fixture(scope='session')
-def demo_store_dir(tmpdir_factory):
-    store = str(tmpdir_factory.mktemp('demo').join('store'))
-    subprocess.check_call([sys.executable, os.path.join(
-        SCRIPTS, 'make_demo_store.py'), store], stdout=subprocess.PIPE)
-    return store
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ sub vcl_recv {
     }
 
     if (req.method == "PURGE") {
-        if (false) {
+        if (client.ip !~ eustore_purgers) {
             return (synth(405, "Not allowed"));
         }
         return (purge);
@@ -64,7 +64,7 @@ sub vcl_recv {
     # The store is public: credentials or cookies a client sends change
     # nothing, and Varnish's built-in rules would not cache such requests.
     unset req.http.Cookie;
-    
+    unset req.http.Authorization;
     return (hash);
 }
 
@@ -110,7 +110,7 @@ sub vcl_backend_response {
         # while the endpoint is down, a stale catalog beats none.  Keep:
         # after that, Varnish asks the endpoint with If-None-Match and a
         # 304 refreshes the copy it has.
-        set beresp.ttl = 1d;
+        set beresp.ttl = 60s;
         set beresp.grace = 1d;
         set beresp.keep = 1d;
         set beresp.http.Cache-Control = "public, max-age=60";

@@ -1,0 +1,103 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+
+from __future__ import absolute_import
+
+from requestbuilder import Arg
+from requestbuilder.exceptions import ClientError
+
+from eustore_plugin.download import DownloadError, DownloadStream, compare
+from eustore_plugin.output import emit
+from eustore_plugin.store import CatalogRequest, StoreError
+
+
+class StoreCheckFailed(ClientError):
+    pass
+
+
+class CheckStore(CatalogRequest):
+    DESCRIPTION = '''\
+        Check an image store the way its users see it.
+
+        The catalog is read from the store URL (through its cache, if that
+        is the URL given) and its signature checked as eustore-describe-
+        images checks it; then every image's tarball is downloaded and its
+        size and checksums compared with the catalog's, without keeping
+        it.  One line per image says OK or what is wrong; the exit status
+        is 1 if anything is.'''
+    ARGS = [Arg('--quick', action='store_true', route_to=None,
+                help='''only check that each tarball is there and of the
+                right size (ask for its first byte instead of reading it
+                all)''')]
+
+    def main(self):
+        catalog = self.fetch_catalog()
+        results = []
+        for image in catalog.images:
+            results.append((image, self.check_image(image)))
+        return {'results': results, 'signed_by': catalog.signed_by}
+
+    def print_result(self, result):
+        if result['signed_by']:
+            emit(u'OK\tcatalog\tsigned by {0}'.format(result['signed_by']))
+        failed = 0
+        for image, problems in result['results']:
+            if problems:
+                failed += 1
+                emit(u'FAILED\t{0}\t{1}'.format(image.name,
+                                                '; '.join(problems)))
+            else:
+                emit(u'OK\t{0}'.format(image.name))
+        if failed:
+            raise StoreCheckFailed('{0} of {1} images failed the check'
+                                   .format(failed, len(result['results'])))
+
+    # ------------------------------------------------------------------
+
+    def check_image(self, image):
+        """What is wrong with an image's tarball, as a list of problems."""
+        if not image.location:
+            return ['the catalog gives no url']
+        if self.args.get('quick'):
+            return self.check_presence(image)
+        stream = DownloadStream(self.service.open_url, image.location,
+                                expected_size=image.size)
+        try:
+            for _ in iter(lambda: stream.read(1 << 20), b''):
+                pass
+            checks, failures = compare(stream.result(), image)
+        except (DownloadError, StoreError) as err:
+            return [str(err)]
+        finally:
+            stream.close()
+        if not checks:
+            return ['the catalog gives no size or checksum to check']
+        return failures
+
+    def check_presence(self, image):
+        try:
+            response = self.service.open_url(image.location,
+                                             headers={'Range': 'bytes=0-0'})
+        except StoreError as err:
+            return [str(err)]
+        try:
+            total = _total_size(response)
+        finally:
+            response.close()
+        if image.size is not None and total is not None and \
+                total != image.size:
+            return ['size should be {0} but is {1}'.format(image.size,
+                                                           total)]
+        return []
+
+
+def _total_size(response):
+    """The whole file's size, from a 206's Content-Range or a 200's length."""
+    content_range = response.headers.get('Content-Range') or ''
+    if '/' in content_range:
+        total = content_range.rsplit('/', 1)[1]
+    else:
+        total = response.headers.get('Content-Length')
+    try:
+        return int(total)
+    except (TypeError, ValueError):
+        return None

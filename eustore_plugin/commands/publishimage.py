@@ -1,0 +1,143 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+
+from __future__ import absolute_import
+
+import collections
+import datetime
+import os.path
+
+from requestbuilder import Arg
+from requestbuilder.exceptions import ArgumentError
+
+from eustore_plugin.catalog import catalog_with_image
+from eustore_plugin.layout import TARBALL_SUFFIXES, catalog_fields
+from eustore_plugin.output import emit, warn
+from eustore_plugin.publisher import PublisherRequest, inspect_tarball
+
+
+class PublishImage(PublisherRequest):
+    DESCRIPTION = '''\
+        Publish an image tarball in an image store.
+
+        The tarball is checked the way eustore-install-image will read it
+        (one disk image; kernels and ramdisks where install finds them),
+        uploaded to the store's bucket with a public-read ACL under a name
+        made from its SHA-256, and added to the catalog with its size and
+        checksums, or put in place of the image of the same name.  The
+        catalog is changed under the store's lock with a conditional write,
+        so concurrent publishers lose nothing, and it names the tarball only
+        once the tarball is there.  With --sign-key the catalog is signed
+        (catalog.asc beside it).'''
+    ARGS = [Arg('-t', '--tarball', metavar='FILE', required=True,
+                route_to=None, help='the image tarball (tar.gz) to publish'),
+            Arg('-i', '--image-name', dest='image_name', metavar='NAME',
+                route_to=None, help='''name of the image in the catalog
+                (default: the tarball's file name without .tgz/.tar.gz)'''),
+            Arg('-s', '--description', required=True, route_to=None,
+                help='description of the image'),
+            Arg('-a', '--architecture', metavar='ARCH', required=True,
+                route_to=None, help='architecture: i386, x86_64, ...'),
+            Arg('--os', metavar='OS', required=True, route_to=None,
+                help='operating system (centos, debian, ...)'),
+            Arg('--image-version', metavar='VERSION', route_to=None,
+                help="the image's version"),
+            Arg('--hypervisor', dest='hypervisors', metavar='HYPERVISOR',
+                action='append', route_to=None, help='''a hypervisor the
+                image supports; may be given more than once (default: those
+                the tarball has kernel directories for)'''),
+            Arg('--virtualization-type', choices=('paravirtual', 'hvm'),
+                route_to=None, help='''how the image boots (default:
+                paravirtual when the tarball has a kernel, else hvm)'''),
+            Arg('--date', metavar='YYYYMMDDhhmmss', route_to=None,
+                help='build date of the image (default: now, UTC)'),
+            Arg('--recipe', route_to=None,
+                help='name of the recipe the image was built with'),
+            Arg('--stamp', route_to=None, help='build stamp of the image'),
+            Arg('--contact', route_to=None,
+                help='whom to ask about the image')]
+
+    def configure(self):
+        PublisherRequest.configure(self)
+        tarball = self.args['tarball']
+        if not os.path.isfile(tarball):
+            raise ArgumentError('-t/--tarball: no such file: {0}'
+                                .format(tarball))
+        if not tarball.lower().endswith(TARBALL_SUFFIXES):
+            raise ArgumentError('-t/--tarball: {0} must be a .tgz or '
+                                '.tar.gz file'.format(tarball))
+
+    def main(self):
+        facts = inspect_tarball(self.args['tarball'])
+        fields = catalog_fields(facts.members,
+                                hypervisors=self.args.get('hypervisors') or (),
+                                virtualization_type=self.args.get(
+                                    'virtualization_type'))
+        entry = self.catalog_entry(facts, fields)
+        signer = self.signer()
+        if signer is not None:
+            signer.sign(b'')  # a key that cannot sign fails before uploading
+        store = self.open_store()
+        store.ensure_bucket()
+        uploaded = store.upload_tarball(facts)
+        try:
+            document, replaced = self.change_catalog(
+                store, lambda old: catalog_with_image(old, entry))
+        except BaseException:
+            if uploaded:
+                self.remove_upload(store, facts.key_name)
+            raise
+        if replaced and replaced.get('url') != entry['url']:
+            self.remove_tarballs(store, document, [replaced.get('url')])
+        self.purge(store)
+        return {'entry': entry, 'replaced': replaced is not None,
+                'store': str(store)}
+
+    def print_result(self, result):
+        entry = result['entry']
+        emit(u'{0} image {1}: {2}{3} ({4} bytes, sha256 {5})'.format(
+            'Replaced' if result['replaced'] else 'Published', entry['name'],
+            result['store'], entry['url'], entry['size'], entry['sha256']))
+
+    # ------------------------------------------------------------------
+
+    def catalog_entry(self, facts, fields):
+        name = self.args.get('image_name') or self.default_name()
+        date = self.args.get('date') or \
+            datetime.datetime.utcnow().strftime('%Y%m%d%H%M%S')
+        entry = collections.OrderedDict([
+            ('name', name),
+            ('description', self.args['description']),
+            ('version', self.args.get('image_version')),
+            ('architecture', self.args['architecture']),
+            ('os', self.args['os']),
+            ('url', facts.key_name),
+            ('date', date),
+            ('recipe', self.args.get('recipe')),
+            ('stamp', self.args.get('stamp')),
+            ('contact', self.args.get('contact')),
+            ('hypervisors-supported',
+             fields.get('hypervisors-supported') or None),
+            ('virtualization_type', fields['virtualization_type'])])
+        if 'single-kernel' in fields:
+            # As euca2ools 2.x catalogs spelt it, which its clients read.
+            entry['single-kernel'] = 'True' if fields['single-kernel'] \
+                else 'False'
+        entry.update([('size', facts.size), ('sha256', facts.sha256),
+                      ('md5', facts.md5)])
+        return collections.OrderedDict((key, value) for key, value
+                                       in entry.items() if value is not None)
+
+    def default_name(self):
+        name = os.path.basename(self.args['tarball'])
+        for suffix in TARBALL_SUFFIXES:
+            if name.lower().endswith(suffix):
+                return name[:-len(suffix)]
+        return name
+
+    @staticmethod
+    def remove_upload(store, key_name):
+        try:
+            store.delete(key_name)
+        except Exception as err:  # the original failure is what is reported
+            warn('could not remove the uploaded tarball {0}{1} ({2})'.format(
+                store, key_name, err))
