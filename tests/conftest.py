@@ -142,6 +142,35 @@ def moto_cloud():
     cloud.stop()
 
 
+def _gpg_key(tmpdir_factory, name, email):
+    from tests.gpg_helpers import GpgKey, missing_tools
+    if missing_tools():
+        pytest.skip('gpg and gpgv are needed to sign and check catalogs: '
+                    'run scripts/setup (it installs gnupg and gpgv)')
+    directory = tmpdir_factory.mktemp('gpg')
+    key = GpgKey(str(directory), name, email)
+    # What a store's users are given to trust.
+    key.public_file = key.export_armored(str(directory.join(
+        email.split('@')[0] + '.asc')))
+    return key
+
+
+@pytest.fixture(scope='session')
+def signing_key(tmpdir_factory):
+    """The store operator's OpenPGP key (store@example.com)."""
+    key = _gpg_key(tmpdir_factory, 'Store Operator', 'store@example.com')
+    yield key
+    key.close()
+
+
+@pytest.fixture(scope='session')
+def stranger_key(tmpdir_factory):
+    """Somebody else's OpenPGP key."""
+    key = _gpg_key(tmpdir_factory, 'Someone Else', 'else@example.com')
+    yield key
+    key.close()
+
+
 @pytest.fixture(scope='session')
 def public_cloud():
     """

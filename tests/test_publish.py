@@ -21,7 +21,7 @@ from eustore_plugin.catalog import Catalog, catalog_with_image
 from eustore_plugin.publisher import (StoreBucket, StoreLockedError,
                                       change_catalog)
 from tests.cloud import REGION, CloudProxy, direct_cloud
-from tests.gpg_helpers import GpgKey, missing_tools
+from tests.gpg_helpers import missing_tools
 
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(
@@ -45,24 +45,6 @@ METADATA = {
     'fedora': ['-i', 'fedora-demo', '-s', 'Fedora demo', '-a', 'x86_64',
                '--os', 'fedora'],
 }
-
-
-@pytest.fixture(scope='module')
-def signing_key(tmpdir_factory):
-    directory = tmpdir_factory.mktemp('gpg')
-    key = GpgKey(str(directory), 'Store Operator', 'store@example.com')
-    key.public_file = key.export_armored(str(directory.join('store.asc')))
-    yield key
-    key.close()
-
-
-@pytest.fixture(scope='module')
-def stranger_key(tmpdir_factory):
-    directory = tmpdir_factory.mktemp('gpg-stranger')
-    key = GpgKey(str(directory), 'Someone Else', 'else@example.com')
-    key.public_file = key.export_armored(str(directory.join('else.asc')))
-    yield key
-    key.close()
 
 
 @pytest.fixture
