@@ -36,6 +36,9 @@ DEFAULT_STORE_URL = 'http://emis.eucalyptus.com/'
 CATALOG_NAMES = ('catalog', 'catalog.json')
 # A catalog's detached OpenPGP signature is its URL plus this.
 SIGNATURE_SUFFIX = '.asc'
+# How a store says it has no such file: S3 answers 403 rather than 404 to
+# anonymous readers of a bucket they may not list.
+MISSING_STATUSES = (403, 404)
 
 
 class StoreError(ClientError):
@@ -237,17 +240,20 @@ class CatalogRequest(EustoreRequest):
             except StoreError as err:
                 if err.status_code == 304:
                     return self._refresh_signature(cached)
-                if err.status_code == 404:
-                    tried.append(url)
+                if err.status_code in MISSING_STATUSES:
+                    tried.append('{0} ({1})'.format(url, err.status_code))
                     continue
                 raise
             return CachedCatalog(
                 url, response.content, self._get_signature(url),
                 etag=response.headers.get('ETag'),
                 last_modified=response.headers.get('Last-Modified'))
+        hint = 'check the store URL (-U or EUSTORE_URL)'
+        if any(attempt.endswith('(403)') for attempt in tried):
+            hint += ("; 403 is also how S3 refuses anonymous readers: a "
+                     "store's files must be public-read")
         raise StoreError('the image store has no catalog: nothing at {0}; '
-                         'check the store URL (-U or EUSTORE_URL)'
-                         .format(' or '.join(tried)))
+                         '{1}'.format(' or '.join(tried), hint), 404)
 
     def _get(self, url, headers=None):
         headers = dict(headers or {},
@@ -258,7 +264,7 @@ class CatalogRequest(EustoreRequest):
         try:
             return self._get(catalog_url + SIGNATURE_SUFFIX).content
         except StoreError as err:
-            if err.status_code == 404:
+            if err.status_code in MISSING_STATUSES:
                 return None
             raise
 

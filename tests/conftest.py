@@ -7,9 +7,11 @@ import os.path
 import shutil
 import subprocess
 import sys
+import uuid
 
 import pytest
 
+from tests.cloud import REGION, CloudProxy
 from tests.storeserver import StoreServer
 
 
@@ -27,6 +29,22 @@ COMMANDS = {
     'eustore-check-store':
         'eustore_plugin.commands.checkstore:CheckStore',
 }
+TARBALLS = {
+    'centos': 'demo-centos-6.5-x86_64.tgz',
+    'debian': 'demo-debian-7-i386.tgz',
+    'fedora': 'demo-fedora-20-x86_64-hvm.tgz',
+}
+# How the demo store's images are published in the tests.
+METADATA = {
+    'centos': ['-i', 'centos-demo', '-s', 'CentOS demo', '-a', 'x86_64',
+               '--os', 'centos', '--image-version', '6.5'],
+    'debian': ['-i', 'debian-demo', '-s', 'Debian demo', '-a', 'i386',
+               '--os', 'debian'],
+    'fedora': ['-i', 'fedora-demo', '-s', 'Fedora demo', '-a', 'x86_64',
+               '--os', 'fedora'],
+}
+
+
 # Variables a user's shell may carry that would leak into a test.
 USER_VARIABLES = ('EUSTORE_URL', 'EUCA_CONFIG_PATH', 'EC2_URL', 'S3_URL',
                   'EUARE_URL', 'AWS_IAM_URL', 'TOKEN_URL', 'EC2_ACCESS_KEY',
@@ -199,3 +217,47 @@ def install_cloud(request):
     cloud = _start_moto(check_signatures=False)
     yield cloud
     cloud.stop()
+
+
+@pytest.fixture
+def operator_s3(public_cloud):
+    """The operator's S3, through a proxy that records every request."""
+    proxy = CloudProxy(public_cloud.url)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def store_bucket():
+    """A new store's bucket name."""
+    return 'store-' + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def store_url(public_cloud, store_bucket):
+    """The store's public URL: its bucket, read anonymously."""
+    return '{0}{1}/'.format(public_cloud.url, store_bucket)
+
+
+@pytest.fixture
+def operator(cli, public_cloud, operator_s3, signing_key, store_bucket, demo_store_dir):
+    """Run a store command as the store's operator, with a eucarc."""
+    env = {'S3_URL': operator_s3.url, 'AWS_DEFAULT_REGION': REGION,
+           'AWS_AUTH_REGION': REGION,
+           'AWS_ACCESS_KEY_ID': public_cloud.key_id,
+           'AWS_SECRET_ACCESS_KEY': public_cloud.secret_key,
+           'GNUPGHOME': signing_key.home}
+
+    def run(command, *args, **kwargs):
+        return cli(command, *(list(args) + ['-b', store_bucket]),
+                   env=dict(env, **kwargs.pop('env', {})), **kwargs)
+
+    def publish(image, *extra, **kwargs):
+        tarball = os.path.join(demo_store_dir, 'images', TARBALLS[image])
+        sign = [] if kwargs.pop('unsigned', False) else \
+            ['--sign-key', signing_key.fingerprint]
+        return run('eustore-publish-image', *(['-t', tarball] + METADATA[image] + sign +
+                              list(extra)), **kwargs)
+
+    run.publish = publish
+    return run

@@ -172,16 +172,21 @@ def test_unreachable_store(cli):
 
 def test_no_catalog_names_both_urls(cli, store):
     result = cli(DESCRIBE, '-U', store.url)
-    assert_one_line_error(result, store.url + 'catalog or ' + store.url +
-                          'catalog.json', 'check the store URL')
+    assert_one_line_error(result, store.url + 'catalog (404) or ' +
+                          store.url + 'catalog.json (404)',
+                          'check the store URL')
 
 
-@pytest.mark.parametrize('status', [403, 502])
-def test_http_errors(cli, store, status):
-    store.faults['/catalog'] = status
+def test_http_errors(cli, store):
+    store.faults['/catalog'] = 502
     result = cli(DESCRIBE, '-U', store.url)
-    assert_one_line_error(result, 'answered {0}'.format(status),
-                          store.url + 'catalog')
+    assert_one_line_error(result, 'answered 502', store.url + 'catalog')
+    # S3 answers 403 for a file an anonymous reader may not see or that is
+    # not there: the other catalog name is tried, and the error says both.
+    store.faults['/catalog'] = 403
+    result = cli(DESCRIBE, '-U', store.url)
+    assert_one_line_error(result, store.url + 'catalog (403) or ' +
+                          store.url + 'catalog.json (404)', 'public-read')
 
 
 def test_server_errors_are_retried(cli, store, store_dir, tmpdir):

@@ -15,6 +15,9 @@ from tests.conftest import COMMANDS
 MAN_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'man')
 PAGES = sorted(name[:-2] for name in os.listdir(MAN_DIR)
                if name.endswith('.1'))
+# Every command's page is checked, so that a command without one fails its
+# own tests rather than going unchecked.
+ALL_COMMANDS = sorted(COMMANDS)
 
 
 def page_path(command):
@@ -38,10 +41,20 @@ def help_options(cli, command):
 
 
 def test_every_command_has_a_page_and_no_page_lacks_a_command():
-    assert PAGES == sorted(COMMANDS)
+    assert PAGES == ALL_COMMANDS
 
 
-@pytest.mark.parametrize('command', PAGES)
+@pytest.mark.parametrize('command', ALL_COMMANDS)
+def test_pages_refer_to_each_other_and_to_no_missing_page(command):
+    source = man_source_text(command)
+    named = set(re.findall(r'^\.BR (eustore-[a-z-]+) \(1\)', source, re.M))
+    assert named, 'no SEE ALSO references'
+    assert sorted(named - set(PAGES)) == []
+    # Each page points to the others of the suite.
+    assert sorted(set(PAGES) - named - set([command])) == []
+
+
+@pytest.mark.parametrize('command', ALL_COMMANDS)
 def test_every_help_option_is_documented(cli, command):
     options = help_options(cli, command)
     assert '--help' in options and '-h' in options  # the parse worked
@@ -52,7 +65,7 @@ def test_every_help_option_is_documented(cli, command):
     assert missing == []
 
 
-@pytest.mark.parametrize('command', PAGES)
+@pytest.mark.parametrize('command', ALL_COMMANDS)
 def test_groff_reports_no_warnings(command):
     proc = subprocess.Popen(['groff', '-man', '-ww', '-z', page_path(command)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -60,7 +73,7 @@ def test_groff_reports_no_warnings(command):
     assert proc.returncode == 0 and err == b'', err
 
 
-@pytest.mark.parametrize('command', PAGES)
+@pytest.mark.parametrize('command', ALL_COMMANDS)
 def test_man_renders_the_page(command):
     env = dict(os.environ, MANWIDTH='80', MAN_DISABLE_SECCOMP='1')
     proc = subprocess.Popen(['man', '--warnings', '-l', page_path(command)],

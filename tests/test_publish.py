@@ -1,7 +1,7 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 Running an image store: eustore-publish-image, eustore-withdraw-image and
-eustore-check-store against a bucket in moto's S3 on loopback, read back
+eustore-check-store against a store_bucket in moto's S3 on loopback, read back
 anonymously as clients read a store, with catalogs signed by a throwaway
 OpenPGP key and checked by gpgv.
 """
@@ -13,14 +13,14 @@ import json
 import logging
 import os.path
 import threading
-import uuid
 
 import pytest
 
 from eustore_plugin.catalog import Catalog, catalog_with_image
 from eustore_plugin.publisher import (StoreBucket, StoreLockedError,
                                       change_catalog)
-from tests.cloud import REGION, CloudProxy, direct_cloud
+from tests.cloud import direct_cloud
+from tests.conftest import TARBALLS
 from tests.gpg_helpers import missing_tools
 
 
@@ -32,66 +32,9 @@ PUBLISH = 'eustore-publish-image'
 WITHDRAW = 'eustore-withdraw-image'
 CHECK = 'eustore-check-store'
 DESCRIBE = 'eustore-describe-images'
-TARBALLS = {
-    'centos': 'demo-centos-6.5-x86_64.tgz',
-    'debian': 'demo-debian-7-i386.tgz',
-    'fedora': 'demo-fedora-20-x86_64-hvm.tgz',
-}
-METADATA = {
-    'centos': ['-i', 'centos-demo', '-s', 'CentOS demo', '-a', 'x86_64',
-               '--os', 'centos', '--image-version', '6.5'],
-    'debian': ['-i', 'debian-demo', '-s', 'Debian demo', '-a', 'i386',
-               '--os', 'debian'],
-    'fedora': ['-i', 'fedora-demo', '-s', 'Fedora demo', '-a', 'x86_64',
-               '--os', 'fedora'],
-}
-
-
-@pytest.fixture
-def s3(public_cloud):
-    """The operator's S3, through a proxy that records every request."""
-    proxy = CloudProxy(public_cloud.url)
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture
-def bucket():
-    return 'store-' + uuid.uuid4().hex[:10]
-
-
-@pytest.fixture
-def store_url(public_cloud, bucket):
-    return '{0}{1}/'.format(public_cloud.url, bucket)
-
-
 @pytest.fixture
 def cloud(public_cloud):
     return direct_cloud(public_cloud)
-
-
-@pytest.fixture
-def operator(cli, public_cloud, s3, signing_key, bucket, demo_store_dir):
-    """Run a store command as the store's operator, with a eucarc."""
-    env = {'S3_URL': s3.url, 'AWS_DEFAULT_REGION': REGION,
-           'AWS_AUTH_REGION': REGION,
-           'AWS_ACCESS_KEY_ID': public_cloud.key_id,
-           'AWS_SECRET_ACCESS_KEY': public_cloud.secret_key,
-           'GNUPGHOME': signing_key.home}
-
-    def run(command, *args, **kwargs):
-        return cli(command, *(list(args) + ['-b', bucket]),
-                   env=dict(env, **kwargs.pop('env', {})), **kwargs)
-
-    def publish(image, *extra, **kwargs):
-        tarball = os.path.join(demo_store_dir, 'images', TARBALLS[image])
-        sign = [] if kwargs.pop('unsigned', False) else \
-            ['--sign-key', signing_key.fingerprint]
-        return run(PUBLISH, *(['-t', tarball] + METADATA[image] + sign +
-                              list(extra)), **kwargs)
-
-    run.publish = publish
-    return run
 
 
 def tarball_bytes(demo_store_dir, image):
@@ -100,11 +43,11 @@ def tarball_bytes(demo_store_dir, image):
         return tarball.read()
 
 
-def read_catalog(cloud, bucket):
-    return json.loads(cloud.get_object(bucket, 'catalog').decode('utf-8'))
+def read_catalog(cloud, store_bucket):
+    return json.loads(cloud.get_object(store_bucket, 'catalog').decode('utf-8'))
 
 
-def test_publish_then_list_and_check_the_store(operator, cli, cloud, bucket,
+def test_publish_then_list_and_check_the_store(operator, cli, cloud, store_bucket,
                                                store_url, signing_key,
                                                demo_store_dir):
     for image in ('centos', 'debian', 'fedora'):
@@ -114,12 +57,12 @@ def test_publish_then_list_and_check_the_store(operator, cli, cloud, bucket,
     sha256 = hashlib.sha256(data).hexdigest()
     key = 'images/{0}/{1}'.format(sha256[:16], TARBALLS['fedora'])
     assert result.lines == ['Published image fedora-demo: {0}/{1} ({2} '
-                            'bytes, sha256 {3})'.format(bucket, key,
+                            'bytes, sha256 {3})'.format(store_bucket, key,
                                                         len(data), sha256)]
     assert result.stderr == ''
 
     entries = dict((entry['name'], entry)
-                   for entry in read_catalog(cloud, bucket)['images'])
+                   for entry in read_catalog(cloud, store_bucket)['images'])
     assert sorted(entries) == ['centos-demo', 'debian-demo', 'fedora-demo']
     assert entries['fedora-demo']['url'] == key
     assert entries['fedora-demo']['size'] == len(data)
@@ -129,9 +72,9 @@ def test_publish_then_list_and_check_the_store(operator, cli, cloud, bucket,
     assert entries['debian-demo']['single-kernel'] == 'False'
     assert entries['debian-demo']['hypervisors-supported'] == ['kvm', 'xen']
     assert entries['centos-demo']['single-kernel'] == 'True'
-    assert cloud.get_object(bucket, key) == data
+    assert cloud.get_object(store_bucket, key) == data
     # No lock is left behind.
-    assert 'catalog.lock' not in cloud.list_keys(bucket)
+    assert 'catalog.lock' not in cloud.list_keys(store_bucket)
 
     # Clients read the store anonymously, checking the signature.
     listing = cli(DESCRIBE, '-U', store_url, '--trusted-key',
@@ -150,7 +93,7 @@ def test_publish_then_list_and_check_the_store(operator, cli, cloud, bucket,
 
 
 def test_a_tarball_install_would_refuse_is_not_published(operator, cloud,
-                                                         bucket, tmpdir):
+                                                         store_bucket, tmpdir):
     from tests.test_layout import make_tarball
     tarball = make_tarball(str(tmpdir.join('two-disks.tgz')), [
         ('x/a.img', b'a' * 10), ('x/b.img', b'b' * 10)])
@@ -159,7 +102,7 @@ def test_a_tarball_install_would_refuse_is_not_published(operator, cloud,
     assert result.returncode == 1
     assert 'several disk images' in result.stderr
     assert len(result.stderr.splitlines()) == 1
-    assert not cloud.bucket_exists(bucket)
+    assert not cloud.bucket_exists(store_bucket)
 
     result = operator(PUBLISH, '-t', tarball.replace('.tgz', '.img'), '-s',
                       'x', '-a', 'x86_64', '--os', 'linux')
@@ -168,15 +111,15 @@ def test_a_tarball_install_would_refuse_is_not_published(operator, cloud,
 
 
 def test_republishing_replaces_the_entry_and_its_old_tarball(
-        operator, cloud, bucket, s3, demo_store_dir):
+        operator, cloud, store_bucket, operator_s3, demo_store_dir):
     assert operator.publish('centos').returncode == 0
-    old_url = read_catalog(cloud, bucket)['images'][0]['url']
+    old_url = read_catalog(cloud, store_bucket)['images'][0]['url']
     # The same tarball again: the entry is rewritten, the tarball is not.
-    puts_before = len([1 for method, _, _ in s3.requests if method == 'PUT'])
+    puts_before = len([1 for method, _, _ in operator_s3.requests if method == 'PUT'])
     result = operator.publish('centos', '--image-version', '6.6')
     assert result.returncode == 0, result
     assert result.lines[0].startswith('Replaced image centos-demo: ')
-    assert not [path for method, path, _ in s3.requests[puts_before:]
+    assert not [path for method, path, _ in operator_s3.requests[puts_before:]
                 if method == 'PUT' and path.endswith('.tgz')]
     # Another tarball under the same name replaces it, and the old tarball
     # goes once no entry names it.
@@ -185,27 +128,27 @@ def test_republishing_replaces_the_entry_and_its_old_tarball(
         '-s', 'now HVM', '-a', 'x86_64', '--os', 'centos', '--sign-key',
         'store@example.com')
     assert result.returncode == 0, result
-    images = read_catalog(cloud, bucket)['images']
+    images = read_catalog(cloud, store_bucket)['images']
     assert [image['name'] for image in images] == ['centos-demo']
     assert images[0]['description'] == 'now HVM'
-    keys = cloud.list_keys(bucket)
+    keys = cloud.list_keys(store_bucket)
     assert old_url not in keys
     assert images[0]['url'] in keys
 
 
 def test_withdraw_removes_the_entry_then_the_tarball(operator, cloud,
-                                                     bucket):
+                                                     store_bucket):
     assert operator.publish('centos').returncode == 0
     assert operator.publish('fedora').returncode == 0
     urls = dict((image['name'], image['url'])
-                for image in read_catalog(cloud, bucket)['images'])
+                for image in read_catalog(cloud, store_bucket)['images'])
     result = operator(WITHDRAW, '-i', 'centos-demo', '--sign-key',
                       'store@example.com')
     assert result.returncode == 0, result
     assert result.lines == ['Withdrew image centos-demo']
-    assert [image['name'] for image in read_catalog(cloud, bucket)[
+    assert [image['name'] for image in read_catalog(cloud, store_bucket)[
         'images']] == ['fedora-demo']
-    keys = cloud.list_keys(bucket)
+    keys = cloud.list_keys(store_bucket)
     assert urls['centos-demo'] not in keys
     assert urls['fedora-demo'] in keys
 
@@ -214,10 +157,10 @@ def test_withdraw_removes_the_entry_then_the_tarball(operator, cloud,
     assert result.returncode == 1
     assert 'no image named "fedora-dem"' in result.stderr
     assert 'fedora-demo' in result.stderr
-    assert urls['fedora-demo'] in cloud.list_keys(bucket)
+    assert urls['fedora-demo'] in cloud.list_keys(store_bucket)
 
 
-def test_concurrent_publishers_lose_no_entry(operator, cli, cloud, bucket,
+def test_concurrent_publishers_lose_no_entry(operator, cli, cloud, store_bucket,
                                              store_url, signing_key):
     assert operator.publish('centos').returncode == 0
     results = {}
@@ -235,7 +178,7 @@ def test_concurrent_publishers_lose_no_entry(operator, cli, cloud, bucket,
     assert [results[index].returncode for index in range(4)] == [0] * 4, \
         results
     names = sorted(image['name']
-                   for image in read_catalog(cloud, bucket)['images'])
+                   for image in read_catalog(cloud, store_bucket)['images'])
     assert names == ['centos-demo'] + ['parallel-{0}'.format(index)
                                        for index in range(4)]
     # The signature that was written last is that of the catalog written
@@ -246,12 +189,12 @@ def test_concurrent_publishers_lose_no_entry(operator, cli, cloud, bucket,
     assert len(listing.lines) == 5
 
 
-def test_the_store_lock(operator, cloud, bucket):
+def test_the_store_lock(operator, cloud, store_bucket):
     assert operator.publish('centos').returncode == 0
-    store = StoreBucket(cloud, bucket)
+    store = StoreBucket(cloud, store_bucket)
     with store.locked():
         with pytest.raises(StoreLockedError) as caught:
-            with StoreBucket(cloud, bucket).locked(wait=0.3):
+            with StoreBucket(cloud, store_bucket).locked(wait=0.3):
                 pass
         message = str(caught.value)
         assert 'pid {0}'.format(os.getpid()) in message
@@ -260,13 +203,13 @@ def test_the_store_lock(operator, cloud, bucket):
         result = operator.publish('fedora', '--break-lock')
         assert result.returncode == 0, result
         assert "breaking the store's lock, held by " in result.stderr
-    assert len(read_catalog(cloud, bucket)['images']) == 2
+    assert len(read_catalog(cloud, store_bucket)['images']) == 2
 
 
-def test_a_catalog_changed_underneath_is_read_again(operator, cloud, bucket):
+def test_a_catalog_changed_underneath_is_read_again(operator, cloud, store_bucket):
     """A writer that ignored the lock is caught by the If-Match write."""
     assert operator.publish('centos', unsigned=True).returncode == 0
-    store = StoreBucket(cloud, bucket)
+    store = StoreBucket(cloud, store_bucket)
     _, etag = store.read_catalog()
     assert not store.write_catalog(b'{"images": []}', '"0123"')
     assert not store.write_catalog(b'{"images": []}', None)
@@ -276,7 +219,7 @@ def test_a_catalog_changed_underneath_is_read_again(operator, cloud, bucket):
         if not calls:
             # Another writer, between this one's read and its write.
             intruder, _ = catalog_with_image(document, {'name': 'intruder'})
-            cloud.put_object(bucket, 'catalog', intruder, acl='public-read')
+            cloud.put_object(store_bucket, 'catalog', intruder, acl='public-read')
         calls.append(document)
         return catalog_with_image(document, {'name': 'ours'})
 
@@ -287,40 +230,40 @@ def test_a_catalog_changed_underneath_is_read_again(operator, cloud, bucket):
         logging.disable(logging.NOTSET)
     assert len(calls) == 2
     names = [image.name for image in Catalog.parse(
-        cloud.get_object(bucket, 'catalog')).images]
+        cloud.get_object(store_bucket, 'catalog')).images]
     assert names == ['centos-demo', 'intruder', 'ours']
 
 
-def test_a_signed_store_stays_signed(operator, cloud, bucket):
+def test_a_signed_store_stays_signed(operator, cloud, store_bucket):
     assert operator.publish('centos').returncode == 0
-    before = cloud.get_object(bucket, 'catalog')
+    before = cloud.get_object(store_bucket, 'catalog')
     result = operator.publish('fedora', unsigned=True)
     assert result.returncode == 1
     assert 'is signed; give --sign-key' in result.stderr
-    assert cloud.get_object(bucket, 'catalog') == before
+    assert cloud.get_object(store_bucket, 'catalog') == before
     # The tarball uploaded for it was taken away again.
-    assert [key for key in cloud.list_keys(bucket)
+    assert [key for key in cloud.list_keys(store_bucket)
             if key.endswith('.tgz')] == [
         json.loads(before.decode('utf-8'))['images'][0]['url']]
 
 
 def test_a_key_that_cannot_sign_fails_before_uploading(operator, cloud,
-                                                       bucket):
+                                                       store_bucket):
     result = operator.publish('centos', '--sign-key', 'nobody@example.com')
     assert result.returncode == 1
     assert 'nobody@example.com' in result.stderr
     assert len(result.stderr.splitlines()) == 1
-    assert not cloud.bucket_exists(bucket)
+    assert not cloud.bucket_exists(store_bucket)
 
 
 def test_a_catalog_altered_by_one_byte_is_refused(operator, cli, cloud,
-                                                  bucket, store_url,
+                                                  store_bucket, store_url,
                                                   signing_key):
     assert operator.publish('centos').returncode == 0
-    catalog = bytearray(cloud.get_object(bucket, 'catalog'))
+    catalog = bytearray(cloud.get_object(store_bucket, 'catalog'))
     position = catalog.index(b'CentOS demo')
     catalog[position] = ord(b'K')
-    cloud.put_object(bucket, 'catalog', bytes(catalog), acl='public-read')
+    cloud.put_object(store_bucket, 'catalog', bytes(catalog), acl='public-read')
     result = cli(DESCRIBE, '-U', store_url, '--trusted-key',
                  signing_key.public_file)
     assert result.returncode == 1
@@ -332,18 +275,18 @@ def test_a_catalog_altered_by_one_byte_is_refused(operator, cli, cloud,
 
 
 def test_swapped_and_altered_tarballs_are_found_by_check(
-        operator, cli, cloud, bucket, store_url, signing_key, demo_store_dir):
+        operator, cli, cloud, store_bucket, store_url, signing_key, demo_store_dir):
     assert operator.publish('centos').returncode == 0
     assert operator.publish('fedora').returncode == 0
     urls = dict((image['name'], image['url'])
-                for image in read_catalog(cloud, bucket)['images'])
+                for image in read_catalog(cloud, store_bucket)['images'])
     # Another tarball in fedora's place, and centos's altered by one byte.
-    cloud.put_object(bucket, urls['fedora-demo'],
+    cloud.put_object(store_bucket, urls['fedora-demo'],
                      tarball_bytes(demo_store_dir, 'debian'),
                      acl='public-read')
     altered = bytearray(tarball_bytes(demo_store_dir, 'centos'))
     altered[1000] ^= 0xff
-    cloud.put_object(bucket, urls['centos-demo'], bytes(altered),
+    cloud.put_object(store_bucket, urls['centos-demo'], bytes(altered),
                      acl='public-read')
     result = cli(CHECK, '-U', store_url, '--trusted-key',
                  signing_key.public_file)

@@ -134,10 +134,12 @@ def test_the_catalog_is_fetched_again_only_when_it_changed(
     second = cli(DESCRIBE, '-U', signed_store.url, '--trusted-key',
                  signing_key.public_file)
     assert second.lines == first.lines
-    catalog_get = [headers for _, path, headers in signed_store.requests
+    catalog_get = [dict((name.lower(), value) for name, value in
+                        headers.items())
+                   for _, path, headers in signed_store.requests
                    if path == '/catalog']
     assert len(catalog_get) == 1
-    assert catalog_get[0].get('If-None-Match', '').startswith('"')
+    assert catalog_get[0].get('if-none-match', '').startswith('"')
 
     # Changed and re-signed: the new catalog is read.
     data = json.loads(store_dir.join('catalog').read())
