@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-See the tools work with no cloud of your own: a small image store served on
-loopback, moto's S3/EC2/IAM server as the cloud (checking signatures), a
-user with keys and certificates like a eucarc gives, and then the commands a
-euca2ools user would type.  Everything is removed at the end.
+See the tools work with no cloud of your own, from both sides.
+
+The operator: an image store in a bucket of moto's S3 on loopback, two
+images published into it with a signed catalog, Varnish in front of it as
+deploy/varnish/ configures it, and a third image published with a purge of
+the cache.  The user: a cloud (another moto, checking signatures) with
+keys and certificates like a eucarc gives, the store listed through the
+cache with the operator's key trusted, one image installed, and a catalog
+altered by one byte refused.  Everything is removed at the end.
 """
 
 from __future__ import print_function
@@ -18,57 +23,111 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from eustore_plugin.cloud import ListAccountAliases  # noqa: E402
 from tests.bundle_helpers import KeyPair  # noqa: E402
 from tests.cloud import REGION, MotoCloud, direct_cloud, \
     find_moto_server  # noqa: E402
-from tests.storeserver import StoreServer  # noqa: E402
+from tests.gpg_helpers import GpgKey  # noqa: E402
+from tests.varnish import VarnishCache, find_varnishd  # noqa: E402
+
+BUCKET = 'demo-store'
 
 
-class CreateAccountAlias(ListAccountAliases):
-    pass
-
-
-def run(env, *command):
+def run(env, *command, **kwargs):
     print('\n$ ' + ' '.join(command))
     sys.stdout.flush()
-    subprocess.check_call(command, env=env)
+    status = subprocess.call(command, env=env)
+    if status != kwargs.get('expect', 0):
+        sys.exit('demo: {0} exited with {1}'.format(command[0], status))
 
 
 def main():
     workdir = tempfile.mkdtemp(prefix='eustore-demo-')
-    store = cloud = None
+    started = []
     try:
-        store_dir = os.path.join(workdir, 'store')
+        images = os.path.join(workdir, 'images', 'images')
         subprocess.check_call([sys.executable, os.path.join(
-            ROOT, 'scripts', 'make_demo_store.py'), store_dir])
-        store = StoreServer(store_dir).start()
-        cloud = MotoCloud(find_moto_server() or 'moto_server')
-        # The demo user is the cloud administrator (account alias
-        # "eucalyptus"), who alone may register kernels and ramdisks.
-        admin = direct_cloud(cloud)
-        admin._send(CreateAccountAlias, admin.iam,
-                    {'AccountAlias': 'eucalyptus'})
-        user, cloud_keys = KeyPair(workdir, 'user'), KeyPair(workdir, 'cloud')
+            ROOT, 'scripts', 'make_demo_store.py'),
+            os.path.dirname(images)], stdout=subprocess.PIPE)
+        moto = find_moto_server() or 'moto_server'
+        # A store is read anonymously, which only a moto that checks no
+        # signatures serves; the users' cloud checks them.
+        storage = MotoCloud(moto, check_signatures=False)
+        started.append(storage)
+        cloud = MotoCloud(moto)
+        started.append(cloud)
+        key = GpgKey(workdir, 'Demo Store', 'store@example.com')
+        started.append(key)
+        trusted = key.export_armored(os.path.join(workdir, 'store-key.asc'))
+
+        print('=== The operator publishes two images, signing the catalog')
+        operator = dict(os.environ, S3_URL=storage.url,
+                        AWS_DEFAULT_REGION=REGION, AWS_AUTH_REGION=REGION,
+                        AWS_ACCESS_KEY_ID=storage.key_id,
+                        AWS_SECRET_ACCESS_KEY=storage.secret_key,
+                        GNUPGHOME=key.home)
+        publish = ['eustore-publish-image', '-b', BUCKET, '--sign-key',
+                   'store@example.com']
+        run(operator, *(publish + [
+            '-t', os.path.join(images, 'demo-centos-6.5-x86_64.tgz'),
+            '-i', 'centos-6.5-x86_64', '-s', 'CentOS 6.5, single kernel',
+            '-a', 'x86_64', '--os', 'centos', '--image-version', '6.5']))
+        run(operator, *(publish + [
+            '-t', os.path.join(images, 'demo-debian-7-i386.tgz'),
+            '-i', 'debian-7-i386', '-s', 'Debian 7, a kernel per hypervisor',
+            '-a', 'i386', '--os', 'debian', '--image-version', '7']))
+
+        store_url = '{0}{1}/'.format(storage.url, BUCKET)
+        purge = []
+        if find_varnishd():
+            cache = VarnishCache('127.0.0.1', storage.port, '/' + BUCKET)
+            started.append(cache)
+            store_url = cache.url
+            purge = ['--purge', cache.url]
+            print('\n=== Varnish (deploy/varnish/eustore.vcl) serves the '
+                  'store at ' + store_url)
+        else:
+            print('\n=== varnishd is not installed (scripts/setup installs '
+                  'it): the store is read straight from its bucket')
+
+        user = dict(os.environ, EUSTORE_URL=store_url,
+                    XDG_CACHE_HOME=os.path.join(workdir, 'cache'))
+        run(user, 'eustore-describe-images', '--trusted-key', trusted)
+        print('\n=== A third image, and the cache purged of the old catalog')
+        run(operator, *(publish + purge + [
+            '-t', os.path.join(images, 'demo-fedora-20-x86_64-hvm.tgz'),
+            '-i', 'fedora-20-x86_64', '-s', 'Fedora 20, HVM', '-a', 'x86_64',
+            '--os', 'fedora', '--image-version', '20']))
+        run(user, 'eustore-describe-images', '-v', '--trusted-key', trusted)
+        run(user, 'eustore-check-store', '--trusted-key', trusted)
+
+        print('\n=== A user installs one into their cloud')
         # What "source eucarc" would put in the environment.
-        env = dict(os.environ, EUSTORE_URL=store.url, EC2_URL=cloud.url,
-                   S3_URL=cloud.url, EUARE_URL=cloud.url,
-                   AWS_DEFAULT_REGION=REGION, AWS_ACCESS_KEY_ID=cloud.key_id,
-                   AWS_SECRET_ACCESS_KEY=cloud.secret_key,
-                   EC2_CERT=user.cert_path, EC2_PRIVATE_KEY=user.key_path,
-                   EUCALYPTUS_CERT=cloud_keys.cert_path,
-                   EC2_USER_ID='123456789012')
-        run(env, 'eustore-describe-images')
-        run(env, 'eustore-describe-images', '-v', '--os', 'centos')
-        run(env, 'eustore-install-image', '-i', 'centos-x86_64-demo',
-            '-b', 'demo-images', '--no-progress')
-        run(env, 'eustore-install-image', '-i', 'fedora-x86_64-hvm-demo',
-            '-b', 'demo-images', '--no-progress')
+        user_keys = KeyPair(workdir, 'user')
+        cloud_keys = KeyPair(workdir, 'cloud')
+        eucarc = dict(user, EC2_URL=cloud.url, S3_URL=cloud.url,
+                      EUARE_URL=cloud.url, AWS_DEFAULT_REGION=REGION,
+                      AWS_ACCESS_KEY_ID=cloud.key_id,
+                      AWS_SECRET_ACCESS_KEY=cloud.secret_key,
+                      EC2_CERT=user_keys.cert_path,
+                      EC2_PRIVATE_KEY=user_keys.key_path,
+                      EUCALYPTUS_CERT=cloud_keys.cert_path,
+                      EC2_USER_ID='123456789012')
+        run(eucarc, 'eustore-install-image', '--trusted-key', trusted,
+            '-i', 'fedora-20-x86_64', '-b', 'demo-images', '--no-progress')
+
+        print('\n=== Somebody alters the catalog by one byte: it is refused')
+        storage_client = direct_cloud(storage)
+        catalog = storage_client.get_object(BUCKET, 'catalog')
+        storage_client.put_object(BUCKET, 'catalog', catalog.replace(
+            b'CentOS 6.5', b'KentOS 6.5'), acl='public-read')
+        for cache in started:
+            if isinstance(cache, VarnishCache):
+                cache.purge('catalog')
+        run(user, 'eustore-describe-images', '--trusted-key', trusted,
+            expect=1)
     finally:
-        if cloud is not None:
-            cloud.stop()
-        if store is not None:
-            store.stop()
+        for part in reversed(started):
+            part.stop() if hasattr(part, 'stop') else part.close()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

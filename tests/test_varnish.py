@@ -6,11 +6,9 @@ moto's S3 that holds the demo store, with a recording proxy between them to
 count what reaches the bucket.  The commands read the store through the
 cache as users do.
 
-The bucket is on a moto of its own that checks no signatures: the
-``moto_cloud`` fixture checks them, and then answers an unsigned request,
-such as Varnish's anonymous GET of a public-read object, with a 500 (moto
-reads the credential scope from an Authorization header that is not there).
-The objects are uploaded public-read all the same, as a real store's are.
+The bucket is on ``public_cloud``, the moto that checks no signatures (see
+tests/conftest.py); the objects are uploaded public-read all the same, as a
+real store's are.
 """
 
 from __future__ import absolute_import
@@ -19,8 +17,6 @@ import json
 import os
 import os.path
 import re
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -28,8 +24,7 @@ import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.download import download
 from tests.bundle_helpers import KeyPair
-from tests.cloud import (REGION, CloudProxy, MotoCloud, direct_cloud,
-                         find_moto_server)
+from tests.cloud import REGION, CloudProxy, direct_cloud
 from tests.varnish import VarnishCache, compile_vcl, find_varnishd
 
 
@@ -48,34 +43,18 @@ DAY = 24 * 3600
 
 
 @pytest.fixture(scope='module')
-def demo_store(tmpdir_factory):
+def demo_store(demo_store_dir):
     """The demo store's directory, and its catalog's images by os."""
-    directory = str(tmpdir_factory.mktemp('varnish-demo').join('store'))
-    subprocess.check_call([sys.executable, os.path.join(
-        ROOT, 'scripts', 'make_demo_store.py'), directory],
-        stdout=subprocess.PIPE)
-    with open(os.path.join(directory, 'catalog')) as catalog:
+    with open(os.path.join(demo_store_dir, 'catalog')) as catalog:
         images = dict((image['os'], image)
                       for image in json.load(catalog)['images'])
-    return directory, images
+    return demo_store_dir, images
 
 
 @pytest.fixture(scope='module')
-def store_cloud():
-    """moto's S3, read anonymously (see the module's docstring)."""
-    executable = find_moto_server()
-    if not executable:
-        pytest.skip('moto_server not found: run scripts/setup (it installs '
-                    'moto[server] on Python 3), or set MOTO_SERVER')
-    cloud = MotoCloud(executable, check_signatures=False)
-    yield cloud
-    cloud.stop()
-
-
-@pytest.fixture(scope='module')
-def s3(store_cloud, demo_store):
+def s3(public_cloud, demo_store):
     """A signed client of the store's cloud, the demo store uploaded."""
-    client = direct_cloud(store_cloud)
+    client = direct_cloud(public_cloud)
     client.create_bucket(BUCKET)
     directory = demo_store[0]
     for parent, _, names in os.walk(directory):
@@ -87,9 +66,9 @@ def s3(store_cloud, demo_store):
 
 
 @pytest.fixture(scope='module')
-def recorder(store_cloud, s3):
+def recorder(public_cloud, s3):
     """A recording proxy to the bucket's cloud (one: stopping one is slow)."""
-    proxy = CloudProxy(store_cloud.url)
+    proxy = CloudProxy(public_cloud.url)
     yield proxy
     proxy.stop()
 
@@ -133,6 +112,19 @@ def ranges_sent(backend):
     """The Range headers of the requests that reached the bucket."""
     return [value for headers in backend.headers
             for name, value in headers.items() if name.lower() == 'range']
+
+
+def cloud_eucarc(install_cloud, keys):
+    """What sourcing a eucarc for the install cloud puts in the environment."""
+    user, cloud_keys = keys
+    return {'EC2_URL': install_cloud.url, 'S3_URL': install_cloud.url,
+            'EUARE_URL': install_cloud.url, 'AWS_DEFAULT_REGION': REGION,
+            'AWS_AUTH_REGION': REGION,
+            'AWS_ACCESS_KEY_ID': install_cloud.key_id,
+            'AWS_SECRET_ACCESS_KEY': install_cloud.secret_key,
+            'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
+            'EUCALYPTUS_CERT': cloud_keys.cert_path,
+            'EC2_USER_ID': '123456789012'}
 
 
 def read(demo_store, key):
@@ -181,15 +173,8 @@ def keys(tmpdir_factory):
 
 def test_second_install_downloads_the_tarball_from_the_cache(
         cli, cache, backend, demo_store, install_cloud, keys):
-    user, cloud_keys = keys
-    eucarc = {'EC2_URL': install_cloud.url, 'S3_URL': install_cloud.url,
-              'EUARE_URL': install_cloud.url, 'AWS_DEFAULT_REGION': REGION,
-              'AWS_AUTH_REGION': REGION,
-              'AWS_ACCESS_KEY_ID': install_cloud.key_id,
-              'AWS_SECRET_ACCESS_KEY': install_cloud.secret_key,
-              'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
-              'EUCALYPTUS_CERT': cloud_keys.cert_path,
-              'EC2_USER_ID': '123456789012', 'EUSTORE_URL': cache.url}
+    eucarc = dict(cloud_eucarc(install_cloud, keys),
+                  EUSTORE_URL=cache.url)
     image = demo_store[1]['fedora']  # HVM: no kernel, so no admin needed
     installed = []
     for _ in range(2):
@@ -368,3 +353,33 @@ def test_catalog_ttl_is_short_and_tarball_ttl_is_long(cache_for, backend,
     ttl, grace, keep = ttl_of('images/unpublished.tgz')
     assert 0 <= ttl <= 10
     assert grace == 0
+
+
+def test_a_store_published_behind_the_cache(
+        cli, cache_for, operator, store_bucket, signing_key, install_cloud,
+        keys):
+    """
+    The operator's whole story: a store of two images, a third published
+    with --purge, all three listed through the cache at once (signed), and
+    one installed from it, its tarball checked against the signed catalog.
+    """
+    for image in ('centos', 'debian'):
+        assert operator.publish(image).returncode == 0
+    cache = cache_for('/' + store_bucket)
+    trust = ['-U', cache.url, '--trusted-key', signing_key.public_file]
+    assert image_names(cli(DESCRIBE, *trust)) == ['centos-demo',
+                                                  'debian-demo']
+    result = operator.publish('fedora', '--purge', cache.url)
+    assert result.returncode == 0, result
+    assert result.stderr == ''  # the cache accepted the purge
+    listing = cli(DESCRIBE, *trust)
+    assert image_names(listing) == ['centos-demo', 'debian-demo',
+                                    'fedora-demo']
+    assert listing.stderr == ''
+
+    eucarc = cloud_eucarc(install_cloud, keys)
+    result = cli(INSTALL, *(trust + ['-i', 'fedora-demo', '-b',
+                                     'published-bundles', '--pad-name']),
+                 env=eucarc)
+    assert result.returncode == 0, result
+    assert re.match(r'^Installed new image \S+$', result.lines[-1])
