@@ -76,7 +76,7 @@ class CatalogCache(object):
         return os.path.join(self.directory, digest[:32] + '.json')
 
     def load(self, store_url):
-        """The cached catalog of a store, or None (a bad file counts as none)."""
+        """A store's cached catalog, or None (also for a damaged file)."""
         try:
             with io.open(self._path(store_url), 'r', encoding='utf-8') as src:
                 data = json.load(src)

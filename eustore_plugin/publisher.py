@@ -29,7 +29,6 @@ on the catalog still catches a publisher that ignored or broke the lock.
 from __future__ import absolute_import
 
 import contextlib
-import datetime
 import hashlib
 import io
 import json
@@ -247,8 +246,8 @@ class StoreBucket(object):
         name = self.catalog_name + LOCK_SUFFIX
         holder = json.dumps({
             'owner': '{0} pid {1}'.format(socket.gethostname(), os.getpid()),
-            'since': datetime.datetime.utcnow().strftime(
-                '%Y-%m-%dT%H:%M:%SZ')}).encode('utf-8')
+            'since': time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                   time.gmtime())}).encode('utf-8')
         deadline = time.time() + wait
         while not self._create(name, holder):
             if break_lock:

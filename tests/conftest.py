@@ -61,7 +61,8 @@ def fixture_path(name):
     return os.path.join(FIXTURES, name)
 
 
-UNSIGNED_WARNING_END = 'is not signed, so the images it lists cannot be verified'
+UNSIGNED_WARNING_END = ('is not signed, so the images it lists cannot be '
+                        'verified')
 
 
 class Result(object):
@@ -240,7 +241,8 @@ def store_url(public_cloud, store_bucket):
 
 
 @pytest.fixture
-def operator(cli, public_cloud, operator_s3, signing_key, store_bucket, demo_store_dir):
+def operator(cli, public_cloud, operator_s3, signing_key, store_bucket,
+             demo_store_dir):
     """Run a store command as the store's operator, with a eucarc."""
     env = {'S3_URL': operator_s3.url, 'AWS_DEFAULT_REGION': REGION,
            'AWS_AUTH_REGION': REGION,
@@ -256,8 +258,9 @@ def operator(cli, public_cloud, operator_s3, signing_key, store_bucket, demo_sto
         tarball = os.path.join(demo_store_dir, 'images', TARBALLS[image])
         sign = [] if kwargs.pop('unsigned', False) else \
             ['--sign-key', signing_key.fingerprint]
-        return run('eustore-publish-image', *(['-t', tarball] + METADATA[image] + sign +
-                              list(extra)), **kwargs)
+        return run('eustore-publish-image',
+                   *(['-t', tarball] + METADATA[image] + sign + list(extra)),
+                   **kwargs)
 
     run.publish = publish
     return run

@@ -179,7 +179,8 @@ def test_adding_an_image_keeps_everything_else_as_it_was():
 
 def test_replacing_an_image_keeps_its_place():
     document, replaced = catalog_with_image(
-        HAND_EDITED, {'name': 'a', 'url': 'a2.tgz', 'description': u'\xe9t\xe9'})
+        HAND_EDITED,
+        {'name': 'a', 'url': 'a2.tgz', 'description': u'\xe9t\xe9'})
     assert replaced['url'] == 'a.tgz'
     catalog = Catalog.parse(document)
     assert [image.url for image in catalog.images] == ['a2.tgz', 'b.tgz']

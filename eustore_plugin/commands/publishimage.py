@@ -3,8 +3,8 @@
 from __future__ import absolute_import
 
 import collections
-import datetime
 import os.path
+import time
 
 from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError
@@ -103,7 +103,7 @@ class PublishImage(PublisherRequest):
     def catalog_entry(self, facts, fields):
         name = self.args.get('image_name') or self.default_name()
         date = self.args.get('date') or \
-            datetime.datetime.utcnow().strftime('%Y%m%d%H%M%S')
+            time.strftime('%Y%m%d%H%M%S', time.gmtime())
         entry = collections.OrderedDict([
             ('name', name),
             ('description', self.args['description']),
