@@ -218,7 +218,7 @@ class CatalogRequest(EustoreRequest):
             if cached is None or (err.status_code is not None and
                                   err.status_code < 500):
                 raise
-            warn(u'{0}; listing its catalog as fetched at {1}, which may '
+            warn(u'{0}; using its catalog as fetched at {1}, which may '
                  u'be out of date'.format(err, cached.fetched_text))
             fetched = cached
         # The signature first: a tampered catalog is reported as such, not
