@@ -22,7 +22,6 @@ and the ratios ours / tools and ours / tar -tzf.
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -35,16 +34,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from eustore_plugin.publisher import inspect_tarball  # noqa: E402
+# benchmarks/ is this script's directory, so first on sys.path.
+from install import load_bundle_benchmark  # noqa: E402
 
 MIB = 1024 * 1024
-
-
-def load_bundle_benchmark():
-    spec = importlib.util.spec_from_file_location(
-        'bundle_benchmark', os.path.join(REPO, 'benchmarks', 'bundle.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def timed(function):

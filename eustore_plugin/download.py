@@ -137,7 +137,9 @@ def _body_chunks(response):
     return response.iter_content(CHUNK_SIZE)
 
 
-class _Hashes(object):
+class Hashes(object):
+    """The MD5 and SHA-256 of the same bytes, fed as they pass."""
+
     def __init__(self):
         self.md5 = hashlib.md5()
         self.sha256 = hashlib.sha256()
@@ -191,7 +193,7 @@ class DownloadStream(object):
         self.progress = progress
         self.max_resumes = max_resumes
         self.done = offset
-        self.hashes = hashes or _Hashes()
+        self.hashes = hashes or Hashes()
         self.total = None
         self._response = None
         self._chunks = None
@@ -228,7 +230,7 @@ class DownloadStream(object):
             # whole file, of which the first bytes were had already.
             if self.done and self.on_restart is not None:
                 self.on_restart()
-                self.done, self.hashes = 0, _Hashes()
+                self.done, self.hashes = 0, Hashes()
             skip = self.done
             total = _int_header(response, 'Content-Length')
         else:
@@ -340,13 +342,13 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
     :class:`IntegrityError`, or whatever ``open_url`` raises.
     """
     part_path = dest_path + PART_SUFFIX
-    hashes, done = _Hashes(), 0
+    hashes, done = Hashes(), 0
     if os.path.exists(part_path):
         if expected_size is not None and \
                 os.path.getsize(part_path) > expected_size:
             _remove(part_path)  # longer than the file: not a prefix of it
         else:
-            hashes, done = _Hashes.of_file(part_path)
+            hashes, done = Hashes.of_file(part_path)
     if expected_size is not None and 0 < expected_size == done:
         # An earlier run got every byte but stopped before the rename.
         if progress is not None:
@@ -366,7 +368,7 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
         except _Restart:
             # The .part does not fit the file the store has now.
             part.close()
-            hashes, done = _Hashes(), 0
+            hashes, done = Hashes(), 0
             continue
         except _TooManyCuts as err:
             part.close()
@@ -425,7 +427,7 @@ def _replace(source, dest):
 
 def file_result(path):
     """A DownloadResult for a file already on disk (kept by an earlier run)."""
-    hashes, size = _Hashes.of_file(path)
+    hashes, size = Hashes.of_file(path)
     return DownloadResult(path, size, hashes.md5.hexdigest(),
                           hashes.sha256.hexdigest())
 

@@ -381,6 +381,14 @@ def _pick(place, home, hypervisor):
 
 # -------------------------------------------------------------------- names
 
+def tarball_stem(filename):
+    """A tarball's file name without its .tgz or .tar.gz."""
+    for suffix in TARBALL_SUFFIXES:
+        if filename.lower().endswith(suffix):
+            return filename[:-len(suffix)]
+    return filename
+
+
 def image_name_base(tarball_filename):
     """
     "eustore-<tarball name>" as euca2ools 3.0 named installed images: the
@@ -390,11 +398,7 @@ def image_name_base(tarball_filename):
     name = six.text_type(tarball_filename)
     if '://' in name:
         name = urlparse.unquote(urlparse.urlparse(name).path)
-    name = posixpath.basename(name.replace('\\', '/'))
-    for suffix in TARBALL_SUFFIXES:
-        if name.lower().endswith(suffix):
-            name = name[:-len(suffix)]
-            break
+    name = tarball_stem(posixpath.basename(name.replace('\\', '/')))
     name = _NAME_CHARS_RE.sub('_', name.replace('.', '_')).strip()
     if not name:
         raise LayoutError('cannot name images after "{0}": it has no file '

@@ -29,7 +29,6 @@ on the catalog still catches a publisher that ignored or broke the lock.
 from __future__ import absolute_import
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -48,6 +47,7 @@ from eustore_plugin import openpgp
 from eustore_plugin.catalog import tarball_urls
 from eustore_plugin.cloud import (S3_URL_ARG, Cloud, CloudCredentialArgs,
                                   CloudError)
+from eustore_plugin.download import Hashes
 from eustore_plugin.layout import LayoutError
 from eustore_plugin.output import warn
 from eustore_plugin.store import (CATALOG_NAMES, SIGNATURE_SUFFIX,
@@ -95,14 +95,12 @@ class TarballFacts(object):
 class _HashingReader(object):
     def __init__(self, fileobj):
         self._file = fileobj
-        self.sha256 = hashlib.sha256()
-        self.md5 = hashlib.md5()
+        self.hashes = Hashes()
         self.size = 0
 
     def read(self, size=-1):
         data = self._file.read(size)
-        self.sha256.update(data)
-        self.md5.update(data)
+        self.hashes.update(data)
         self.size += len(data)
         return data
 
@@ -131,8 +129,8 @@ def inspect_tarball(path):
                               'store holds gzipped tarballs'.format(path, err))
         for _ in iter(lambda: reader.read(1 << 20), b''):
             pass  # what is left after the archive's end: padding, trailer
-    return TarballFacts(path, reader.size, reader.sha256.hexdigest(),
-                        reader.md5.hexdigest(), members)
+    return TarballFacts(path, reader.size, reader.hashes.sha256.hexdigest(),
+                        reader.hashes.md5.hexdigest(), members)
 
 
 # -------------------------------------------------------------------- store
@@ -199,14 +197,8 @@ class StoreBucket(object):
         first.
         """
         condition = {'If-Match': etag} if etag else {'If-None-Match': '*'}
-        try:
-            self.put_public(self.catalog_name, document, 'application/json',
-                            condition)
-        except CloudError as err:
-            if err.status_code in (409, 412):
-                return False
-            raise
-        return True
+        return _unless_refused(self.put_public, self.catalog_name, document,
+                               'application/json', condition)
 
     def write_signature(self, signature):
         if signature is None:
@@ -275,15 +267,9 @@ class StoreBucket(object):
             self.delete(name)
 
     def _create(self, name, body):
-        try:
-            self.cloud.put_object(self.bucket, self.key(name), body,
-                                  acl='private',
-                                  headers={'If-None-Match': '*'})
-        except CloudError as err:
-            if err.status_code in (409, 412):
-                return False
-            raise
-        return True
+        return _unless_refused(self.cloud.put_object, self.bucket,
+                               self.key(name), body, acl='private',
+                               headers={'If-None-Match': '*'})
 
     def _lock_holder(self, name):
         body, _ = self.cloud.get_object_if_any(self.bucket, self.key(name))
@@ -292,6 +278,17 @@ class StoreBucket(object):
             return '{0} (since {1})'.format(holder['owner'], holder['since'])
         except (AttributeError, ValueError, KeyError, TypeError):
             return 'another publisher'
+
+
+def _unless_refused(put, *args, **kwargs):
+    """Make a conditional PUT: False when its condition refused it."""
+    try:
+        put(*args, **kwargs)
+    except CloudError as err:
+        if err.status_code in (409, 412):
+            return False
+        raise
+    return True
 
 
 def _int(value):

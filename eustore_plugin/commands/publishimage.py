@@ -10,7 +10,8 @@ from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError
 
 from eustore_plugin.catalog import catalog_with_image
-from eustore_plugin.layout import TARBALL_SUFFIXES, catalog_fields
+from eustore_plugin.layout import (TARBALL_SUFFIXES, catalog_fields,
+                                   tarball_stem)
 from eustore_plugin.output import emit, warn
 from eustore_plugin.publisher import PublisherRequest, inspect_tarball
 
@@ -128,11 +129,7 @@ class PublishImage(PublisherRequest):
                                        in entry.items() if value is not None)
 
     def default_name(self):
-        name = os.path.basename(self.args['tarball'])
-        for suffix in TARBALL_SUFFIXES:
-            if name.lower().endswith(suffix):
-                return name[:-len(suffix)]
-        return name
+        return tarball_stem(os.path.basename(self.args['tarball']))
 
     @staticmethod
     def remove_upload(store, key_name):
