@@ -51,6 +51,8 @@ setup(
         'eustore_plugin.commands.checkstore:CheckStore.run',
     ]},
     data_files=[('share/man/man1', sorted(glob.glob('man/*.1')))],
+    # One wheel for Python 2.7 and 3: the code is the same on both.
+    options={'bdist_wheel': {'universal': True}},
     classifiers=[
         'Environment :: Console',
         'License :: OSI Approved :: BSD License',

@@ -29,7 +29,6 @@ import argparse
 import binascii
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -41,95 +40,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024
 
 
-def generate_image(path, size, seed):
-    """Write ``size`` bytes of seeded disk-image-like data to ``path``."""
-    from cryptography.hazmat.backends import default_backend
-    from cryptography.hazmat.primitives.ciphers import (Cipher, algorithms,
-                                                        modes)
-    rng = random.Random(seed)
-    key = bytes(bytearray(rng.getrandbits(8) for _ in range(16)))
-    keystream = Cipher(algorithms.AES(key), modes.CTR(b'\0' * 16),
-                       backend=default_backend()).encryptor()
-    zero_mib = b'\0' * MIB
-
-    def zero_chunk():
-        return zero_mib
-
-    def random_chunk():
-        return keystream.update(zero_mib)
-    # Text: lines of words from a made-up vocabulary, as in logs and configs.
-    vocabulary = [''.join(rng.choice('abcdefghijklmnopqrstuvwxyz')
-                          for _ in range(rng.randint(2, 10)))
-                  for _ in range(3000)]
-    text_lines = []
-    for _ in range(60000):
-        words = [rng.choice(vocabulary) for _ in range(rng.randint(3, 12))]
-        if rng.random() < 0.3:
-            words.append('= {0}'.format(rng.randint(0, 99999)))
-        text_lines.append(' '.join(words))
-    text_pool = ('\n'.join(text_lines) + '\n').encode('ascii')
-    # Binary: code-like data, short snippets reused with a skewed
-    # (Pareto) frequency between literal bytes, all drawn from a skewed
-    # byte distribution.  Calibrated on /usr/bin and /usr/lib: zlib -6
-    # compresses both at about 16 MiB/s per core, to about 0.42-0.44.
-    skew = bytearray(256)
-    for value in range(256):
-        skew[value] = 0 if value < 40 else (value % 16 if value < 200
-                                            else value)
-    skew = bytes(skew)
-    snippets = [keystream.update(b'\0' * rng.randint(2, 8)).translate(skew)
-                for _ in range(8192)]
-    pieces = []
-    pool_size = 0
-    while pool_size < 4 * MIB:
-        if rng.random() < 0.5:
-            piece = keystream.update(b'\0' * rng.randint(1, 8)).translate(
-                skew)
-        else:
-            piece = snippets[int(rng.paretovariate(1.2)) % len(snippets)]
-        pieces.append(piece)
-        pool_size += len(piece)
-    binary_pool = b''.join(pieces)
-
-    def binary_chunk():
-        # A fresh byte permutation keeps the pool's structure (and so its
-        # compressibility) but makes every segment new data.
-        permutation = bytearray(range(256))
-        rng.shuffle(permutation)
-        start = rng.randint(0, len(binary_pool) - MIB)
-        return binary_pool[start:start + MIB].translate(bytes(permutation))
-
-    written = 0
-    with open(path, 'wb') as image:
-        while written < size:
-            kind = rng.random()
-            if kind < 0.30:
-                segments = rng.randint(1, 12)
-                chunk_maker = zero_chunk
-            elif kind < 0.50:
-                segments = rng.randint(1, 4)
-                chunk_maker = random_chunk
-            elif kind < 0.75:
-                segments = rng.randint(1, 4)
-
-                def chunk_maker():
-                    start = rng.randint(0, len(text_pool) - MIB)
-                    return text_pool[start:start + MIB]
-            else:
-                segments = rng.randint(1, 6)
-                chunk_maker = binary_chunk
-            for _ in range(segments):
-                chunk = chunk_maker()[:size - written]
-                if not chunk:
-                    break
-                image.write(chunk)
-                written += len(chunk)
-
-
 def make_credentials(directory):
     """A user key + certificate and a cloud certificate, as PEM files."""
     sys.path.insert(0, REPO)
-    from tests.bundle_helpers import KeyPair
+    from tests.support.keys import KeyPair
     paths = {}
     for role in ('user', 'cloud'):
         pair = KeyPair(directory, role)
@@ -276,7 +190,9 @@ def main():
         run_child(options)
         return
     if options.generate:
-        generate_image(options.image, options.size_mib * MIB, options.seed)
+        sys.path.insert(0, REPO)
+        from tests.support.images import write_disk_image
+        write_disk_image(options.image, options.size_mib * MIB, options.seed)
         with open(options.credentials, 'w') as creds:
             json.dump(make_credentials(options.tmpdir), creds)
         return

@@ -7,8 +7,8 @@ A seeded disk image (benchmarks/bundle.py's generator: zero runs, random,
 text-like and code-like data) is packed as an HVM image tarball (one top
 directory, one .img member, so no kernel and no admin account are needed),
 described in a catalog (size and SHA-256) and served from loopback by
-tests/storeserver.StoreServer; moto_server (tests/cloud.MotoCloud) is the
-cloud.  Then, in the same run, each in a process of its own:
+tests/support/http.StoreServer; moto_server (tests/support/moto.MotoCloud)
+is the cloud.  Then, in the same run, each in a process of its own:
 
   end to end  the real eustore-install-image command with a eucarc-like
               environment (-i NAME -b BUCKET --no-progress, no -d)
@@ -24,8 +24,9 @@ ratios end to end / slowest stage (the goal is 1.25 or less: the stages
 overlap) and end to end / sum of the stages, when the install's temporary
 files show its first and last bundle parts, its peak RSS (from wait4), and
 the peak size of its temporary files (sampled every 5 ms), split into the
-tarball (none, as the install streams it) and the bundle part files.  The end-to-end time is the whole command, start-up
-and cloud calls included; the stages are timed inside their processes.
+tarball (none, as the install streams it) and the bundle part files.  The
+end-to-end time is the whole command, start-up and cloud calls included; the
+stages are timed inside their processes.
 
     python3 benchmarks/install.py [--size-mib 1024] [--repeat 1]
 
@@ -38,7 +39,6 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import hashlib
-import importlib.util
 import inspect
 import json
 import os
@@ -56,6 +56,9 @@ import types
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from tests.support.commands import command_argv  # noqa: E402
+from tests.support.images import write_disk_image  # noqa: E402
 
 MIB = 1024 * 1024
 IMAGE_NAME = 'bench-hvm-x86_64'
@@ -78,16 +81,6 @@ def install_defaults():
             parameters['max_pending_parts'].default)
 
 
-def load_bundle_benchmark():
-    # By path: a top-level "bundle" module on sys.path would be confusable
-    # with eustore_plugin.bundle.
-    spec = importlib.util.spec_from_file_location(
-        'bundle_benchmark', os.path.join(REPO, 'benchmarks', 'bundle.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # ------------------------------------------------------------ child stages
 #
 # Each stage runs in a child process of its own, as the install does: the
@@ -98,7 +91,7 @@ def stage_generate(config):
     """Write the image tarball and the catalog into the store directory."""
     size = config['size_mib'] * MIB
     image = os.path.join(config['workdir'], IMAGE_NAME + '.img')
-    load_bundle_benchmark().generate_image(image, size, config['seed'])
+    write_disk_image(image, size, config['seed'])
     tarball = os.path.join(config['store'], 'images', TARBALL)
     os.makedirs(os.path.dirname(tarball))
     pigz = shutil.which('pigz')
@@ -206,7 +199,7 @@ def stage_bundle(config):
 
 
 def stage_upload(config):
-    from tests.cloud import direct_cloud
+    from tests.support.moto import direct_cloud
     cloud = direct_cloud(types.SimpleNamespace(**config['moto']))
     bucket = 'bench-upload'
     if not cloud.bucket_exists(bucket):
@@ -246,15 +239,8 @@ def empty_bucket(cloud, bucket):
 def user_env(root):
     """The environment of a user with no euca2ools configuration, as the
     tests give the commands (nothing from this shell leaks in)."""
-    from tests.conftest import USER_VARIABLES
-    env = dict((key, val) for key, val in os.environ.items()
-               if key not in USER_VARIABLES)
-    env['HOME'] = os.path.join(root, 'home')
-    env['EUCA_CONFIG_PATH'] = os.path.join(root, 'no-config', '*.ini')
-    env['NO_PROXY'] = env['no_proxy'] = '127.0.0.1,localhost'
-    env['PYTHONPATH'] = REPO
-    env['PYTHONIOENCODING'] = 'utf-8'
-    return env
+    from tests.support.commands import clean_env
+    return clean_env(os.path.join(root, 'home'), PYTHONPATH=REPO)
 
 
 def run_process(command, env, output_path, watcher=None):
@@ -391,19 +377,15 @@ def run_install(root, eucarc, cloud, moto_pid):
     """The real command, as a user with a sourced eucarc runs it."""
     tmpdir = tempfile.mkdtemp(dir=root, prefix='install-tmp-')
     env = dict(user_env(root), TMPDIR=tmpdir, **eucarc)
-    # As tests/conftest.py runs the commands: the checkout's code, whatever
-    # an installed console script would point at.
-    code = ('import sys; sys.argv[0] = "eustore-install-image"; '
-            'from eustore_plugin.commands.installimage import InstallImage; '
-            'InstallImage.run()')
     output = os.path.join(root, 'install.out')
     watcher = TempDiskWatcher(tmpdir)
     # On loopback the cloud and the store share the install's cores: their
     # CPU is part of what the end-to-end time is made of.
     moto_before, own_before = process_cpu(moto_pid), own_cpu()
     status, usage, wall = run_process(
-        [sys.executable, '-c', code, '-i', IMAGE_NAME, '-b', BUCKET,
-         '--no-progress'], env, output, watcher)
+        command_argv('eustore-install-image') +
+        ['-i', IMAGE_NAME, '-b', BUCKET, '--no-progress'], env, output,
+        watcher)
     moto_cpu = process_cpu(moto_pid) - moto_before
     own = own_cpu() - own_before
     with open(output) as out:
@@ -502,7 +484,7 @@ def report(options, generated, runs, cores):
         peak['total'] / MIB))
     print('  bundle part files: {0:.1f} MiB (limit (pending parts {1} + 1) '
           'x part size = {2:.1f} MiB)'.format(peak['parts'] / MIB, pending,
-                                               limit / MIB))
+                                              limit / MIB))
     print('  tarball: {0:.1f} MiB (without -d it streams from the store '
           'into the bundler; nothing of it should be on disk)'.format(
               peak['tarball'] / MIB))
@@ -536,9 +518,10 @@ def main():
     # the cleanup below still stops the servers and the running child.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(
         'terminated'))
-    from tests.bundle_helpers import KeyPair
-    from tests.cloud import REGION, MotoCloud, direct_cloud, find_moto_server
-    from tests.storeserver import StoreServer
+    from tests.support.keys import KeyPair
+    from tests.support.http import StoreServer
+    from tests.support.moto import (REGION, MotoCloud, direct_cloud,
+                                    find_moto_server)
     executable = find_moto_server()
     if not executable:
         raise SystemExit('moto_server not found: run scripts/setup (it '

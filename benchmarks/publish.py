@@ -34,8 +34,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 from eustore_plugin.publisher import inspect_tarball  # noqa: E402
-# benchmarks/ is this script's directory, so first on sys.path.
-from install import load_bundle_benchmark  # noqa: E402
+from tests.support.images import write_disk_image  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -53,8 +52,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix='eustore-bench-publish-')
     try:
         image = os.path.join(workdir, 'bench.img')
-        load_bundle_benchmark().generate_image(image, options.size_mib * MIB,
-                                               seed=5)
+        write_disk_image(image, options.size_mib * MIB, seed=5)
         tarball = os.path.join(workdir, 'bench-hvm.tgz')
         with tarfile.open(tarball, 'w:gz', compresslevel=6) as tar:
             tar.add(image, arcname='bench-hvm/bench-hvm.img')

@@ -13,6 +13,8 @@ __version__ = '0.1.0'
 # requestbuilder must be made whole before any command class is built on it.
 compat.install()
 
-# The last cryptography for Python 2.7 says at every import that Python 2 is
-# unsupported; euca2ools' users have no other Python, so it is only noise.
-warnings.filterwarnings('ignore', message='Python 2 is no longer supported')
+# The last cryptography releases for Python 2.7 and 3.8 say at every import
+# that the Python is unsupported: on the Python their users have (euca2ools
+# has no other than 2.7), it is noise they cannot act on.
+warnings.filterwarnings('ignore', message=r'Python (2|3\.8) is no longer '
+                        r'supported')

@@ -19,6 +19,7 @@ import subprocess
 import requestbuilder.suite
 
 import eustore_plugin
+from eustore_plugin.output import warn
 
 try:  # pragma: no cover - depends on the machine
     import euca2ools
@@ -67,21 +68,48 @@ class EustoreSuite(_SuiteBase):
             eustore_plugin.__version__, _SuiteBase.get_user_agent(self))
 
 
+_EUCA2OOLS_COMMANDS = []
+
+
+def _euca2ools_commands():
+    """
+    euca2ools' BundleAndUploadImage and RegisterImage classes, or the
+    ImportError that stops them loading (its lxml or PyYAML missing, say):
+    ``import euca2ools`` alone says nothing of those.
+    """
+    if not _EUCA2OOLS_COMMANDS:
+        try:
+            from euca2ools.commands.bundle.bundleanduploadimage import \
+                BundleAndUploadImage
+            from euca2ools.commands.ec2.registerimage import RegisterImage
+            _EUCA2OOLS_COMMANDS.append((BundleAndUploadImage, RegisterImage))
+        except ImportError as err:
+            _EUCA2OOLS_COMMANDS.append(err)
+    return _EUCA2OOLS_COMMANDS[0]
+
+
 def uses_euca2ools():
-    return euca2ools is not None
+    """Whether installs go through euca2ools' own commands."""
+    return euca2ools is not None and \
+        not isinstance(_euca2ools_commands(), ImportError)
 
 
 def bundle_uploader(command, cloud, credentials, journal, workdir=None,
                     progress=None):
     """
     What bundles, uploads and registers images for an install: euca2ools'
-    own BundleAndUploadImage and RegisterImage when euca2ools is here, the
-    plugin's own bundler and requests otherwise.
+    own BundleAndUploadImage and RegisterImage when euca2ools is here and
+    they load, the plugin's own bundler and requests otherwise.
     """
     from eustore_plugin.installer import BuiltinBundleUploader
     if euca2ools is not None:
-        return Euca2oolsBundleUploader(command, credentials, journal,
-                                       workdir=workdir)
+        commands = _euca2ools_commands()
+        if not isinstance(commands, ImportError):
+            return Euca2oolsBundleUploader(command, cloud, credentials,
+                                           journal, commands,
+                                           workdir=workdir)
+        warn('euca2ools is installed but its bundle commands do not load '
+             '({0}); using the built-in bundler'.format(commands))
     return BuiltinBundleUploader(cloud, credentials, journal,
                                  workdir=workdir, progress=progress)
 
@@ -97,25 +125,36 @@ class Euca2oolsBundleUploader(object):
 
     defers_manifests = False
 
-    def __init__(self, command, credentials, journal, workdir=None):
+    def __init__(self, command, cloud, credentials, journal, commands,
+                 workdir=None):
         self.command = command
+        self.cloud = cloud
         self.credentials = credentials
         self.journal = journal
+        self.bundle_command, self.register_command = commands
         self.workdir = workdir
 
-    def _common_args(self, url_option):
-        args = self.command.args
-        common = dict((name, args[name]) for name in
-                      ('key_id', 'secret_key', 'security_token', 'region')
-                      if args.get(name))
-        if args.get(url_option):
-            common['url'] = args[url_option]
+    def _common_args(self, service):
+        """
+        What every euca2ools request is given: the keys and endpoint the
+        plugin found (from options, any eucarc variable or the config
+        files), so that euca2ools, which reads fewer of those places, uses
+        the same ones.
+        """
+        common = dict((name, value) for name, value in (
+            ('key_id', self.cloud.auth.args.get('key_id')),
+            ('secret_key', self.cloud.auth.args.get('secret_key')),
+            ('security_token', self.cloud.auth.args.get('security_token')),
+            ('region', self.command.args.get('region'))) if value)
+        # "REGION::URL" keeps the region the plugin signs for: a URL alone
+        # would leave euca2ools with none.
+        common['url'] = '{0}::{1}'.format(service.region_name,
+                                          service.endpoint) \
+            if service.region_name else service.endpoint
         return common
 
     def upload(self, fileobj, size, prefix, image_type, architecture,
                bucket, kernel_id=None, ramdisk_id=None, member=None):
-        from euca2ools.commands.bundle.bundleanduploadimage import \
-            BundleAndUploadImage
         creds = self.credentials
         # euca2ools reads the image in processes it forks, which would
         # inherit (and so hold open) the write end of any pipe we fed
@@ -124,11 +163,12 @@ class Euca2oolsBundleUploader(object):
         tarball, member_name = member
         feeder = subprocess.Popen(['tar', '-xzOf', tarball, member_name],
                                   stdout=subprocess.PIPE)
-        args = dict(self._common_args('s3_url'), image=feeder.stdout,
+        args = dict(self._common_args(self.cloud.s3), image=feeder.stdout,
                     image_size=size, prefix=prefix, arch=architecture,
                     image_type=image_type, bucket=bucket,
                     destination=self.workdir, cert=creds.certificate,
-                    privatekey=creds.private_key, ec2cert=creds.cloud_certificate,
+                    privatekey=creds.private_key,
+                    ec2cert=creds.cloud_certificate,
                     user=creds.account_id, show_progress=False,
                     # Defaults argparse would fill in on euca2ools' command
                     # line; requestbuilder does not when called like this.
@@ -140,7 +180,7 @@ class Euca2oolsBundleUploader(object):
         # its name and removed with the rest.
         self.journal.uploaded_prefix(bucket, prefix + '.')
         try:
-            result = BundleAndUploadImage(
+            result = self.bundle_command(
                 config=self.command.config, loglevel=self.command.log.level,
                 **args).main()
         finally:
@@ -149,11 +189,10 @@ class Euca2oolsBundleUploader(object):
         return _UploadedManifest(result['manifests'][0]['key'])
 
     def register(self, **params):
-        from euca2ools.commands.ec2.registerimage import RegisterImage
-        args = dict(self._common_args('ec2_url'), **params)
-        return RegisterImage(config=self.command.config,
-                             loglevel=self.command.log.level,
-                             **args).main()['imageId']
+        args = dict(self._common_args(self.cloud.ec2), **params)
+        return self.register_command(config=self.command.config,
+                                     loglevel=self.command.log.level,
+                                     **args).main()['imageId']
 
 
 class _UploadedManifest(object):

@@ -50,7 +50,6 @@ porting and is left alone on Python 2.7, where euca2ools may run beside us.
 from __future__ import absolute_import
 
 import base64
-import collections
 import hashlib
 import hmac
 import io
@@ -62,6 +61,11 @@ import warnings
 
 import six
 import six.moves.urllib_parse as urlparse
+
+try:
+    import collections.abc as collections_abc
+except ImportError:  # Python 2.7
+    import collections as collections_abc
 
 
 _INSTALLED = []
@@ -313,7 +317,9 @@ def v4_hash_payload(self, req):
 
 class _CollectionsWithMapping(object):
     """What requestbuilder.service uses of ``collections`` (Mapping only)."""
-    Mapping = getattr(collections, 'abc', collections).Mapping
+    # ``import collections`` does not import its ``abc`` submodule: only an
+    # explicit import makes it an attribute, whatever else was loaded.
+    Mapping = collections_abc.Mapping
 
 
 def iterator_adapter_read(self, size=-1):
@@ -406,10 +412,11 @@ def _install_signers():
 
 def _install_retry_rewind():
     from requestbuilder.service import BaseService
-    BaseService.send_request, BaseService._BaseService__log_and_prepare_request \
-        = _rewinding_send_request(
-            BaseService.send_request,
-            BaseService._BaseService__log_and_prepare_request)
+    send, prepare = _rewinding_send_request(
+        BaseService.send_request,
+        BaseService._BaseService__log_and_prepare_request)
+    BaseService.send_request = send
+    BaseService._BaseService__log_and_prepare_request = prepare
 
 
 def _port_to_python3():
@@ -424,5 +431,5 @@ def _port_to_python3():
     service.collections = _CollectionsWithMapping
     request._IteratorFileObjAdapter.read = iterator_adapter_read
     request._ReadLoggingFileWrapper.read = logging_wrapper_read
-    if not hasattr(configparser, 'SafeConfigParser'):
-        configparser.SafeConfigParser = configparser.ConfigParser
+    # The alias Python 3.2-3.11 had warned at every use, and 3.12 dropped.
+    configparser.SafeConfigParser = configparser.ConfigParser

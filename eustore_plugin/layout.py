@@ -411,8 +411,8 @@ def registered_names(base, pad=None):
     """
     {'machine': ..., 'kernel': ..., 'ramdisk': ...}: the names install
     registers, from a base name (``image_name_base`` of the tarball, or the
-    user's --prefix).  ``pad`` (the caller's random hex, for --pad-name) goes after
-    the base so that an image's three names still sort together:
+    user's --prefix).  ``pad`` (the caller's random hex, for --pad-name) goes
+    after the base so that an image's three names still sort together:
     eustore-NAME-PAD, eustore-NAME-PAD-kernel, eustore-NAME-PAD-ramdisk.
     """
     if pad is not None:

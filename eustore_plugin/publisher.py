@@ -222,8 +222,8 @@ class StoreBucket(object):
         if facts.size > MAX_SINGLE_PUT:
             raise PublishError(
                 '{0} is {1} bytes, more than S3 takes in one upload (5 GiB); '
-                'compress the image better or split it'.format(facts.path,
-                                                              facts.size))
+                'compress the image better or split it'.format(
+                    facts.path, facts.size))
         self.cloud.put_file(self.bucket, self.key(name), facts.path,
                             acl='public-read',
                             headers={'Content-Type': 'application/x-gzip'})

@@ -291,8 +291,8 @@ class CatalogRequest(EustoreRequest):
                 raise StoreError(
                     'the catalog at {0} is not signed (there is no {1}), and '
                     'your configuration requires signed catalogs; ask the '
-                    'store\'s operator to sign it'.format(fetched.url,
-                                                         signature_url))
+                    'store\'s operator to sign it'.format(
+                        fetched.url, signature_url))
             warn('the catalog at {0} is not signed, so the images it lists '
                  'cannot be verified'.format(fetched.url))
             return None

@@ -22,12 +22,16 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+# The commands of the environment this runs in (scripts/demo runs it with
+# .venv's Python), whatever PATH holds.
+BIN = os.path.dirname(os.path.abspath(sys.executable))
 
-from tests.bundle_helpers import KeyPair  # noqa: E402
-from tests.cloud import REGION, MotoCloud, direct_cloud, \
+from tests.support.demostore import write_demo_store  # noqa: E402
+from tests.support.keys import KeyPair  # noqa: E402
+from tests.support.moto import REGION, MotoCloud, direct_cloud, \
     find_moto_server  # noqa: E402
-from tests.gpg_helpers import GpgKey  # noqa: E402
-from tests.varnish import VarnishCache, find_varnishd  # noqa: E402
+from tests.support.gpg import GpgKey  # noqa: E402
+from tests.support.varnish import VarnishCache, find_varnishd  # noqa: E402
 
 BUCKET = 'demo-store'
 
@@ -35,20 +39,25 @@ BUCKET = 'demo-store'
 def run(env, *command, **kwargs):
     print('\n$ ' + ' '.join(command))
     sys.stdout.flush()
+    env = dict(env, PATH=BIN + os.pathsep + env.get('PATH', ''))
     status = subprocess.call(command, env=env)
     if status != kwargs.get('expect', 0):
         sys.exit('demo: {0} exited with {1}'.format(command[0], status))
 
 
 def main():
+    if not os.path.isfile(os.path.join(BIN, 'eustore-install-image')):
+        sys.exit('demo: {0} has no eustore commands: run "bash scripts/setup" '
+                 'and then "bash scripts/demo"'.format(BIN))
     workdir = tempfile.mkdtemp(prefix='eustore-demo-')
     started = []
     try:
         images = os.path.join(workdir, 'images', 'images')
-        subprocess.check_call([sys.executable, os.path.join(
-            ROOT, 'scripts', 'make_demo_store.py'),
-            os.path.dirname(images)], stdout=subprocess.PIPE)
-        moto = find_moto_server() or 'moto_server'
+        write_demo_store(os.path.dirname(images))
+        moto = find_moto_server()
+        if not moto:
+            sys.exit('demo: moto_server is not installed: run "bash '
+                     'scripts/setup"')
         # A store is read anonymously, which only a moto that checks no
         # signatures serves; the users' cloud checks them.
         storage = MotoCloud(moto, check_signatures=False)

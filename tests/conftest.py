@@ -4,127 +4,59 @@ from __future__ import absolute_import
 
 import os
 import os.path
-import shutil
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from tests.cloud import REGION, CloudProxy
-from tests.storeserver import StoreServer
+from tests.support.commands import clean_env, run_command
+from tests.support.demostore import METADATA, TARBALLS, write_demo_store
+from tests.support.http import StoreServer
+from tests.support.moto import REGION, CloudProxy
 
 
-FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
-SCRIPTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'scripts')
-COMMANDS = {
-    'eustore-describe-images':
-        'eustore_plugin.commands.describeimages:DescribeImages',
-    'eustore-install-image':
-        'eustore_plugin.commands.installimage:InstallImage',
-    'eustore-publish-image':
-        'eustore_plugin.commands.publishimage:PublishImage',
-    'eustore-withdraw-image':
-        'eustore_plugin.commands.withdrawimage:WithdrawImage',
-    'eustore-check-store':
-        'eustore_plugin.commands.checkstore:CheckStore',
-}
-TARBALLS = {
-    'centos': 'demo-centos-6.5-x86_64.tgz',
-    'debian': 'demo-debian-7-i386.tgz',
-    'fedora': 'demo-fedora-20-x86_64-hvm.tgz',
-}
-# How the demo store's images are published in the tests.
-METADATA = {
-    'centos': ['-i', 'centos-demo', '-s', 'CentOS demo', '-a', 'x86_64',
-               '--os', 'centos', '--image-version', '6.5'],
-    'debian': ['-i', 'debian-demo', '-s', 'Debian demo', '-a', 'i386',
-               '--os', 'debian'],
-    'fedora': ['-i', 'fedora-demo', '-s', 'Fedora demo', '-a', 'x86_64',
-               '--os', 'fedora'],
-}
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'smoke: the few tests run on every Python found (the '
+        'installed commands start, list a catalog and install an image)')
 
 
-# Variables a user's shell may carry that would leak into a test.
-USER_VARIABLES = ('EUSTORE_URL', 'EUCA_CONFIG_PATH', 'EC2_URL', 'S3_URL',
-                  'EUARE_URL', 'AWS_IAM_URL', 'TOKEN_URL', 'EC2_ACCESS_KEY',
-                  'EC2_SECRET_KEY', 'AWS_ACCESS_KEY', 'AWS_SECRET_KEY',
-                  'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
-                  'AWS_SECURITY_TOKEN', 'AWS_CREDENTIAL_FILE', 'EC2_CERT',
-                  'EC2_PRIVATE_KEY', 'EUCALYPTUS_CERT', 'EC2_USER_ID',
-                  'EUCA_DEFAULT_REGION', 'AWS_DEFAULT_REGION',
-                  'REQUESTS_CA_BUNDLE', 'http_proxy', 'https_proxy',
-                  'HTTP_PROXY', 'HTTPS_PROXY', 'XDG_CACHE_HOME', 'GNUPGHOME')
-
-
-def fixture_path(name):
-    return os.path.join(FIXTURES, name)
-
-
-UNSIGNED_WARNING_END = ('is not signed, so the images it lists cannot be '
-                        'verified')
-
-
-class Result(object):
-    def __init__(self, returncode, stdout, stderr):
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
-
-    @property
-    def lines(self):
-        return self.stdout.splitlines()
-
-    @property
-    def messages(self):
-        """
-        The stderr lines, less the warning every unsigned store gets, for
-        tests about something else.
-        """
-        return [line for line in self.stderr.splitlines()
-                if not line.endswith(UNSIGNED_WARNING_END)]
-
-    def __repr__(self):
-        return 'Result(rc={0}, stdout={1!r}, stderr={2!r})'.format(
-            self.returncode, self.stdout, self.stderr)
+def pytest_sessionstart(session):
+    """
+    With EUSTORE_TEST_INSTALLED naming the checkout, the package must come
+    from an installation, not from it: the tests then prove what users get.
+    """
+    checkout = os.environ.get('EUSTORE_TEST_INSTALLED')
+    if not checkout:
+        return
+    import eustore_plugin
+    where = os.path.realpath(eustore_plugin.__file__)
+    if where.startswith(os.path.join(os.path.realpath(checkout),
+                                     'eustore_plugin') + os.sep):
+        raise pytest.UsageError(
+            'eustore_plugin was imported from the checkout ({0}), not from '
+            'the installed package'.format(where))
 
 
 @pytest.fixture
 def user_env(tmpdir):
     """A user's environment with no eucarc and an empty ~/.euca."""
-    env = dict((key, val) for key, val in os.environ.items()
-               if key not in USER_VARIABLES)
-    env['HOME'] = str(tmpdir.mkdir('home'))
-    env['EUCA_CONFIG_PATH'] = str(tmpdir.join('no-config', '*.ini'))
-    env['NO_PROXY'] = env['no_proxy'] = '127.0.0.1,localhost'
-    env['PYTHONIOENCODING'] = 'utf-8'
-    return env
+    return clean_env(str(tmpdir.mkdir('home')))
 
 
 @pytest.fixture
 def cli(user_env):
     """Run an eustore command as a user would, in a separate process."""
     def run(command, *args, **kwargs):
-        module, cls = COMMANDS[command].split(':')
-        code = ('import sys; sys.argv[0] = {0!r}; from {1} import {2}; '
-                '{2}.run()'.format(command, module, cls))
         env = dict(user_env, **kwargs.pop('env', {}))
-        proc = subprocess.Popen(
-            [sys.executable, '-c', code] + list(args), env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, cwd=kwargs.pop('cwd', None))
-        out, err = proc.communicate(kwargs.pop('input', b''))
-        return Result(proc.returncode, out.decode('utf-8'),
-                      err.decode('utf-8'))
+        return run_command(command, args, env, **kwargs)
     return run
 
 
 @pytest.fixture(scope='session')
 def demo_store_dir(tmpdir_factory):
-    """scripts/make_demo_store.py's store: a catalog and three tarballs."""
+    """tests/support/demostore.py's store: a catalog and three tarballs."""
     store = str(tmpdir_factory.mktemp('demo').join('store'))
-    subprocess.check_call([sys.executable, os.path.join(
-        SCRIPTS, 'make_demo_store.py'), store], stdout=subprocess.PIPE)
+    write_demo_store(store)
     return store
 
 
@@ -140,12 +72,8 @@ def store(store_dir):
     server.stop()
 
 
-def put_catalog(store_dir, fixture, name='catalog'):
-    shutil.copy(fixture_path(fixture), str(store_dir.join(name)))
-
-
 def _start_moto(check_signatures):
-    from tests.cloud import MotoCloud, find_moto_server
+    from tests.support.moto import MotoCloud, find_moto_server
     executable = find_moto_server()
     if not executable:
         pytest.skip('moto_server not found: run scripts/setup (it installs '
@@ -162,7 +90,7 @@ def moto_cloud():
 
 
 def _gpg_key(tmpdir_factory, name, email):
-    from tests.gpg_helpers import GpgKey, missing_tools
+    from tests.support.gpg import GpgKey, missing_tools
     if missing_tools():
         pytest.skip('gpg and gpgv are needed to sign and check catalogs: '
                     'run scripts/setup (it installs gnupg and gpgv)')

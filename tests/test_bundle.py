@@ -24,9 +24,10 @@ from eustore_plugin.bundle import (BundleError, BundleReader,
                                    ManifestError)
 from eustore_plugin.bundle import pgzip, tarstream
 from eustore_plugin.bundle.manifest import parse_manifest
-from tests.bundle_helpers import (KeyPair, decode_with_tools, image_bytes,
-                                  manifest_tree, part_files, run, sha1sum,
-                                  signed_bytes)
+from tests.support.bundles import (decode_with_tools, manifest_tree,
+                                   part_files, run, sha1sum, signed_bytes)
+from tests.support.images import image_bytes
+from tests.support.keys import KeyPair
 
 KIB = 1024
 PART = 64 * KIB
@@ -633,6 +634,7 @@ def test_consumer_stopping_early_leaves_nothing(keys, workdir, how):
     assert part_files(workdir) == []
     with pytest.raises(ManifestError):
         writer.manifest()
+
     def ours():
         return [thread for thread in threading.enumerate()
                 if thread not in threads_before]

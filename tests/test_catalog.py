@@ -12,7 +12,7 @@ import pytest
 from eustore_plugin.catalog import (Catalog, CatalogError, UnknownImageError,
                                     catalog_with_image, catalog_without_image,
                                     tarball_urls)
-from tests.conftest import fixture_path
+from tests.support.catalogs import fixture_path
 
 
 STORE = 'http://store.example.com/eustore/catalog'

@@ -772,4 +772,3 @@ def test_install_is_idempotent():
         compat.v4_hash_payload
     assert (requestbuilder.command._rewrap_description is
             compat.rewrap_description) == six.PY3
-

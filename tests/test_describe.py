@@ -11,14 +11,13 @@ import json
 import os.path
 import re
 import subprocess
-import sys
 import textwrap
 import zlib
 
 import pytest
 
-from tests.conftest import put_catalog
-from tests.storeserver import StoreServer
+from tests.support.catalogs import put_catalog
+from tests.support.http import StoreServer
 
 
 DESCRIBE = 'eustore-describe-images'
@@ -96,7 +95,7 @@ def test_falls_back_to_catalog_json(cli, store, store_dir):
     result = cli(DESCRIBE, '-U', store.url.rstrip('/'))
     assert result.lines == SEED_LINES
     assert store.paths_requested() == ['/catalog', '/catalog.json',
-                                      '/catalog.json.asc']
+                                       '/catalog.json.asc']
 
 
 def test_url_naming_a_json_file_is_the_catalog(cli, store, store_dir):
@@ -104,7 +103,7 @@ def test_url_naming_a_json_file_is_the_catalog(cli, store, store_dir):
     put_catalog(store_dir, 'seed-catalog.json', name='sub/images.json')
     result = cli(DESCRIBE, '-U', store.url + 'sub/images.json', '--json')
     assert store.paths_requested() == ['/sub/images.json',
-                                      '/sub/images.json.asc']
+                                       '/sub/images.json.asc']
     # Tarball URLs resolve beside the catalog.
     assert json.loads(result.stdout)[0]['location'] == (
         store.url + 'sub/starter-emis/euca-centos-2012.1.14-x86_64.tgz')
@@ -203,7 +202,7 @@ def test_server_errors_are_retried(cli, store, store_dir, tmpdir):
     result = cli(DESCRIBE, '-U', store.url)
     assert result.lines == SEED_LINES
     assert store.paths_requested() == ['/catalog', '/catalog',
-                                      '/catalog.asc']
+                                       '/catalog.asc']
 
 
 def test_persistent_server_error(cli, store, tmpdir):
@@ -288,12 +287,8 @@ def test_help_shows_the_seeds_options(cli):
         '--architecture', '--name'])
 
 
-def test_demo_store_lists_its_three_images(cli, tmpdir):
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)),
-                          'scripts', 'make_demo_store.py')
-    store = str(tmpdir.join('demo'))
-    subprocess.check_call([sys.executable, script, store],
-                          stdout=subprocess.PIPE)
+def test_demo_store_lists_its_three_images(cli, demo_store_dir):
+    store = demo_store_dir
     result = cli(DESCRIBE, '-U', store, '--json')
     images = json.loads(result.stdout)
     assert [image['os'] for image in images] == ['centos', 'debian',

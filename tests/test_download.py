@@ -1,6 +1,6 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Downloading tarballs over real HTTP (tests/storeserver.py on loopback, read
+Downloading tarballs over real HTTP (tests/support/http.py on loopback, read
 through the store service), with cuts, resumes and integrity checks.
 """
 
@@ -22,7 +22,7 @@ from eustore_plugin.catalog import Catalog, CatalogImage
 from eustore_plugin.download import (CHUNK_SIZE, download, DownloadError,
                                      DownloadResult, IntegrityError, verify)
 from eustore_plugin.store import EustoreService, StoreError
-from tests.storeserver import StoreServer
+from tests.support.http import StoreServer, cut_after, header, serve
 
 
 TARBALL = 'starter-emis/euca-debian-6.0-x86_64.tgz'
@@ -79,12 +79,6 @@ def write(path, content):
         handle.write(content)
 
 
-def header(headers, name):
-    # Python 2's server records header names in lower case.
-    return dict((key.lower(), val) for key, val in headers.items()).get(
-        name.lower())
-
-
 def ranges_asked(store):
     return [header(headers, 'Range') for method, path, headers
             in store.requests if path == PATH]
@@ -96,46 +90,6 @@ def assert_complete(result, dest, data):
                                     hashlib.sha256(data).hexdigest())
     assert read(dest) == data
     assert not os.path.exists(dest + '.part')
-
-
-# ------------------------------------------------------------ faults to inject
-
-def serve(handler, data, limit=None, honor_range=True, status=None,
-          content_range_start=None, extra_headers=()):
-    """
-    Answer like a store would (206 for a Range when honor_range), but stop
-    after ``limit`` body bytes and drop the connection.
-    """
-    start = 0
-    match = re.match(r'bytes=(\d+)-$', handler.headers.get('Range', ''))
-    if match and honor_range:
-        start = int(match.group(1))
-    body = data[start:]
-    handler.send_response(status or (206 if start else 200))
-    handler.send_header('Content-Length', str(len(body)))
-    if start or content_range_start is not None:
-        first = start if content_range_start is None else content_range_start
-        handler.send_header('Content-Range', 'bytes {0}-{1}/{2}'.format(
-            first, len(data) - 1, len(data)))
-    for name, value in extra_headers:
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(body[:limit] if limit is not None else body)
-    handler.wfile.flush()
-    if limit is not None:
-        handler.close_connection = True
-    return True
-
-
-def cut_after(data, limit, times):
-    calls = []
-
-    def fault(handler, path):
-        calls.append(path)
-        if len(calls) > times:
-            return False  # the server's own, intact answer
-        return serve(handler, data, limit=limit)
-    return fault
 
 
 # ---------------------------------------------------------------- downloads
@@ -396,4 +350,3 @@ def test_verify_with_nothing_to_check(downloaded):
     image = CatalogImage({'name': 'debian-6', 'md5': 'not hex at all'})
     assert verify(result, image) == []
     assert os.path.exists(result.path)
-

@@ -14,21 +14,21 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tarfile
 import textwrap
 import threading
 import time
 
 import pytest
+from six.moves import shlex_quote
 
 from eustore_plugin.backend import uses_euca2ools
 from eustore_plugin.cloud import CloudError, ListAccountAliases
-from tests.bundle_helpers import KeyPair, decode_with_tools
-from tests.cloud import REGION, CloudProxy, direct_cloud, which
-from tests.conftest import Result
-from tests.storeserver import StoreServer
-from tests.test_download import cut_after, header
+from tests.support.bundles import decode_with_tools
+from tests.support.moto import REGION, CloudProxy, direct_cloud, which
+from tests.support.commands import Result, command_argv, start_command
+from tests.support.http import StoreServer, cut_after, header
+from tests.support.keys import KeyPair
 
 
 INSTALL = 'eustore-install-image'
@@ -114,7 +114,7 @@ def install(cli, eucarc):
 
 def installed_ids(result):
     """{'kernel': id, 'ramdisk': id, 'image': id} from the output."""
-    assert result.returncode == 0, result
+    assert result.returncode == 0, result.stderr
     ids = {}
     for line in result.lines:
         match = re.match(r'^Installed new (kernel|ramdisk|image) (\S+)$',
@@ -210,8 +210,9 @@ def test_hypervisor_specific_image_needs_a_choice(install, admin, proxy,
                                   'kvm-kernel/vmlinuz-3.2.0-4-486')
 
 
+@pytest.mark.smoke
 def test_hvm_image_needs_no_kernel_nor_admin(install, non_admin, proxy,
-                                            store):
+                                             store):
     ids = installed_ids(install('-i', store.catalog['fedora']['name'], '-b',
                                 'hvm-bundles', '--pad-name'))
     assert list(ids) == ['image']
@@ -394,7 +395,8 @@ def test_credentials_and_endpoints_from_euca2ools_config(
         private-key = {user_key}
         ''').format(region=REGION, url=proxy.url,
                     cloud_cert=cloud_keys.cert_path, store=store.url,
-                    key_id=install_cloud.key_id, secret=install_cloud.secret_key,
+                    key_id=install_cloud.key_id,
+                    secret=install_cloud.secret_key,
                     account=ACCOUNT, user_cert=user.cert_path,
                     user_key=user.key_path))
     cleared = dict((name, '') for name in (
@@ -410,11 +412,52 @@ def test_credentials_and_endpoints_from_euca2ools_config(
     assert list(ids) == ['image']
 
 
+def test_an_old_eucarc_with_ec2_keys_only(install, install_cloud, non_admin,
+                                          store, proxy):
+    # Older eucarc files set EC2_ACCESS_KEY/EC2_SECRET_KEY only: they must
+    # reach every request, euca2ools' own included when it is in use.
+    ids = installed_ids(install(
+        '-i', store.catalog['fedora']['name'], '-b', 'old-eucarc-bundles',
+        '--pad-name', env={'AWS_ACCESS_KEY_ID': '',
+                           'AWS_SECRET_ACCESS_KEY': '',
+                           'EC2_ACCESS_KEY': install_cloud.key_id,
+                           'EC2_SECRET_KEY': install_cloud.secret_key}))
+    assert list(ids) == ['image']
+    part_puts = [headers for (method, path, _), headers
+                 in zip(proxy.requests, proxy.headers)
+                 if method == 'PUT' and '.part.' in path]
+    assert part_puts and all(install_cloud.key_id in header(
+        headers, 'Authorization') for headers in part_puts)
+
+
+@pytest.mark.skipif(not uses_euca2ools(), reason=(
+    'needs euca2ools importable (EUCA2OOLS_SRC), to make it unusable'))
+def test_euca2ools_that_cannot_bundle_gives_way_to_the_builtin_bundler(
+        install, non_admin, store, tmpdir):
+    # The real euca2ools, with its lxml made unimportable as on a machine
+    # that lacks it (a stand-in module: lxml itself cannot be uninstalled
+    # from under the running leg).
+    blocker = tmpdir.mkdir('no-lxml').mkdir('lxml')
+    blocker.join('__init__.py').write(
+        'raise ImportError("No module named lxml.etree")\n')
+    path = os.pathsep.join([str(blocker.dirpath())] + [
+        entry for entry in os.environ.get('PYTHONPATH', '').split(os.pathsep)
+        if entry])
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'no-lxml-bundles', '--pad-name',
+                     env={'PYTHONPATH': path})
+    assert list(installed_ids(result)) == ['image']
+    assert result.messages == [
+        'eustore-install-image: warning: euca2ools is installed but its '
+        'bundle commands do not load (No module named lxml.etree); using '
+        'the built-in bundler']
+
+
 def test_secrets_stay_out_of_debug_output(install, install_cloud, non_admin,
                                           store):
     result = install('-i', store.catalog['fedora']['name'], '-b',
                      'debug-bundles', '--pad-name', '--debug')
-    assert result.returncode == 0, result
+    assert result.returncode == 0, result.stderr
     assert 'RegisterImage' in result.stderr  # debugging really was on
     assert install_cloud.secret_key not in result.stdout + result.stderr
 
@@ -423,12 +466,9 @@ def test_secrets_stay_out_of_debug_output(install, install_cloud, non_admin,
                     reason='needs script(1) (util-linux) for a terminal')
 def test_progress_bars_on_a_terminal(user_env, eucarc, non_admin, store):
     # The bars show only on a terminal: run the command under one.
-    code = ('import sys; sys.argv[0] = "eustore-install-image"; '
-            'from eustore_plugin.commands.installimage import InstallImage; '
-            'InstallImage.run()')
-    command = ' '.join([sys.executable, '-c', "'" + code + "'", '-i',
-                        store.catalog['fedora']['name'], '-b', 'tty-bundles',
-                        '--pad-name'])
+    command = ' '.join(shlex_quote(arg) for arg in command_argv(INSTALL) + [
+        '-i', store.catalog['fedora']['name'], '-b', 'tty-bundles',
+        '--pad-name'])
     env = dict(user_env, **eucarc)
     proc = subprocess.Popen(['script', '-qec', command, '/dev/null'],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -499,14 +539,10 @@ def test_ctrl_c_removes_what_the_run_created(install_cloud, eucarc, user_env,
         released.wait(60)
         return True
     store.faults['/' + image['url']] = stall_mid_tarball
-    code = ('import sys; sys.argv[0] = "eustore-install-image"; '
-            'from eustore_plugin.commands.installimage import InstallImage; '
-            'InstallImage.run()')
-    proc = subprocess.Popen(
-        [sys.executable, '-c', code, '-i', image['name'], '-b',
-         'interrupted-bundles', '-p', 'interrupted-fedora'],
-        env=dict(user_env, **eucarc), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    proc = start_command(INSTALL, ['-i', image['name'], '-b',
+                                   'interrupted-bundles', '-p',
+                                   'interrupted-fedora'],
+                         dict(user_env, **eucarc))
     try:
         deadline = time.time() + 30
         while not [path for method, path, _ in proxy.requests

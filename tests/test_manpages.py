@@ -9,10 +9,11 @@ import subprocess
 
 import pytest
 
-from tests.conftest import COMMANDS
+from tests.support.commands import COMMANDS
+from tests.support.paths import man_dir
 
 
-MAN_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'man')
+MAN_DIR = man_dir()
 PAGES = sorted(name[:-2] for name in os.listdir(MAN_DIR)
                if name.endswith('.1'))
 # Every command's page is checked, so that a command without one fails its

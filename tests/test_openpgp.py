@@ -19,7 +19,7 @@ from eustore_plugin import openpgp
 from eustore_plugin.openpgp import (MissingToolError, SignatureError,
                                     dearmor, is_armored_public_key,
                                     sign_detached, verify_detached)
-from tests.gpg_helpers import GpgHome, GpgKey, gpg, missing_tools
+from tests.support.gpg import GpgHome, GpgKey, gpg, missing_tools
 
 
 MISSING = missing_tools()

@@ -19,9 +19,9 @@ import pytest
 from eustore_plugin.catalog import Catalog, catalog_with_image
 from eustore_plugin.publisher import (StoreBucket, StoreLockedError,
                                       change_catalog)
-from tests.cloud import direct_cloud
-from tests.conftest import TARBALLS
-from tests.gpg_helpers import missing_tools
+from tests.support.moto import direct_cloud
+from tests.support.demostore import TARBALLS
+from tests.support.gpg import missing_tools
 
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(
@@ -32,6 +32,8 @@ PUBLISH = 'eustore-publish-image'
 WITHDRAW = 'eustore-withdraw-image'
 CHECK = 'eustore-check-store'
 DESCRIBE = 'eustore-describe-images'
+
+
 @pytest.fixture
 def cloud(public_cloud):
     return direct_cloud(public_cloud)
@@ -44,12 +46,13 @@ def tarball_bytes(demo_store_dir, image):
 
 
 def read_catalog(cloud, store_bucket):
-    return json.loads(cloud.get_object(store_bucket, 'catalog').decode('utf-8'))
+    return json.loads(cloud.get_object(store_bucket,
+                                       'catalog').decode('utf-8'))
 
 
-def test_publish_then_list_and_check_the_store(operator, cli, cloud, store_bucket,
-                                               store_url, signing_key,
-                                               demo_store_dir):
+def test_publish_then_list_and_check_the_store(
+        operator, cli, cloud, store_bucket, store_url, signing_key,
+        demo_store_dir):
     for image in ('centos', 'debian', 'fedora'):
         result = operator.publish(image)
         assert result.returncode == 0, result
@@ -115,7 +118,8 @@ def test_republishing_replaces_the_entry_and_its_old_tarball(
     assert operator.publish('centos').returncode == 0
     old_url = read_catalog(cloud, store_bucket)['images'][0]['url']
     # The same tarball again: the entry is rewritten, the tarball is not.
-    puts_before = len([1 for method, _, _ in operator_s3.requests if method == 'PUT'])
+    puts_before = len([1 for method, _, _ in operator_s3.requests
+                       if method == 'PUT'])
     result = operator.publish('centos', '--image-version', '6.6')
     assert result.returncode == 0, result
     assert result.lines[0].startswith('Replaced image centos-demo: ')
@@ -160,8 +164,9 @@ def test_withdraw_removes_the_entry_then_the_tarball(operator, cloud,
     assert urls['fedora-demo'] in cloud.list_keys(store_bucket)
 
 
-def test_concurrent_publishers_lose_no_entry(operator, cli, cloud, store_bucket,
-                                             store_url, signing_key):
+def test_concurrent_publishers_lose_no_entry(operator, cli, cloud,
+                                             store_bucket, store_url,
+                                             signing_key):
     assert operator.publish('centos').returncode == 0
     results = {}
 
@@ -206,7 +211,8 @@ def test_the_store_lock(operator, cloud, store_bucket):
     assert len(read_catalog(cloud, store_bucket)['images']) == 2
 
 
-def test_a_catalog_changed_underneath_is_read_again(operator, cloud, store_bucket):
+def test_a_catalog_changed_underneath_is_read_again(operator, cloud,
+                                                    store_bucket):
     """A writer that ignored the lock is caught by the If-Match write."""
     assert operator.publish('centos', unsigned=True).returncode == 0
     store = StoreBucket(cloud, store_bucket)
@@ -219,7 +225,8 @@ def test_a_catalog_changed_underneath_is_read_again(operator, cloud, store_bucke
         if not calls:
             # Another writer, between this one's read and its write.
             intruder, _ = catalog_with_image(document, {'name': 'intruder'})
-            cloud.put_object(store_bucket, 'catalog', intruder, acl='public-read')
+            cloud.put_object(store_bucket, 'catalog', intruder,
+                             acl='public-read')
         calls.append(document)
         return catalog_with_image(document, {'name': 'ours'})
 
@@ -263,7 +270,8 @@ def test_a_catalog_altered_by_one_byte_is_refused(operator, cli, cloud,
     catalog = bytearray(cloud.get_object(store_bucket, 'catalog'))
     position = catalog.index(b'CentOS demo')
     catalog[position] = ord(b'K')
-    cloud.put_object(store_bucket, 'catalog', bytes(catalog), acl='public-read')
+    cloud.put_object(store_bucket, 'catalog', bytes(catalog),
+                     acl='public-read')
     result = cli(DESCRIBE, '-U', store_url, '--trusted-key',
                  signing_key.public_file)
     assert result.returncode == 1
@@ -275,7 +283,8 @@ def test_a_catalog_altered_by_one_byte_is_refused(operator, cli, cloud,
 
 
 def test_swapped_and_altered_tarballs_are_found_by_check(
-        operator, cli, cloud, store_bucket, store_url, signing_key, demo_store_dir):
+        operator, cli, cloud, store_bucket, store_url, signing_key,
+        demo_store_dir):
     assert operator.publish('centos').returncode == 0
     assert operator.publish('fedora').returncode == 0
     urls = dict((image['name'], image['url'])

@@ -19,7 +19,7 @@ from requestbuilder.request import AWSQueryRequest, BaseRequest
 from requestbuilder.service import BaseService
 
 import eustore_plugin  # noqa: F401  (applies the compatibility fixes)
-from tests.cloud import REGION
+from tests.support.moto import REGION
 
 
 class EC2(BaseService):

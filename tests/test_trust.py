@@ -15,9 +15,9 @@ import textwrap
 
 import pytest
 
-from tests.conftest import put_catalog
-from tests.gpg_helpers import missing_tools
-from tests.storeserver import StoreServer
+from tests.support.catalogs import put_catalog
+from tests.support.gpg import missing_tools
+from tests.support.http import StoreServer
 
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(

@@ -23,9 +23,10 @@ import requests
 import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.download import download
-from tests.bundle_helpers import KeyPair
-from tests.cloud import REGION, CloudProxy, direct_cloud
-from tests.varnish import VarnishCache, compile_vcl, find_varnishd
+from tests.support.keys import KeyPair
+from tests.support.moto import REGION, CloudProxy, direct_cloud
+from tests.support.paths import checkout_path
+from tests.support.varnish import VarnishCache, compile_vcl, find_varnishd
 
 
 pytestmark = pytest.mark.skipif(
@@ -36,9 +37,8 @@ pytestmark = pytest.mark.skipif(
 DESCRIBE = 'eustore-describe-images'
 INSTALL = 'eustore-install-image'
 BUCKET = 'eustore-cache'
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SITE_EXAMPLE = os.path.join(ROOT, 'deploy', 'varnish',
-                            'eustore-site.vcl.example')
+SITE_EXAMPLE = checkout_path('deploy', 'varnish',
+                             'eustore-site.vcl.example')
 DAY = 24 * 3600
 
 

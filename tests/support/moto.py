@@ -11,6 +11,7 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -18,7 +19,7 @@ import requests
 from six.moves import BaseHTTPServer
 from six.moves.urllib.parse import parse_qsl, urlencode
 
-from tests.storeserver import LoopbackHTTPServer
+from tests.support.http import LoopbackHTTPServer
 
 try:
     from shutil import which
@@ -38,7 +39,11 @@ _BOOTSTRAP_CALLS = 3
 
 
 def find_moto_server():
-    return os.environ.get('MOTO_SERVER') or which('moto_server')
+    """$MOTO_SERVER, else the one beside this Python, else one on PATH."""
+    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)),
+                          'moto_server')
+    return os.environ.get('MOTO_SERVER') or \
+        (beside if os.path.isfile(beside) else which('moto_server'))
 
 
 def _free_port():

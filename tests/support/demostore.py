@@ -1,37 +1,39 @@
-#!/usr/bin/env python
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Write a small image store into a directory: a catalog and three tarballs, one
-of each layout eustore-install-image handles (single kernel, hypervisor-
-specific kernels, HVM).  The "images" are a few hundred KiB of seeded data,
-enough to see the tools work without a real cloud.
-
-    python3 scripts/make_demo_store.py DIR
+A small image store in a directory: a catalog and three tarballs, one of
+each layout eustore-install-image handles (single kernel, hypervisor-specific
+kernels, HVM).  The "images" are a few hundred KiB of seeded data, enough to
+see the tools work without a real cloud.  The same seeds always give the same
+store, checksum names and all.
 """
 
-from __future__ import print_function
+from __future__ import absolute_import
 
 import gzip
 import hashlib
 import io
 import json
 import os
-import random
-import sys
 import tarfile
 import zlib
 
+from tests.support.images import image_bytes
 
-def fake_blob(seed, size):
-    rand = random.Random(seed)
-    words = b'root boot kernel module eucalyptus cloud image disk '.split()
-    chunks = []
-    while sum(len(chunk) for chunk in chunks) < size:
-        if rand.random() < 0.3:
-            chunks.append(b'\0' * 4096)
-        else:
-            chunks.append(b' '.join(rand.choice(words) for _ in range(700)))
-    return b''.join(chunks)[:size]
+# The demo store's tarballs, by the operating system of their image.
+TARBALLS = {
+    'centos': 'demo-centos-6.5-x86_64.tgz',
+    'debian': 'demo-debian-7-i386.tgz',
+    'fedora': 'demo-fedora-20-x86_64-hvm.tgz',
+}
+# How tests publish them into a store of their own.
+METADATA = {
+    'centos': ['-i', 'centos-demo', '-s', 'CentOS demo', '-a', 'x86_64',
+               '--os', 'centos', '--image-version', '6.5'],
+    'debian': ['-i', 'debian-demo', '-s', 'Debian demo', '-a', 'i386',
+               '--os', 'debian'],
+    'fedora': ['-i', 'fedora-demo', '-s', 'Fedora demo', '-a', 'x86_64',
+               '--os', 'fedora'],
+}
 
 
 def add_member(tar, name, data):
@@ -49,7 +51,7 @@ def write_tarball(path, top, members):
         with gzip.GzipFile(fileobj=raw, mode='wb', mtime=0) as gz:
             with tarfile.open(fileobj=gz, mode='w') as tar:
                 for name, (seed, size) in sorted(members.items()):
-                    add_member(tar, top + '/' + name, fake_blob(seed, size))
+                    add_member(tar, top + '/' + name, image_bytes(size, seed))
 
 
 def describe(path, url, **fields):
@@ -63,7 +65,8 @@ def describe(path, url, **fields):
     return entry
 
 
-def main(store):
+def write_demo_store(store):
+    """Write the store into the directory ``store``; returns its catalog."""
     images_dir = os.path.join(store, 'images')
     if not os.path.isdir(images_dir):
         os.makedirs(images_dir)
@@ -110,10 +113,4 @@ def main(store):
 
     with open(os.path.join(store, 'catalog'), 'w') as out:
         json.dump({'images': catalog}, out, indent=2, sort_keys=True)
-    print('demo store written to {0}'.format(store))
-
-
-if __name__ == '__main__':
-    if len(sys.argv) != 2:
-        sys.exit(__doc__.strip())
-    main(sys.argv[1])
+    return catalog

@@ -41,7 +41,7 @@ class StoreServer(object):
         if tls:
             # tls = (certificate file, key file): serve HTTPS instead.
             context = ssl.SSLContext(getattr(ssl, 'PROTOCOL_TLS_SERVER',
-                                                 ssl.PROTOCOL_SSLv23))
+                                             ssl.PROTOCOL_SSLv23))
             context.load_cert_chain(*tls)
             self._httpd.socket = context.wrap_socket(self._httpd.socket,
                                                      server_side=True)
@@ -143,3 +143,50 @@ class _StoreHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def header(headers, name):
+    # Python 2's server records header names in lower case.
+    return dict((key.lower(), val) for key, val in headers.items()).get(
+        name.lower())
+
+
+# ------------------------------------------------------------ faults to inject
+# Answers a misbehaving store gives, for StoreServer.faults.
+
+def serve(handler, data, limit=None, honor_range=True, status=None,
+          content_range_start=None, extra_headers=()):
+    """
+    Answer like a store would (206 for a Range when honor_range), but stop
+    after ``limit`` body bytes and drop the connection.
+    """
+    start = 0
+    match = re.match(r'bytes=(\d+)-$', handler.headers.get('Range', ''))
+    if match and honor_range:
+        start = int(match.group(1))
+    body = data[start:]
+    handler.send_response(status or (206 if start else 200))
+    handler.send_header('Content-Length', str(len(body)))
+    if start or content_range_start is not None:
+        first = start if content_range_start is None else content_range_start
+        handler.send_header('Content-Range', 'bytes {0}-{1}/{2}'.format(
+            first, len(data) - 1, len(data)))
+    for name, value in extra_headers:
+        handler.send_header(name, value)
+    handler.end_headers()
+    handler.wfile.write(body[:limit] if limit is not None else body)
+    handler.wfile.flush()
+    if limit is not None:
+        handler.close_connection = True
+    return True
+
+
+def cut_after(data, limit, times):
+    calls = []
+
+    def fault(handler, path):
+        calls.append(path)
+        if len(calls) > times:
+            return False  # the server's own, intact answer
+        return serve(handler, data, limit=limit)
+    return fault

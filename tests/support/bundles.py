@@ -1,83 +1,14 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
-"""Shared helpers for the bundle tests: throwaway RSA credentials and
-decoding bundles with the standard command-line tools only."""
+"""Decoding bundles with the standard command-line tools only."""
 
 from __future__ import absolute_import, division, print_function
 
 import binascii
-import datetime
 import hashlib
 import os
-import random
 import re
 import subprocess
 import xml.etree.ElementTree as ElementTree
-
-from cryptography import x509
-from cryptography.hazmat.backends import default_backend
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-
-
-class KeyPair(object):
-    """An RSA key and its self-signed certificate, as PEM bytes and files."""
-
-    def __init__(self, directory, role):
-        key = rsa.generate_private_key(65537, 2048, default_backend())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
-                                             u'eustore-test-' + role)])
-        now = datetime.datetime.utcnow()
-        cert = (x509.CertificateBuilder().subject_name(name)
-                .issuer_name(name).public_key(key.public_key())
-                .serial_number(random.randint(1, 2 ** 60))
-                .not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=30))
-                .sign(key, hashes.SHA256(), default_backend()))
-        self.key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption())
-        self.cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-        self.pubkey_pem = key.public_key().public_bytes(
-            serialization.Encoding.PEM,
-            serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_path = os.path.join(directory, role + '-pk.pem')
-        self.cert_path = os.path.join(directory, role + '-cert.pem')
-        self.pubkey_path = os.path.join(directory, role + '-pub.pem')
-        for path, data in ((self.key_path, self.key_pem),
-                           (self.cert_path, self.cert_pem),
-                           (self.pubkey_path, self.pubkey_pem)):
-            with open(path, 'wb') as pem:
-                pem.write(data)
-
-
-def random_bytes(rng, count):
-    """``count`` bytes from the seeded ``rng`` (fast on both Pythons)."""
-    if not count:
-        return b''
-    return binascii.unhexlify('%0*x' % (2 * count, rng.getrandbits(8 * count)))
-
-
-def image_bytes(size, seed=1):
-    """Seeded image-like bytes: random, text and zero stretches."""
-    rng = random.Random(seed)
-    pieces = []
-    total = 0
-    while total < size:
-        kind = rng.randint(0, 2)
-        length = rng.randint(1, 50000)
-        if kind == 0:
-            piece = random_bytes(rng, length)
-        elif kind == 1:
-            piece = (u'line {0} of some config text = value\n'.format(
-                rng.randint(0, 10 ** 6)) * (length // 30 + 1)).encode(
-                    'ascii')[:length]
-        else:
-            piece = b'\0' * length
-        pieces.append(piece)
-        total += len(piece)
-    return b''.join(pieces)[:size]
 
 
 def run(args, stdin=None, cwd=None):

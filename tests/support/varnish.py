@@ -19,11 +19,11 @@ import time
 
 import requests
 
-from tests.cloud import which
+from tests.support.moto import which
+from tests.support.paths import checkout_path
 
 
-DEPLOY_VCL_DIR = os.path.join(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))), 'deploy', 'varnish')
+DEPLOY_VCL_DIR = checkout_path('deploy', 'varnish')
 SITE_FILE = 'eustore-site.vcl'  # the name eustore.vcl includes
 # Debian installs varnishd in /usr/sbin, which a user's PATH may lack.
 _SBIN_DIRS = ('/usr/sbin', '/usr/local/sbin')

@@ -1,0 +1,124 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+Running the eustore commands as a user does: the installed console script,
+in a process of its own, in an environment holding only what a user's shell
+would (no eucarc unless one is given).
+"""
+
+from __future__ import absolute_import
+
+import os
+import os.path
+import subprocess
+import sys
+
+
+# Each command and the class its console script runs (setup.py's entry
+# points), for a checkout that has no scripts installed.
+COMMANDS = {
+    'eustore-describe-images':
+        'eustore_plugin.commands.describeimages:DescribeImages',
+    'eustore-install-image':
+        'eustore_plugin.commands.installimage:InstallImage',
+    'eustore-publish-image':
+        'eustore_plugin.commands.publishimage:PublishImage',
+    'eustore-withdraw-image':
+        'eustore_plugin.commands.withdrawimage:WithdrawImage',
+    'eustore-check-store':
+        'eustore_plugin.commands.checkstore:CheckStore',
+}
+
+# Variables a user's shell may carry that would leak into a run.
+USER_VARIABLES = ('EUSTORE_URL', 'EUCA_CONFIG_PATH', 'EC2_URL', 'S3_URL',
+                  'EUARE_URL', 'AWS_IAM_URL', 'TOKEN_URL', 'EC2_ACCESS_KEY',
+                  'EC2_SECRET_KEY', 'AWS_ACCESS_KEY', 'AWS_SECRET_KEY',
+                  'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY',
+                  'AWS_SECURITY_TOKEN', 'AWS_CREDENTIAL_FILE', 'EC2_CERT',
+                  'EC2_PRIVATE_KEY', 'EUCALYPTUS_CERT', 'EC2_USER_ID',
+                  'EUCA_DEFAULT_REGION', 'AWS_DEFAULT_REGION',
+                  'AWS_AUTH_REGION', 'REQUESTS_CA_BUNDLE', 'http_proxy',
+                  'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY',
+                  'XDG_CACHE_HOME', 'XDG_STATE_HOME', 'GNUPGHOME')
+
+# The warning every unsigned store gets, for runs about something else.
+UNSIGNED_WARNING_END = ('is not signed, so the images it lists cannot be '
+                        'verified')
+
+
+def clean_env(home, **extra):
+    """
+    A user's environment with no eucarc, ``home`` as HOME and no euca2ools
+    configuration (``EUCA_CONFIG_PATH`` names nothing), plus ``extra``.
+    """
+    env = dict((key, val) for key, val in os.environ.items()
+               if key not in USER_VARIABLES)
+    env['HOME'] = home
+    env['EUCA_CONFIG_PATH'] = os.path.join(home, 'no-config', '*.ini')
+    env['NO_PROXY'] = env['no_proxy'] = '127.0.0.1,localhost'
+    env['PYTHONIOENCODING'] = 'utf-8'
+    env.update(extra)
+    return env
+
+
+def installed_script(command):
+    """The console script pip installed beside this Python, or None."""
+    script = os.path.join(os.path.dirname(os.path.abspath(sys.executable)),
+                          command)
+    return script if os.path.isfile(script) else None
+
+
+def command_argv(command):
+    """
+    How to start ``command``: its installed console script, or (in a
+    checkout with no scripts) this Python running the same class.  With
+    ``EUSTORE_TEST_INSTALLED`` set the script must be there: the tests are
+    then proving the installed package, entry points included.
+    """
+    script = installed_script(command)
+    if script:
+        return [script]
+    if os.environ.get('EUSTORE_TEST_INSTALLED'):
+        raise RuntimeError('{0} is not installed beside {1}'.format(
+            command, sys.executable))
+    module, cls = COMMANDS[command].split(':')
+    code = ('import sys; sys.argv[0] = {0!r}; from {1} import {2}; '
+            'sys.exit({2}.run())'.format(command, module, cls))
+    return [sys.executable, '-c', code]
+
+
+class Result(object):
+    """What a command did: exit status, and its output as text."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+
+    @property
+    def lines(self):
+        return self.stdout.splitlines()
+
+    @property
+    def messages(self):
+        """The stderr lines, less the warning every unsigned store gets."""
+        return [line for line in self.stderr.splitlines()
+                if not line.endswith(UNSIGNED_WARNING_END)]
+
+    def __repr__(self):
+        return 'Result(rc={0}, stdout={1!r}, stderr={2!r})'.format(
+            self.returncode, self.stdout, self.stderr)
+
+
+def start_command(command, args, env, **popen_args):
+    """The command running in a child process (pipes unless told)."""
+    for stream in ('stdin', 'stdout', 'stderr'):
+        popen_args.setdefault(stream, subprocess.PIPE)
+    return subprocess.Popen(command_argv(command) + list(args), env=env,
+                            **popen_args)
+
+
+def run_command(command, args, env, input=b'', cwd=None):
+    """Run a command to its end; returns a :class:`Result`."""
+    proc = start_command(command, args, env, cwd=cwd)
+    out, err = proc.communicate(input)
+    return Result(proc.returncode, out.decode('utf-8'), err.decode('utf-8'))
