@@ -137,7 +137,10 @@ def version_key(version):
 
 def directory_url(url):
     """The URL of the directory holding ``url``'s document: everything up
-    to the last "/" of its path, without query or fragment."""
+    to the last "/" of its path, without query or fragment ("" for no
+    URL: paths then stay relative)."""
+    if not url:
+        return u''
     parts = urlparse.urlsplit(url)
     path = parts.path
     path = path[:path.rfind('/') + 1] if '/' in path else ''

@@ -16,7 +16,6 @@ An index is UTF-8 text, one template to a section::
     compressed_size=385656436
     expand=/dev/sda1
     notes=Debian 12 (bookworm)
-     
      This is a minimal Debian install.
 
 The section name is the os-version id users ask for; the same one may

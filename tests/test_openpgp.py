@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from eustore_plugin import openpgp
+from eustore_plugin import openpgp, simplestreams, virtbuilder
 from eustore_plugin.openpgp import (MissingToolError, SignatureError,
                                     clearsigned_content_unverified, dearmor,
                                     is_armored_public_key, is_clearsigned,
@@ -741,3 +741,31 @@ def test_clearsigned_temporary_directory_is_removed(clearsigned, signing_key,
         verify_clearsigned(clearsigned.replace(b'Debian', b'Devian'),
                            [signing_key.public_file])
     assert scratch.listdir() == []
+
+
+def test_a_clearsigned_virt_builder_index_reads_as_written(signing_key):
+    index = (b'[debian-12]\nfile=debian-12.xz\narch=x86_64\n'
+             b'notes=Debian 12\n \n Minimal.\n\n[fedora-40]\nfile=f.xz\n')
+    content, _ = verify_clearsigned(signing_key.clearsign(index),
+                                    [signing_key.public_file])
+    assert b'\n\n Minimal.' in content  # gpgv dropped the " " line's space
+    entries, warnings = virtbuilder.parse_index(
+        content, 'https://builder.example.com/index.asc')
+    assert warnings == []
+    assert [(e.section, e.notes, e.url) for e in entries] == [
+        ('debian-12', 'Debian 12\n\nMinimal.',
+         'https://builder.example.com/debian-12.xz'),
+        ('fedora-40', None, 'https://builder.example.com/f.xz')]
+
+
+def test_a_clearsigned_simplestreams_index(signing_key):
+    index = (b'{"format": "index:1.0", "index": {"c": {"datatype": '
+             b'"image-downloads", "format": "products:1.0",\n'
+             b'  "path": "streams/v1/c.json"}}}\n')
+    signed = signing_key.clearsign(index)
+    content, _ = verify_clearsigned(signed, [signing_key.public_file],
+                                    noun='simplestreams index')
+    refs, _ = simplestreams.parse_index(
+        content, 'https://m.example.com/streams/v1/index.sjs')
+    assert [ref.url for ref in refs] == [
+        'https://m.example.com/streams/v1/c.json']

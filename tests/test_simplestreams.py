@@ -228,6 +228,13 @@ def test_an_explicit_mirror_url_gets_its_final_slash():
                            'com.ubuntu.cloud:released:download.json')
 
 
+def test_without_a_url_paths_stay_relative():
+    refs, _ = parse_index(INDEX, None)
+    assert refs[0].url == 'streams/v1/com.ubuntu.cloud:released:download.json'
+    versions, _ = parse_products(PRODUCTS, None)
+    assert versions[0].items['disk1.img'].url.startswith('server/releases/')
+
+
 def index_with(entry):
     document = copy.deepcopy(INDEX)
     document['index']['bad'] = entry

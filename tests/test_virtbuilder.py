@@ -192,6 +192,11 @@ def test_urls_are_relative_to_the_index():
     assert entry.compression is None
 
 
+def test_without_a_url_files_stay_relative():
+    entry, _ = one_entry(section(u'file=a/b.xz'), url=None)
+    assert entry.url == 'a/b.xz'
+
+
 @pytest.mark.parametrize('arch, ec2', [
     ('x86_64', 'x86_64'), ('aarch64', 'arm64'), ('i686', 'i386'),
     ('armv7l', 'armv7l'), ('ppc64le', 'ppc64le'), ('S390X', 's390x')])
