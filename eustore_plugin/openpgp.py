@@ -17,6 +17,16 @@ gpgv's exit status is not enough to go by: it exits 0 for a signature made
 by a key that has since expired or been revoked.  The verdict comes from its
 ``[GNUPG:]`` status lines instead.
 
+Other image sources sign their indexes inline instead, with ``gpg
+--clearsign`` (virt-builder's ``index.asc``, simplestreams' ``.sjs``
+files): :func:`verify_clearsigned` checks one and returns the text gpgv
+itself wrote out as the one it verified, never text parsed out here.
+RFC 4880 signs text with the spaces at the ends of its lines removed, and
+gpgv writes it out that way, so readers of that text must give trailing
+spaces no meaning.  A file holding more than that one message (another
+one appended, text after the signature) is refused before gpgv sees it,
+as gpgv would go on to read it.
+
 Nothing here prints: functions return, or raise :class:`SignatureError`
 with a message meant for the user.
 """
@@ -67,6 +77,12 @@ _ARMOR_CHECKSUM = re.compile(br'^=([A-Za-z0-9+/]{4})$')
 _BASE64 = re.compile(br'^[A-Za-z0-9+/]*={0,2}$')
 _PUBLIC_KEY_BLOCK = b'PUBLIC KEY BLOCK'
 _PRIVATE_KEY_BLOCK = b'PRIVATE KEY BLOCK'
+_CLEARSIGN_BEGIN = b'-----BEGIN PGP SIGNED MESSAGE-----'
+_SIGNATURE_BEGIN = b'-----BEGIN PGP SIGNATURE-----'
+_SIGNATURE_END = b'-----END PGP SIGNATURE-----'
+_HASH_HEADER = b'Hash: '
+_DASH_ESCAPE = b'- '
+_LINE_BLANKS = b' \t\r'
 _STATUS_PREFIX = u'[GNUPG:] '
 # gpgv's ERRSIG return codes (libgpg-error numbers) worth their own words.
 _ERRSIG_NO_PUBKEY = u'9'
@@ -325,30 +341,52 @@ def verify_detached(data, signature, key_files):
     enough, but a bad one by a trusted key fails the whole: it says the data
     is not what that key signed.
     """
+    key_files = _check_key_files(key_files, 'catalog')
+    returncode, out, err, _ = _run_gpgv(
+        key_files, (('catalog.asc', signature), ('catalog', data)))
+    return _verdict(out, err, returncode, key_files)
+
+
+def _check_key_files(key_files, noun):
     key_files = list(key_files)
     if not key_files:
-        raise SignatureError('no trusted keys to check the catalog signature '
+        raise SignatureError('no trusted keys to check the {0} signature '
                              'with: name the public key files of the '
-                             'store\'s publisher')
+                             'store\'s publisher'.format(noun))
+    return key_files
+
+
+def _run_gpgv(key_files, files, output=False):
+    """
+    gpgv's (returncode, stdout, stderr, output) on ``files`` ((name,
+    bytes) pairs, given in that order) with only the keys of
+    ``key_files`` trusted; with ``output``, what gpgv wrote as the signed
+    data (None if it wrote nothing).
+    """
     gpgv = find_tool('gpgv')
     keyring = b''.join(_read_key_file(path) for path in key_files)
     workdir = tempfile.mkdtemp(prefix='eustore-gpgv-')
     try:
         home = os.path.join(workdir, 'home')
         os.mkdir(home, 0o700)
-        paths = {}
-        for name, content in (('trusted.gpg', keyring),
-                              ('catalog.asc', signature), ('catalog', data)):
-            paths[name] = os.path.join(workdir, name)
-            with open(paths[name], 'wb') as out:
+        paths = []
+        for name, content in (('trusted.gpg', keyring),) + tuple(files):
+            paths.append(os.path.join(workdir, name))
+            with open(paths[-1], 'wb') as out:
                 out.write(content)
-        returncode, out, err = _run(
-            [gpgv, '--homedir', home, '--status-fd', '1',
-             '--keyring', paths['trusted.gpg'],
-             paths['catalog.asc'], paths['catalog']])
+        argv = [gpgv, '--homedir', home, '--status-fd', '1',
+                '--keyring', paths[0]]
+        output_path = os.path.join(workdir, 'signed-content')
+        if output:
+            argv += ['--output', output_path]
+        returncode, out, err = _run(argv + paths[1:])
+        written = None
+        if output and os.path.exists(output_path):
+            with open(output_path, 'rb') as content:
+                written = content.read()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return _verdict(out, err, returncode, key_files)
+    return returncode, out, err, written
 
 
 class _Signature(object):
@@ -393,59 +431,226 @@ def _parse_status(out):
     return signatures, no_data
 
 
-def _verdict(out, err, returncode, key_files):
+def _verdict(out, err, returncode, key_files, noun='catalog',
+             clearsigned=False):
+    """
+    The fingerprint of the key whose good signature gpgv reported, or
+    SignatureError; ``noun`` names what was signed in the messages.
+    """
     signatures, no_data = _parse_status(out)
     by_outcome = {}
     for signature in signatures:
         by_outcome.setdefault(signature.outcome, signature)
     trusted = ', '.join(key_files)
     if u'BADSIG' in by_outcome:
+        also = '' if clearsigned else \
+            ' (or the signature is of another file)'
         raise SignatureError(
-            'bad signature: the catalog was altered after it was signed by '
-            'key {0} (or the signature is of another file); fetch both '
-            'again, and if it persists, do not use this store and tell its '
-            'publisher'.format(by_outcome[u'BADSIG'].key))
+            'bad signature: the {0} was altered after it was signed by '
+            'key {1}{2}; fetch {3} again, and if it persists, do not use '
+            'this store and tell its publisher'.format(
+                noun, by_outcome[u'BADSIG'].key, also,
+                'it' if clearsigned else 'both'))
     for signature in signatures:
         if signature.outcome == u'GOODSIG' and signature.fingerprint:
             return signature.fingerprint
     if u'REVKEYSIG' in by_outcome:
         raise SignatureError(
-            'the catalog is signed by key {0}, which its owner has revoked: '
-            'do not trust this catalog; ask the store\'s publisher for a '
-            'catalog signed with a current key'.format(
-                by_outcome[u'REVKEYSIG'].key))
+            'the {0} is signed by key {1}, which its owner has revoked: '
+            'do not trust this {0}; ask the store\'s publisher to sign it '
+            'with a current key'.format(noun, by_outcome[u'REVKEYSIG'].key))
     if u'EXPKEYSIG' in by_outcome:
         raise SignatureError(
-            'the catalog is signed by key {0}, which has expired: ask the '
-            'store\'s publisher for a re-signed catalog, or for the key with '
-            'its new expiry date and put that in {1}'.format(
-                by_outcome[u'EXPKEYSIG'].key, trusted))
+            'the {0} is signed by key {1}, which has expired: ask the '
+            'store\'s publisher to sign it again, or for the key with its '
+            'new expiry date and put that in {2}'.format(
+                noun, by_outcome[u'EXPKEYSIG'].key, trusted))
     if u'EXPSIG' in by_outcome:
         raise SignatureError(
-            'the catalog signature by key {0} has expired: ask the store\'s '
-            'publisher to sign the catalog again'.format(
-                by_outcome[u'EXPSIG'].key))
+            'the {0} signature by key {1} has expired: ask the store\'s '
+            'publisher to sign the {0} again'.format(
+                noun, by_outcome[u'EXPSIG'].key))
     if u'ERRSIG' in by_outcome:
         signature = by_outcome[u'ERRSIG']
         if signature.errsig_code == _ERRSIG_UNKNOWN_ALGO:
             raise SignatureError(
-                'gpgv cannot check the catalog signature by key {0}: it does '
+                'gpgv cannot check the {0} signature by key {1}: it does '
                 'not know the key\'s or the digest\'s algorithm; install a '
-                'newer gpgv'.format(signature.key))
+                'newer gpgv'.format(noun, signature.key))
         if signature.errsig_code == _ERRSIG_NO_PUBKEY:
             raise SignatureError(
-                'the catalog is signed by key {0}, which is not among the '
-                'trusted keys ({1}): if you trust it, add the store '
-                'publisher\'s public key file'.format(signature.key, trusted))
+                'the {0} is signed by key {1}, which is not among the '
+                'trusted keys ({2}): if you trust it, add the store '
+                'publisher\'s public key file'.format(noun, signature.key,
+                                                      trusted))
         raise SignatureError(
-            'gpgv could not check the catalog signature by key {0} (error '
-            '{1}): {2}'.format(signature.key, signature.errsig_code,
+            'gpgv could not check the {0} signature by key {1} (error '
+            '{2}): {3}'.format(noun, signature.key, signature.errsig_code,
                                _last_stderr_line(err) or 'no reason given'))
     if no_data:
+        if clearsigned:
+            raise SignatureError(
+                'not an OpenPGP signature: the {0} should be a clearsigned '
+                'message (gpg --clearsign) and its signature block is '
+                'not a signature; ask the store\'s publisher to sign it '
+                'again'.format(noun))
         raise SignatureError(
-            'not an OpenPGP signature: the catalog\'s signature file should '
+            'not an OpenPGP signature: the {0}\'s signature file should '
             'be a detached signature (gpg --armor --detach-sign); ask the '
-            'store\'s publisher to sign the catalog again')
+            'store\'s publisher to sign the {0} again'.format(noun))
     raise SignatureError(
-        'gpgv could not check the catalog signature (status {0}): {1}'.format(
-            returncode, _last_stderr_line(err) or 'no reason given'))
+        'gpgv could not check the {0} signature (status {1}): {2}'.format(
+            noun, returncode, _last_stderr_line(err) or 'no reason given'))
+
+
+# ---------------------------------------------------------------------------
+# Clearsigned messages (RFC 4880 section 7)
+
+def _as_bytes(data):
+    if isinstance(data, six.text_type):
+        return data.encode('utf-8')
+    return data
+
+
+def _trimmed(line):
+    return line.rstrip(_LINE_BLANKS)
+
+
+def is_clearsigned(data):
+    """Whether ``data`` (bytes or text) is an OpenPGP clearsigned message:
+    its first line that is not blank is "-----BEGIN PGP SIGNED
+    MESSAGE-----"."""
+    data = _as_bytes(data)
+    if not isinstance(data, six.binary_type):
+        return False
+    first = data.lstrip(b' \t\r\n').split(b'\n', 1)[0]
+    return _trimmed(first) == _CLEARSIGN_BEGIN
+
+
+def _malformed(noun, problem):
+    return SignatureError(
+        'the {0} is not one well-formed clearsigned message: {1}; fetch it '
+        'again, and if it persists, tell the store\'s publisher (sign it '
+        'with gpg --clearsign)'.format(noun, problem))
+
+
+def _signed_lines(data, noun):
+    """
+    The lines of the clearsigned message ``data`` between its armor
+    headers and its signature, still dash-escaped, each without its "\\n".
+    Anything but one message (and blank lines around it) is refused: gpgv
+    would read a second message or trailing text too, and no file of
+    ours is meant to hold one.
+    """
+    lines = data.split(b'\n')
+    index = 0
+    while index < len(lines) and not lines[index].strip():
+        index += 1
+    if index == len(lines) or _trimmed(lines[index]) != _CLEARSIGN_BEGIN:
+        raise SignatureError(
+            'the {0} is not an OpenPGP clearsigned message (it does not '
+            'start with "{1}"); ask the store\'s publisher to sign it with '
+            'gpg --clearsign'.format(noun, _native(_CLEARSIGN_BEGIN)))
+    index += 1
+    # "Hash:" armor headers (RFC 9580 allows none), then an empty line;
+    # gpg refuses any other header in a clearsigned message.
+    while True:
+        if index == len(lines):
+            raise _malformed(noun, 'it ends in its armor headers')
+        line = _trimmed(lines[index])
+        index += 1
+        if not line:
+            break
+        if not line.startswith(_HASH_HEADER):
+            raise _malformed(noun, 'its armor header "{0}" is not a Hash: '
+                             'header'.format(_native(line[:40])))
+    signed = []
+    while True:
+        if index == len(lines):
+            raise _malformed(noun, 'it has no "{0}" line'.format(
+                _native(_SIGNATURE_BEGIN)))
+        line = lines[index]
+        index += 1
+        if _trimmed(line) == _SIGNATURE_BEGIN:
+            break
+        if line.startswith(b'-----'):
+            # gpg dash-escapes every line starting with "-"; an armor line
+            # left bare starts another message.
+            raise _malformed(noun, 'line {0} of its text is an armor line '
+                             'that is not dash-escaped'.format(index))
+        signed.append(line)
+    while True:
+        if index == len(lines):
+            raise _malformed(noun, 'its signature has no END line')
+        line = _trimmed(lines[index])
+        index += 1
+        if line == _SIGNATURE_END:
+            break
+        if line.startswith(b'-----'):
+            raise _malformed(noun, 'its signature block is damaged')
+    if any(line.strip() for line in lines[index:]):
+        raise _malformed(noun, 'there is more after its signature')
+    return signed
+
+
+def clearsigned_content_unverified(data, noun='index'):
+    """
+    The signed text of the clearsigned message ``data``, taken out as RFC
+    4880 section 7 says (dash-escaping undone, each line's trailing spaces
+    and tabs dropped, as gpgv writes it) WITHOUT checking the signature:
+    for a user who trusts no key, and only with a warning saying so.
+    Raises SignatureError when ``data`` is not one clearsigned message.
+    """
+    content = []
+    for line in _signed_lines(_as_bytes(data), noun):
+        ending = b'\n'
+        if line.endswith(b'\r'):
+            line, ending = line[:-1], b'\r\n'
+        if line.startswith(_DASH_ESCAPE):
+            line = line[len(_DASH_ESCAPE):]
+        content.append(line.rstrip(b' \t') + ending)
+    return b''.join(content)
+
+
+def verify_clearsigned(data, key_files, noun='index'):
+    """
+    Check the clearsigned message ``data`` (``gpg --clearsign``) against
+    the public keys in the files ``key_files``; return the signed content
+    (bytes: what gpgv wrote out as the text it verified) and the signer's
+    primary-key fingerprint.  As for detached signatures, one good
+    signature by a trusted key among several is enough and a bad one by a
+    trusted key fails the whole.  ``noun`` names the file in messages.
+    """
+    key_files = _check_key_files(key_files, noun)
+    data = _as_bytes(data)
+    _signed_lines(data, noun)
+    returncode, out, err, content = _run_gpgv(
+        key_files, (('signed.asc', data),), output=True)
+    fingerprint = _verdict(out, err, returncode, key_files, noun,
+                           clearsigned=True)
+    problem = _plaintext_problem(out)
+    if problem or content is None:
+        raise SignatureError(
+            'gpgv did not find exactly one signed text in the {0} ({1}); '
+            'fetch it again, and if it persists, do not use this store and '
+            'tell its publisher'.format(
+                noun, problem or 'it wrote none out'))
+    return content, fingerprint
+
+
+def _plaintext_problem(out):
+    """What is wrong with the signed texts gpgv's status lines report,
+    or None for exactly one, read without error."""
+    plaintexts = 0
+    for line in out.decode('utf-8', 'replace').splitlines():
+        if not line.startswith(_STATUS_PREFIX):
+            continue
+        fields = line[len(_STATUS_PREFIX):].split(u' ')
+        if fields[0] == u'PLAINTEXT':
+            plaintexts += 1
+        elif fields[0] == u'ERROR' and len(fields) > 1 and \
+                fields[1].startswith(u'proc_pkt.plaintext'):
+            return 'it holds more than one'
+    if plaintexts != 1:
+        return 'it reported {0}'.format(plaintexts)
+    return None

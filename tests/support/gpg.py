@@ -129,6 +129,15 @@ class GpgKey(GpgHome):
         return openpgp.sign_detached(data, key_id=self.fingerprint,
                                      gnupg_home=self.home)
 
+    def clearsign(self, data, *signers):
+        """``data`` clearsigned (gpg --clearsign) by this key, or by the
+        keys ``signers`` (fingerprints) of this home."""
+        users = []
+        for signer in signers or (self.fingerprint,):
+            users += ['--local-user', signer]
+        return self.gpg(*(self._time_args() + ['--clearsign'] + users +
+                          ['--output', '-']), input=data)
+
     def revoke(self):
         """Revoke the key with the certificate gpg stored when it made it."""
         path = os.path.join(self.home, 'openpgp-revocs.d',
