@@ -3,22 +3,48 @@
 The one seam between euca2ools and the plugin's built-in implementation.
 
 euca2ools runs only on Python 2.7 and is on no package registry.  When
-``import euca2ools`` works, the plugin is a true member of its suite: it reads
-euca2ools' configuration through euca2ools' own code and, for installs, uses
-its bundle, upload and registration requests.  Everywhere else the plugin's
-own suite reads the same configuration files and its own bundler does the
-work.  Every other module asks this one; none imports euca2ools itself.
+``import euca2ools`` works and its bundle and register commands load, the
+plugin is a true member of its suite: it reads euca2ools' configuration
+through euca2ools' own code and installs through its BundleAndUploadImage
+and RegisterImage (:class:`Euca2oolsStrategy`).  Everywhere else the
+plugin's own suite reads the same configuration files and its own bundler
+does the work (builtin.py).  Every other module asks this one; none imports
+euca2ools itself.
+
+Both run on the same requestbuilder, patched by compat.py at import: its
+signers and its retry of a 500 or 503 are replaced for every user of it in
+the process, euca2ools included.  That is deliberate: those are bugs of
+requestbuilder 0.7.1 (proven against botocore in tests/test_compat.py), and
+euca2ools 3.4 hits them as the plugin does.  Everything else euca2ools does
+is its own.
+
+An install strategy (the interface installer.install uses) has:
+
+- ``needs_local_tarball``: whether members must be readable again from a
+  tarball on disk (euca2ools reads each member in processes of its own);
+- ``start(member, role, plan)``: begin one member's bundle, returning a
+  pending bundle whose ``finish(kernel_id=None, ramdisk_id=None)`` uploads
+  what is left and returns the manifest's location;
+- ``register(params)``: RegisterImage, returning the image id;
+- ``quiesce()``: wait until nothing it started can still reach the cloud
+  (before an undo removes what it uploaded).
 """
 
 from __future__ import absolute_import
 
 import glob
+import logging
 import os.path
 import subprocess
+import sys
+import threading
 
 import requestbuilder.suite
 
 import eustore_plugin
+from eustore_plugin.bundle.manifest import parse_manifest
+from eustore_plugin.errors import EustoreError
+from eustore_plugin.journal import CreatedBucket, PutObject
 from eustore_plugin.output import warn
 
 try:  # pragma: no cover - depends on the machine
@@ -28,6 +54,7 @@ except ImportError:
     euca2ools = None
     _SuiteBase = requestbuilder.suite.RequestBuilder
 
+LOG = logging.getLogger('eustore.backend')
 
 # Where euca2ools looks for configuration, in the order it reads them.
 CONFIG_PATHS = ('/etc/euca2ools/euca2ools.ini',
@@ -94,45 +121,74 @@ def uses_euca2ools():
         not isinstance(_euca2ools_commands(), ImportError)
 
 
-def bundle_uploader(command, cloud, credentials, journal, workdir=None,
-                    progress=None):
+def install_strategy(command, cloud, credentials, journal, workdir,
+                     upload_concurrency=None, progress=None,
+                     writer_options=None):
     """
-    What bundles, uploads and registers images for an install: euca2ools'
-    own BundleAndUploadImage and RegisterImage when euca2ools is here and
-    they load, the plugin's own bundler and requests otherwise.
+    How this install bundles, uploads and registers: euca2ools' own
+    commands when euca2ools is here and they load, the plugin's own bundler
+    and requests otherwise (with a one-line notice when euca2ools is there
+    but unusable).
     """
-    from eustore_plugin.installer import BuiltinBundleUploader
+    from eustore_plugin.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
+                                        BuiltinStrategy)
     if euca2ools is not None:
         commands = _euca2ools_commands()
         if not isinstance(commands, ImportError):
-            return Euca2oolsBundleUploader(command, cloud, credentials,
-                                           journal, commands,
-                                           workdir=workdir)
+            LOG.debug('installing through euca2ools %s',
+                      getattr(euca2ools, '__version__', '?'))
+            return Euca2oolsStrategy(command, cloud, credentials, journal,
+                                     commands, workdir)
         warn('euca2ools is installed but its bundle commands do not load '
              '({0}); using the built-in bundler'.format(commands))
-    return BuiltinBundleUploader(cloud, credentials, journal,
-                                 workdir=workdir, progress=progress)
+    LOG.debug('installing with the built-in bundler')
+    return BuiltinStrategy(
+        cloud, credentials, journal, workdir,
+        upload_concurrency=upload_concurrency or DEFAULT_UPLOAD_CONCURRENCY,
+        progress=progress, writer_options=writer_options)
 
 
-class Euca2oolsBundleUploader(object):
+# ------------------------------------------------------------- euca2ools
+
+# What the feeder process runs: the member at a position in a tarball,
+# copied to stdout.  By position, so that no name from the tarball is ever
+# an argument: a member named "--index-file=..." stays a name.
+_FEEDER = '''
+import shutil, sys, tarfile
+out = getattr(sys.stdout, 'buffer', sys.stdout)
+wanted = int(sys.argv[2])
+with tarfile.open(sys.argv[1], mode='r|gz', bufsize=1 << 20) as tar:
+    for index, member in enumerate(tar):
+        if index == wanted:
+            shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
+            break
+'''
+# Bundles re-uploaded after euca2ools left one of its parts short, before
+# the install fails.
+EUCA2OOLS_BUNDLE_ATTEMPTS = 3
+EUCA2OOLS_PART_SIZE = 10485760
+
+
+class Euca2oolsStrategy(object):
     """
     Bundles, uploads and registers through euca2ools' own requests, so that
-    users get exactly euca2ools' behaviour (and its fixes, and its
-    configuration handling).  euca2ools writes each manifest as soon as its
-    parts are up, so kernel and ramdisk ids must be known before the machine
-    image is bundled.
+    users get euca2ools' behaviour (and its configuration handling).
+    euca2ools writes each manifest as soon as its parts are up, so a
+    member's bundle is made when it is finished (with the kernel and
+    ramdisk ids known), from the tarball on disk.
     """
 
-    defers_manifests = False
+    needs_local_tarball = True
 
     def __init__(self, command, cloud, credentials, journal, commands,
-                 workdir=None):
+                 workdir):
         self.command = command
         self.cloud = cloud
         self.credentials = credentials
         self.journal = journal
         self.bundle_command, self.register_command = commands
         self.workdir = workdir
+        self._threads_before = set(threading.enumerate())
 
     def _common_args(self, service):
         """
@@ -153,51 +209,144 @@ class Euca2oolsBundleUploader(object):
             if service.region_name else service.endpoint
         return common
 
-    def upload(self, fileobj, size, prefix, image_type, architecture,
-               bucket, kernel_id=None, ramdisk_id=None, member=None):
-        creds = self.credentials
-        # euca2ools reads the image in processes it forks, which would
-        # inherit (and so hold open) the write end of any pipe we fed
-        # ourselves.  tar feeds it instead: the write end lives in tar only,
-        # so euca2ools sees the end of the member when tar exits.
-        tarball, member_name = member
-        feeder = subprocess.Popen(['tar', '-xzOf', tarball, member_name],
-                                  stdout=subprocess.PIPE)
-        args = dict(self._common_args(self.cloud.s3), image=feeder.stdout,
-                    image_size=size, prefix=prefix, arch=architecture,
-                    image_type=image_type, bucket=bucket,
-                    destination=self.workdir, cert=creds.certificate,
-                    privatekey=creds.private_key,
-                    ec2cert=creds.cloud_certificate,
-                    user=creds.account_id, show_progress=False,
-                    # Defaults argparse would fill in on euca2ools' command
-                    # line; requestbuilder does not when called like this.
-                    max_pending_parts=2, part_size=10485760,
-                    acl='aws-exec-read')
-        if kernel_id:
-            args.update(kernel=kernel_id, ramdisk=ramdisk_id)
-        # Whatever euca2ools manages to upload before a failure is found by
-        # its name and removed with the rest.
-        self.journal.uploaded_prefix(bucket, prefix + '.')
-        try:
-            result = self.bundle_command(
-                config=self.command.config, loglevel=self.command.log.level,
-                **args).main()
-        finally:
-            feeder.stdout.close()
-            feeder.wait()
-        return _UploadedManifest(result['manifests'][0]['key'])
+    def start(self, member, role, plan):
+        if member.tarball_path is None:
+            raise EustoreError('BUG: euca2ools needs the tarball on disk')
+        return _Euca2oolsBundle(self, member, role, plan)
 
-    def register(self, **params):
+    def register(self, params):
         args = dict(self._common_args(self.cloud.ec2), **params)
         return self.register_command(config=self.command.config,
                                      loglevel=self.command.log.level,
                                      **args).main()['imageId']
 
+    def quiesce(self):
+        """euca2ools sends each part from a daemon thread of its own: wait
+        for those, so that no part lands after an undo."""
+        for thread in set(threading.enumerate()) - self._threads_before:
+            if thread is not threading.current_thread():
+                thread.join(60)
 
-class _UploadedManifest(object):
-    def __init__(self, location):
-        self.location = location
+    def bundle(self, member, role, plan, kernel_id=None, ramdisk_id=None):
+        """One euca2ools BundleAndUploadImage run; returns its result."""
+        creds = self.credentials
+        # euca2ools reads the image in processes it forks, which would
+        # inherit (and so hold open) the write end of any pipe fed from
+        # here: the feeder process holds it alone, so euca2ools sees the
+        # member end when it exits.
+        feeder = subprocess.Popen(
+            [sys.executable, '-c', _FEEDER, member.tarball_path,
+             str(member.index)], stdout=subprocess.PIPE)
+        bucket = plan.bucket_for(role)
+        args = dict(self._common_args(self.cloud.s3), image=feeder.stdout,
+                    image_size=member.size, prefix=plan.names[role],
+                    arch=plan.architecture, image_type=role,
+                    bucket=bucket + '/' + plan.key_prefix
+                    if plan.key_prefix else bucket,
+                    destination=self.workdir, cert=creds.certificate,
+                    privatekey=creds.private_key,
+                    ec2cert=creds.cloud_certificate, user=creds.account_id,
+                    show_progress=False,
+                    # Defaults argparse would fill in on euca2ools' command
+                    # line; requestbuilder does not when called like this.
+                    max_pending_parts=2, part_size=EUCA2OOLS_PART_SIZE,
+                    acl='aws-exec-read')
+        if role == 'machine':
+            if kernel_id:
+                args.update(kernel=kernel_id, ramdisk=ramdisk_id)
+        else:
+            # What older clouds read to tell a kernel or ramdisk
+            # (docs/formats.md, "kernel and ramdisk manifests").
+            args[role] = 'true'
+        command = self.bundle_command(config=self.command.config,
+                                      loglevel=self.command.log.level,
+                                      **args)
+        self._journal_puts(command.service)
+        try:
+            result = command.main()
+        finally:
+            feeder.stdout.close()
+            status = feeder.wait()
+        if status != 0:
+            # euca2ools takes a short image for a whole one without a word.
+            raise EustoreError('reading {0} out of {1} failed (exit status '
+                               '{2}); nothing was registered from it'.format(
+                                   member.name, member.tarball_path, status))
+        return result
+
+    def _journal_puts(self, service):
+        """Write down every object euca2ools is about to PUT, by its exact
+        key: its requests share this service object."""
+        send = service.send_request
+        journal = self.journal
+
+        def send_request(method='GET', path=None, *args, **kwargs):
+            if method == 'PUT' and path:
+                bucket, _, key = path.partition('/')
+                journal.add(PutObject(bucket=bucket, key=key) if key else
+                            CreatedBucket(bucket=bucket))
+            return send(method, path, *args, **kwargs)
+        service.send_request = send_request
+
+    def check_uploaded(self, result):
+        """
+        Problems with the bundle euca2ools says it uploaded, as a list:
+        euca2ools 3.4 can announce a part to its uploader before the part
+        file is fully written, and then uploads it short without noticing
+        (docs/threat-model.md, "euca2ools short parts").  Every part the
+        manifest names must be in the bucket, and their sizes must add up to
+        its bundled size, each but the last a whole part.
+        """
+        bucket, _, key = result['manifests'][0]['key'].partition('/')
+        manifest = parse_manifest(self.cloud.get_object(bucket, key))
+        prefix = key.rsplit('/', 1)[0] + '/' if '/' in key else ''
+        problems, total = [], 0
+        for part in manifest.parts:
+            headers = self.cloud.head_object(bucket, prefix + part.filename)
+            if headers is None:
+                problems.append('part {0} is missing'.format(part.filename))
+                continue
+            size = int(headers.get('Content-Length') or 0)
+            total += size
+            last = part.index == len(manifest.parts) - 1
+            expected = manifest.bundled_size - \
+                EUCA2OOLS_PART_SIZE * part.index if last else \
+                EUCA2OOLS_PART_SIZE
+            if size != expected:
+                problems.append('part {0} is {1} bytes in the bucket where '
+                                'the manifest needs {2}'.format(
+                                    part.filename, size, expected))
+        if not problems and total != manifest.bundled_size:
+            problems.append('its parts hold {0} bytes where the manifest '
+                            'says {1}'.format(total, manifest.bundled_size))
+        return problems
+
+
+class _Euca2oolsBundle(object):
+    """A member to bundle with euca2ools once the ids it needs are known."""
+
+    def __init__(self, strategy, member, role, plan):
+        self.strategy = strategy
+        self.member = member
+        self.role = role
+        self.plan = plan
 
     def finish(self, kernel_id=None, ramdisk_id=None):
-        return self.location
+        strategy = self.strategy
+        for attempt in range(1, EUCA2OOLS_BUNDLE_ATTEMPTS + 1):
+            result = strategy.bundle(self.member, self.role, self.plan,
+                                     kernel_id, ramdisk_id)
+            problems = strategy.check_uploaded(result)
+            if not problems:
+                return result['manifests'][0]['key']
+            LOG.debug('euca2ools uploaded a damaged bundle of %s (%s); '
+                      'attempt %d of %d', self.plan.names[self.role],
+                      '; '.join(problems), attempt + 1,
+                      EUCA2OOLS_BUNDLE_ATTEMPTS)
+            if attempt < EUCA2OOLS_BUNDLE_ATTEMPTS:
+                warn('euca2ools uploaded the {0} bundle damaged ({1}); '
+                     'uploading it again'.format(self.role, problems[0]))
+        raise EustoreError(
+            'euca2ools uploaded the {0} bundle damaged {1} times (last: {2}); '
+            'nothing was registered from it'.format(
+                self.role, EUCA2OOLS_BUNDLE_ATTEMPTS, '; '.join(problems)))

@@ -3,13 +3,21 @@
 The image store's catalog: what it says, read leniently, with no I/O.
 
 Catalogs are hand-edited JSON documents, ``{"images": [{...}, ...]}``, in
-several historical dialects (see REFERENCE.md section 2): the seed's fields,
-euca2ools 2.x's ``hypervisors-supported``/``single-kernel`` and numeric
-checksum names, and 3.0's ``virtualization_type``.  Unknown fields are kept,
-never fatal.  An entry that cannot be an image at all (not an object, or no
-name) is skipped with a warning rather than failing the whole listing: one
-bad hand edit should not hide a store's other images, and such an entry
-could never be installed by name anyway.
+several historical dialects (docs/formats.md, "eustore catalogs"): the
+seed's fields, euca2ools 2.x's ``hypervisors-supported``/``single-kernel``
+and numeric checksum names, and 3.0's ``virtualization_type``.  Unknown
+fields are kept, never fatal.  An entry that cannot be an image at all (not
+an object, or no name) is skipped with a warning rather than failing the
+whole listing: one bad hand edit should not hide a store's other images,
+and such an entry could never be installed by name anyway.
+
+A catalog is also attacker input: its JSON is read with its nesting bounded,
+and numbers no field can hold (NaN, Infinity, 1e999, 30 digits) read as no
+value (:func:`load_json`), so they cost their entry a field, not the store
+its listing.  Its top level may carry what keeps a signed catalog from
+being replayed:
+``serial`` (raised by every publish), ``generated`` and ``valid-until``
+(UTC, ``YYYY-MM-DDThh:mm:ssZ``).
 """
 
 from __future__ import absolute_import
@@ -22,6 +30,9 @@ import re
 
 import six
 import six.moves.urllib_parse as urlparse
+
+from eustore_plugin.errors import EustoreError
+from eustore_plugin.values import as_count, parse_utc, utc_text
 
 
 # Fields with a meaning of their own; everything else lands in ``extra``.
@@ -41,11 +52,22 @@ _CHECKSUM_NAME_RE = re.compile(r'^[0-9]{10}$')
 _HEX_RE = re.compile(r'^[0-9a-fA-F]+$')
 
 
-class CatalogError(ValueError):
+# Deeper than any catalog or index is nested; Python's own parser would
+# fail much deeper with a RecursionError nobody can read.
+MAX_JSON_DEPTH = 64
+# Digits in a JSON integer: sizes stop at 10 GiB; more is not a number but
+# an attempt to make int() spend quadratic time.
+MAX_INT_DIGITS = 20
+SERIAL_FIELD = 'serial'
+GENERATED_FIELD = 'generated'
+VALID_UNTIL_FIELD = 'valid-until'
+
+
+class CatalogError(EustoreError):
     """The catalog as a whole cannot be used."""
 
 
-class UnknownImageError(LookupError):
+class UnknownImageError(EustoreError, LookupError):
     def __init__(self, name, suggestions):
         self.name = name
         self.suggestions = suggestions
@@ -53,8 +75,74 @@ class UnknownImageError(LookupError):
             hint = 'closest names: {0}'.format(', '.join(suggestions))
         else:
             hint = 'run eustore-describe-images to list them'
-        LookupError.__init__(self, 'the image store has no image named '
-                             '"{0}"; {1}'.format(name, hint))
+        EustoreError.__init__(self, 'the image store has no image named '
+                              '"{0}"; {1}'.format(name, hint))
+
+
+def closest_names(name, names):
+    """Up to five of ``names`` that look like ``name``, best first."""
+    return difflib.get_close_matches(name, [other for other in names
+                                            if other], n=5, cutoff=0.5)
+
+
+def _no_constant(name):
+    # NaN and Infinity are no size, serial or count: read as no value, so
+    # that one odd field costs its entry that field, not the catalog.
+    return None
+
+
+def _bounded_int(digits):
+    if len(digits.lstrip('-')) > MAX_INT_DIGITS:
+        return None
+    return int(digits)
+
+
+def _too_deep(data, limit):
+    """Whether parsed JSON nests deeper than ``limit`` (walked, not
+    recursed: the caller's code must not be the one to recurse)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        elif not isinstance(value, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((item, depth + 1) for item in value
+                     if isinstance(item, (dict, list)))
+    return False
+
+
+def load_json(document, what):
+    """
+    Parse JSON from a store (bytes or text) with its nesting, integers and
+    constants bounded; raises CatalogError naming ``what`` ("the catalog at
+    URL").  A UTF-8 BOM is allowed, as hand-edited files have them.
+    """
+    if isinstance(document, six.binary_type):
+        try:
+            document = document.decode('utf-8-sig')
+        except UnicodeDecodeError:
+            raise CatalogError('{0} is not UTF-8 text; check the store '
+                               'URL'.format(what))
+    elif document[:1] == u'\ufeff':
+        document = document[1:]
+    too_deep = CatalogError('{0} nests deeper than {1} levels, which no '
+                            'catalog does; check the store URL'.format(
+                                what, MAX_JSON_DEPTH))
+    try:
+        data = json.loads(document, parse_int=_bounded_int,
+                          parse_constant=_no_constant,
+                          object_pairs_hook=collections.OrderedDict)
+    except RuntimeError:  # RecursionError: the parser's own depth limit
+        raise too_deep
+    except ValueError as err:
+        raise CatalogError('{0} is not valid JSON ({1}); check the store '
+                           'URL'.format(what, err))
+    if _too_deep(data, MAX_JSON_DEPTH):
+        raise too_deep
+    return data
 
 
 def _as_text(value):
@@ -117,11 +205,7 @@ class CatalogImage(object):
 
     @staticmethod
     def _parse_size(value):
-        try:
-            size = int(value)
-        except (TypeError, ValueError):
-            return None
-        return size if size >= 0 else None
+        return as_count(value)
 
     @staticmethod
     def _parse_digest(entry, field, length):
@@ -166,10 +250,15 @@ class CatalogImage(object):
 class Catalog(object):
     """An image store's list of images, in catalog order."""
 
-    def __init__(self, images, url=None, warnings=()):
+    def __init__(self, images, url=None, warnings=(), serial=None,
+                 generated=None, valid_until=None):
         self.images = list(images)
         self.url = url
         self.warnings = list(warnings)
+        # What the signed text says of its own age (seconds since 1970).
+        self.serial = serial
+        self.generated = generated
+        self.valid_until = valid_until
         # The fingerprint of the OpenPGP key whose signature of the catalog
         # was verified, if one was.
         self.signed_by = None
@@ -181,17 +270,7 @@ class Catalog(object):
         at ``url``; image URLs are resolved against ``url``.
         """
         where = ' at {0}'.format(url) if url else ''
-        if isinstance(document, six.binary_type):
-            try:
-                document = document.decode('utf-8-sig')
-            except UnicodeDecodeError:
-                raise CatalogError('the catalog{0} is not UTF-8 text; check '
-                                   'the store URL'.format(where))
-        try:
-            data = json.loads(document)
-        except ValueError as err:
-            raise CatalogError('the catalog{0} is not valid JSON ({1}); '
-                               'check the store URL'.format(where, err))
+        data = load_json(document, 'the catalog' + where)
         if not isinstance(data, dict) or \
                 not isinstance(data.get('images'), list):
             raise CatalogError('the catalog{0} has no "images" list; is this '
@@ -214,15 +293,23 @@ class Catalog(object):
                                 'installs use the first'.format(image.name))
             seen.add(image.name)
             images.append(image)
-        return cls(images, url=url, warnings=warnings)
+        valid_until = data.get(VALID_UNTIL_FIELD)
+        if valid_until is not None and parse_utc(valid_until) is None:
+            # Unreadable: treat as expired rather than as "forever".
+            warnings.append('the catalog\'s "{0}" is not a UTC time; it is '
+                            'taken as expired'.format(VALID_UNTIL_FIELD))
+        return cls(images, url=url, warnings=warnings,
+                   serial=as_count(data.get(SERIAL_FIELD)),
+                   generated=parse_utc(data.get(GENERATED_FIELD)),
+                   valid_until=parse_utc(valid_until) if valid_until is None
+                   or parse_utc(valid_until) is not None else 0)
 
     def find(self, name):
         for image in self.images:
             if image.name == name:
                 return image
-        names = [image.name for image in self.images]
-        close = difflib.get_close_matches(name, names, n=5, cutoff=0.5)
-        raise UnknownImageError(name, close)
+        raise UnknownImageError(name, closest_names(
+            name, [image.name for image in self.images]))
 
     def select(self, names=None, oses=None, architectures=None):
         """
@@ -253,17 +340,34 @@ class Catalog(object):
 def _load_for_edit(document):
     if document is None:
         return collections.OrderedDict([('images', [])])
-    if isinstance(document, six.binary_type):
-        document = document.decode('utf-8-sig')
     try:
-        data = json.loads(document, object_pairs_hook=collections.OrderedDict)
-    except ValueError as err:
-        raise CatalogError('the store\'s catalog is not valid JSON ({0}); '
-                           'repair it by hand before publishing'.format(err))
+        data = load_json(document, 'the store\'s catalog')
+    except CatalogError as err:
+        raise CatalogError('{0}; repair it by hand before publishing'.format(
+            six.text_type(err).split('; check the store URL')[0]))
     if not isinstance(data, dict) or not isinstance(data.get('images'), list):
         raise CatalogError('the store\'s catalog has no "images" list; '
                            'repair it by hand before publishing')
     return data
+
+
+def _stamped(data, now, valid_for=None):
+    """
+    ``data`` with a serial one higher than before, ``generated`` = ``now``
+    and, if ``valid_for`` (seconds) is given, ``valid-until``; the three
+    come first, as a reader looks for them there.
+    """
+    if now is None:
+        return data
+    serial = (as_count(data.get(SERIAL_FIELD)) or 0) + 1
+    stamped = collections.OrderedDict([
+        (SERIAL_FIELD, serial), (GENERATED_FIELD, utc_text(now))])
+    if valid_for:
+        stamped[VALID_UNTIL_FIELD] = utc_text(now + valid_for)
+    for key, value in data.items():
+        if key not in (SERIAL_FIELD, GENERATED_FIELD, VALID_UNTIL_FIELD):
+            stamped[key] = value
+    return stamped
 
 
 def _dump(data):
@@ -277,40 +381,76 @@ def _entry_name(entry):
     return CatalogImage(entry).name if isinstance(entry, dict) else None
 
 
-def catalog_with_image(document, entry):
+def catalog_with_image(document, entry, now=None, valid_for=None):
     """
     The catalog ``document`` (bytes, or None for a new store) with ``entry``
-    added, or put in place of the entry of the same name.  Returns the new
-    document's bytes and the entry replaced (None if it was added).
+    added, or put in place of the entry of the same name, and stamped (see
+    :func:`_stamped`) when ``now`` is given.  Returns the new document's
+    bytes and the entry replaced (None if it was added).
     """
     data = _load_for_edit(document)
     images = data['images']
     name = _entry_name(entry)
+    replaced = None
     for index, old in enumerate(images):
         if _entry_name(old) == name:
-            images[index] = entry
-            return _dump(data), old
-    images.append(entry)
-    return _dump(data), None
+            images[index], replaced = entry, old
+            break
+    else:
+        images.append(entry)
+    return _dump(_stamped(data, now, valid_for)), replaced
 
 
-def catalog_without_image(document, name):
+def catalog_without_image(document, name, now=None, valid_for=None):
     """
-    The catalog ``document`` without the image ``name``: the new bytes and
-    the entry removed.  Raises UnknownImageError when there is none.
+    The catalog ``document`` without the image ``name``, stamped when
+    ``now`` is given: the new bytes and the entry removed.  Raises
+    UnknownImageError when there is none.
     """
     data = _load_for_edit(document)
     images = data['images']
     for index, old in enumerate(images):
         if _entry_name(old) == name:
             del images[index]
-            return _dump(data), old
-    names = [_entry_name(old) for old in images if _entry_name(old)]
-    raise UnknownImageError(name, difflib.get_close_matches(name, names, n=5,
-                                                            cutoff=0.5))
+            return _dump(_stamped(data, now, valid_for)), old
+    raise UnknownImageError(name, closest_names(
+        name, [_entry_name(old) for old in images]))
 
 
-def tarball_urls(document):
-    """The set of tarball urls a catalog's entries refer to."""
-    return set(entry.get('url') for entry in _load_for_edit(document)['images']
-               if isinstance(entry, dict) and entry.get('url'))
+def store_key(url):
+    """
+    The object key, relative to the store's root, that a catalog url names
+    once a client has resolved it (``./images/x``, ``images//x`` and
+    ``images/%78`` all name ``images/x``); None for a url that leaves the
+    store (absolute, another host, or above its root).
+    """
+    if not isinstance(url, six.string_types) or not url.strip():
+        return None
+    parsed = urlparse.urlparse(url.strip())
+    if parsed.scheme or parsed.netloc or parsed.path.startswith('/'):
+        return None
+    path = urlparse.unquote(parsed.path)
+    if path.startswith('/'):
+        return None
+    parts = []
+    for part in path.split('/'):
+        if part in ('', '.'):
+            continue
+        if part == '..':
+            if not parts:
+                return None
+            parts.pop()
+            continue
+        parts.append(part)
+    return '/'.join(parts) or None
+
+
+def tarball_keys(document):
+    """The store keys a catalog's entries refer to (see :func:`store_key`)."""
+    keys = set()
+    for entry in _load_for_edit(document)['images']:
+        if isinstance(entry, dict):
+            key = store_key(entry.get('url'))
+            if key:
+                keys.add(key)
+    return keys

@@ -13,6 +13,7 @@ are signed with AWS signature version 4, as euca2ools 3 signs them.
 from __future__ import absolute_import
 
 import io
+import logging
 import os
 import re
 
@@ -22,33 +23,78 @@ from requestbuilder.auth.aws import HmacV4Auth
 from requestbuilder.exceptions import AuthError, ClientError
 from requestbuilder.request import AWSQueryRequest, BaseRequest
 from requestbuilder.service import BaseService
+from requestbuilder.xmlparse import parse_aws_xml
 import six
 
 from eustore_plugin.backend import EustoreSuite
+from eustore_plugin.errors import EustoreError
+
+LOG = logging.getLogger('eustore.cloud')
+
+# What a bucket name may be: S3's length and edge rules, with the
+# underscores and capitals older Walrus and us-east-1 buckets have.
+_BUCKET_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$')
+_IP_RE = re.compile(r'^\d+\.\d+\.\d+\.\d+$')
 
 
-class CloudError(ClientError):
+class CloudError(EustoreError):
     """A cloud service refused a request; ``code`` is its AWS error code."""
 
     def __init__(self, message, code=None, status_code=None):
-        ClientError.__init__(self, message)
+        EustoreError.__init__(self, message, status_code)
         self.code = code
-        self.status_code = status_code
 
 
-class MissingEndpointError(ClientError):
+class MissingEndpointError(EustoreError):
     """No option, variable or config key names a service's URL."""
 
 
-def _error_from_response(service_name, response):
-    body = response.text or ''
-    code = re.search(r'<Code>(.*?)</Code>', body, re.S)
-    message = re.search(r'<Message>(.*?)</Message>', body, re.S)
-    code = code.group(1).strip() if code else None
-    text = ' '.join(message.group(1).split()) if message else response.reason
-    return CloudError('{0} refused the request ({1} {2}{3})'.format(
-        service_name, response.status_code,
-        code + ': ' if code else '', text),
+def check_bucket_name(name, option='-b/--bucket'):
+    """Raise EustoreError naming the rule a bucket name breaks, if any."""
+    def refuse(rule):
+        raise EustoreError('{0}: "{1}" is not a bucket name: {2}'.format(
+            option, name, rule))
+    if not 3 <= len(name) <= 63:
+        refuse('bucket names have 3 to 63 characters')
+    if not _BUCKET_RE.match(name):
+        refuse('bucket names hold only letters, digits, dots, hyphens and '
+               'underscores, and start and end with a letter or digit')
+    if '..' in name:
+        refuse('bucket names have no two dots in a row')
+    if _IP_RE.match(name):
+        refuse('bucket names are not IP addresses')
+
+
+def parse_xml(content, list_tags=()):
+    """An AWS XML answer as nested dicts (requestbuilder's parser), or {}
+    for what is not XML (an HTML error page, nothing)."""
+    try:
+        return parse_aws_xml(io.BytesIO(content or b''),
+                             list_item_tags=list_tags)
+    except Exception:  # a proxy's HTML page, a cut body: no details
+        return {}
+
+
+def _error_from_response(service, response):
+    def child(node, name):
+        value = node.get(name) if isinstance(node, dict) else None
+        return value[0] if isinstance(value, list) and value else value
+
+    parsed = parse_xml(response.content)
+    # S3: <Error>; IAM: <ErrorResponse><Error>; EC2: <Response><Errors>.
+    error = child(parsed, 'Error') or \
+        child(child(parsed, 'ErrorResponse'), 'Error') or \
+        child(child(child(parsed, 'Response'), 'Errors'), 'Error')
+    if not isinstance(error, dict):
+        error = {}
+    code = error.get('Code') if isinstance(error.get('Code'),
+                                           six.string_types) else None
+    text = error.get('Message')
+    text = ' '.join(text.split()) if isinstance(text, six.string_types) \
+        else response.reason
+    return CloudError('{0} at {1} refused the request ({2} {3}{4})'.format(
+        service.DESCRIPTION, service.endpoint, response.status_code,
+        code + ': ' if code else '', text or ''),
         code=code, status_code=response.status_code)
 
 
@@ -87,7 +133,7 @@ class _CloudService(BaseService):
                                         self.NAME))
 
     def handle_http_error(self, response):
-        raise _error_from_response(self.DESCRIPTION, response)
+        raise _error_from_response(self, response)
 
 
 class EC2(_CloudService):
@@ -240,7 +286,19 @@ class Cloud(object):
         request.params.update(params or {})
         for name, value in attrs.items():
             setattr(request, name, value)
-        return request.main()
+        try:
+            return request.main()
+        except EustoreError:
+            raise
+        except ClientError as err:
+            # requestbuilder's connection errors and timeouts: say where.
+            raise CloudError('cannot reach {0} at {1} ({2})'.format(
+                service.DESCRIPTION, service.endpoint, err))
+
+    def identity(self, account_id):
+        """Which cloud and account this is (no secrets), for journals."""
+        return {'ec2': self.ec2.endpoint if self.ec2 else None,
+                's3': self.s3.endpoint, 'account': account_id}
 
     # EC2 -------------------------------------------------------------------
 
@@ -312,12 +370,25 @@ class Cloud(object):
                    path=bucket + '/' + key)
 
     def list_keys(self, bucket, prefix=''):
-        """Names of the bucket's objects that start with ``prefix``."""
-        listing = self._send(_S3Request, self.s3, method='GET', path=bucket,
-                             params={'prefix': prefix}).content
-        return [key for key in re.findall(r'<Key>(.*?)</Key>',
-                                          listing.decode('utf-8'))
-                if key.startswith(prefix)]
+        """Names of the bucket's objects that start with ``prefix``, every
+        page of the listing (S3 gives at most 1000 keys a page)."""
+        keys, marker = [], None
+        while True:
+            params = {'prefix': prefix}
+            if marker:
+                params['marker'] = marker
+            listing = parse_xml(self._send(
+                _S3Request, self.s3, method='GET', path=bucket,
+                params=params).content, ('Contents',))
+            result = listing.get('ListBucketResult') or {}
+            page = [entry.get('Key') for entry in
+                    result.get('Contents') or [] if isinstance(entry, dict)]
+            keys.extend(key for key in page
+                        if key and key.startswith(prefix))
+            if (result.get('IsTruncated') or '').lower() != 'true' or \
+                    not page:
+                return keys
+            marker = result.get('NextMarker') or page[-1]
 
     def delete_bucket(self, bucket):
         self._send(_S3Request, self.s3, method='DELETE', path=bucket)

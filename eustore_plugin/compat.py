@@ -56,6 +56,7 @@ import io
 import re
 import tempfile
 import textwrap
+import threading
 import time
 import warnings
 
@@ -356,9 +357,12 @@ def _rewinding_send_request(original_send, original_prepare):
     (and a server waiting for the promised bytes hangs).  Every attempt is
     prepared through one private method, so rewind there.
     """
+    # Per thread: one service may send several uploads at once.
+    body_start = threading.local()
+
     def prepare_from_start(self, method, url, params, data, files, headers,
                            auth):
-        start = getattr(self, '_body_start', None)
+        start = getattr(body_start, 'offset', None)
         if start is not None:
             data.seek(start)
         return original_prepare(self, method, url, params, data, files,
@@ -367,12 +371,12 @@ def _rewinding_send_request(original_send, original_prepare):
     def send_request(self, method='GET', path=None, params=None,
                      headers=None, data=None, files=None, auth=None):
         seekable = hasattr(data, 'seek') and hasattr(data, 'tell')
-        self._body_start = data.tell() if seekable else None
+        body_start.offset = data.tell() if seekable else None
         try:
             return original_send(self, method, path, params, headers, data,
                                  files, auth)
         finally:
-            self._body_start = None
+            body_start.offset = None
 
     return send_request, prepare_from_start
 

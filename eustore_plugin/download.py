@@ -1,29 +1,31 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Downloading an image tarball: streamed, resumable, and checked.
+Reading a file from an image store: streamed, resumable, bounded, checked.
 
-Tarballs are large and stores sit behind caches and flaky links, so
-:func:`download`
+Tarballs are large and stores sit behind caches and flaky links; stores are
+also attacker input.  So a download
 
-- writes to ``<dest>.part`` and renames it to ``<dest>`` only when the body
-  is complete, so a good file is never replaced by a partial one;
-- resumes a ``.part`` left by an interrupted run, and a connection cut
-  mid-body, with ``Range: bytes=N-`` (a 206 is used only when its
-  Content-Range starts at N; a 200 means the server ignored the Range and
-  the body is the whole file, so the download starts over; a 416 means the
-  ``.part`` does not fit the file, so it starts over too);
-- hashes (MD5 and SHA-256) as it writes, re-hashing an existing ``.part``
-  first, so the file is read from the network once and never re-read;
-- asks for ``Accept-Encoding: identity`` and, should a store still send the
-  tarball with a Content-Encoding (an S3 object with ``Content-Encoding:
-  gzip`` metadata does), keeps the bytes as sent: the catalog's checksums
-  are of the .tar.gz, not of what a browser would unpack.
+- resumes a connection cut mid-body with ``Range: bytes=N-`` and
+  ``If-Range`` (the first answer's ETag, else its Last-Modified), so that a
+  file replaced on the server between attempts starts over instead of being
+  spliced; what to do with each answer is decided by :func:`plan_answer`,
+  a pure function;
+- is held to the size the catalog gives, with or without a Content-Length:
+  one byte more and it stops (an endless body ends nowhere);
+- has a progress deadline: if no :data:`CHUNK_SIZE` bytes arrive for
+  ``stall_timeout`` seconds the connection is dropped and resumed, like a
+  cut (a store dripping a byte every few seconds would otherwise hold the
+  command forever: the socket's own timeout is per read);
+- hashes (MD5 and SHA-256) as it goes, so the file is read once;
+- asks for ``Accept-Encoding: identity`` and keeps the bytes as sent when a
+  store encodes them anyway: the catalog's checksums are of the .tar.gz.
 
-Errors from ``open_url`` (no such file, store unreachable) propagate as they
-are; the ``.part`` is kept so that running again resumes, except after a 404
-or 410, which say the file is gone.  A resumed ``.part`` is trusted to be a
-prefix of the file the store serves now; if the store replaced the file in
-between, the checksums :func:`verify` compares catch it.
+:class:`DownloadStream` is a download as a file object (for the streamed
+install); :func:`download` writes one to a file in a directory the caller
+owns (``<dest>.part``, renamed when complete, so a good file is never
+replaced by a partial one; a ``.part`` left by an interrupted run is
+resumed).  Errors are :class:`DownloadError` (with the store's status when
+it answered one) or :class:`IntegrityError`.
 """
 
 from __future__ import absolute_import
@@ -32,14 +34,21 @@ import collections
 import errno
 import hashlib
 import io
+import json
+import logging
 import os
 import re
 import socket
+import threading
+import time
 import zlib
 
 import requests.exceptions
 import six
 from six.moves import http_client
+
+from eustore_plugin.errors import EustoreError, status_of
+from eustore_plugin.values import as_count
 
 try:
     import urllib3.exceptions as _urllib3_exceptions
@@ -47,11 +56,17 @@ except ImportError:  # pragma: no cover - requests always brings urllib3
     from requests.packages.urllib3 import exceptions as _urllib3_exceptions
 
 
+LOG = logging.getLogger('eustore.download')
+
 # Small enough that a cut loses little: with urllib3 2.x a read that hits
 # the end of a cut body raises and drops the partial chunk it had buffered,
 # so a resume fetches up to one chunk again.
 CHUNK_SIZE = 16 * 1024
 PART_SUFFIX = '.part'
+# Where a .part's first answer's validator is kept, for If-Range on resume.
+VALIDATOR_SUFFIX = '.part.validator'
+DEFAULT_STALL_TIMEOUT = 60.0
+DEFAULT_MAX_RESUMES = 5
 _CONTENT_RANGE_RE = re.compile(r'^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$', re.I)
 
 # What reading a response body raises when the connection drops.  Only the
@@ -66,51 +81,105 @@ _CUT_ERRORS = (requests.exceptions.ChunkedEncodingError,
                socket.error, IOError, OSError)
 
 
-class DownloadError(Exception):
-    """
-    A tarball could not be downloaded; the message says why, and
-    ``status_code`` holds the store's HTTP status when it answered one.
-    """
-
-    def __init__(self, message, status_code=None):
-        Exception.__init__(self, message)
-        self.status_code = status_code
+class DownloadError(EustoreError):
+    """A file could not be downloaded; the message says why."""
 
 
 class IntegrityError(DownloadError):
-    """A downloaded tarball is not the one the catalog describes."""
+    """What was downloaded is not the file the catalog describes."""
 
 
 DownloadResult = collections.namedtuple('DownloadResult',
                                         'path size md5 sha256')
 
 
+# ----------------------------------------------------------- the decision
+
+READ = 'read'              # read the body; drop ``skip`` bytes first
+RESTART = 'restart'        # the body is the whole file: discard what is held
+ASK_WHOLE = 'ask-whole'    # ask again without Range
+FAIL = 'fail'
+
+Plan = collections.namedtuple('Plan', 'action skip total message')
+
+
+def plan_answer(status, content_range, content_length, done, resumed,
+                expected_size=None, can_restart=False, same_file=None):
+    """
+    What to do with a store's answer to a request for a file of which
+    ``done`` bytes are held.  ``resumed``: the request asked for
+    ``bytes=done-``; ``content_range``/``content_length``: the answer's
+    headers (text or None); ``same_file``: whether the answer's ETag or
+    Last-Modified matches the first answer's (None: unknown);
+    ``can_restart``: the caller can throw away what it holds.  Returns a
+    :class:`Plan`; ``total`` is the whole file's size when the answer says.
+    """
+    def fail(message):
+        return Plan(FAIL, 0, None, message)
+
+    length = as_count(content_length)
+    if status == 206 and resumed:
+        match = _CONTENT_RANGE_RE.match(content_range or '')
+        if not match or int(match.group(1)) != done:
+            # Not the bytes asked for.
+            return Plan(ASK_WHOLE, 0, None, None)
+        total = int(match.group(3)) if match.group(3) != '*' else None
+        return _sized(Plan(READ, 0, total, None), expected_size)
+    if status == 200:
+        if not done:
+            return _sized(Plan(READ, 0, length, None), expected_size)
+        # The whole file again: a server that ignores Range, or (If-Range
+        # sent) a file that changed since the held bytes were read.
+        if can_restart:
+            return _sized(Plan(RESTART, 0, length, None), expected_size)
+        if same_file is False:
+            return fail('the file changed on the store while it was being '
+                        'read; run the command again')
+        if length is not None and length < done:
+            return fail('the store now serves a shorter file than the part '
+                        'already read; run the command again')
+        # Bytes already given cannot be taken back: skip them.
+        return _sized(Plan(READ, done, length, None), expected_size)
+    if status == 416 and resumed:
+        if can_restart:
+            return Plan(ASK_WHOLE, 0, None, None)
+        return fail('the store refused to resume the download (416): the '
+                    'file on it is shorter than what was already read; run '
+                    'the command again')
+    return fail(None)  # the caller words errors of the status itself
+
+
+def _sized(plan, expected_size):
+    if expected_size is not None and plan.total is not None and \
+            plan.total != expected_size:
+        return Plan(FAIL, 0, plan.total, (
+            'the image store serves {0} bytes but its catalog says {1}; the '
+            'store is inconsistent, tell its operator (nothing more was '
+            'downloaded)'.format(plan.total, expected_size)))
+    return plan
+
+
+def status_message(status, reason, url):
+    """The one line for a store's error status."""
+    if status in (404, 410):
+        return ('the image store has no file at {0} ({1}); check the '
+                'catalog\'s url for this image'.format(url, status))
+    return ('the image store answered {0} {1} for {2}; try again later or '
+            'tell the store\'s operator'.format(status, reason or '', url)
+            .replace('  ', ' '))
+
+
+# ------------------------------------------------------------------ helpers
+
 def _header(response, name):
     headers = getattr(response, 'headers', None) or {}
     value = headers.get(name)
-    if value is None:  # a plain dict, as _LocalFileResponse has
+    if value is None:  # a plain dict, as local file answers have
         lowered = name.lower()
         for key, val in headers.items():
             if key.lower() == lowered:
                 return val
     return value
-
-
-def _int_header(response, name):
-    try:
-        return int(_header(response, name))
-    except (TypeError, ValueError):
-        return None
-
-
-def _status_of(err):
-    """The HTTP status an open_url exception carries, if any."""
-    for candidate in (getattr(err, 'status_code', None),
-                      getattr(getattr(err, 'response', None), 'status_code',
-                              None)):
-        if isinstance(candidate, six.integer_types):
-            return candidate
-    return None
 
 
 def _close(response):
@@ -119,7 +188,7 @@ def _close(response):
         close()
 
 
-def _remove(path):
+def remove_if_present(path):
     try:
         os.remove(path)
     except OSError as err:
@@ -127,14 +196,22 @@ def _remove(path):
             raise
 
 
-def _body_chunks(response):
+def body_chunks(response, size=CHUNK_SIZE):
     """The body's bytes exactly as sent, whatever its Content-Encoding."""
     encoding = (_header(response, 'Content-Encoding') or '').strip().lower()
     raw = getattr(response, 'raw', None)
     if encoding not in ('', 'identity') and hasattr(raw, 'stream'):
         # requests would undo the encoding; urllib3's stream need not.
-        return raw.stream(CHUNK_SIZE, decode_content=False)
-    return response.iter_content(CHUNK_SIZE)
+        return raw.stream(size, decode_content=False)
+    return response.iter_content(size)
+
+
+def _validator(response):
+    """What If-Range can carry to say "only if still this file"."""
+    etag = _header(response, 'ETag')
+    if etag and not etag.strip().startswith('W/'):
+        return etag.strip()
+    return _header(response, 'Last-Modified')
 
 
 class Hashes(object):
@@ -159,159 +236,146 @@ class Hashes(object):
         return hashes, size
 
 
-class _Restart(DownloadError):
-    """The bytes held cannot be continued: a 416, or the whole file sent."""
+class CountingReader(object):
+    """A file's read(), counting the bytes it gives out and feeding them to
+    ``hashes`` (a :class:`Hashes`) if given."""
+
+    def __init__(self, fileobj, hashes=None):
+        self._file = fileobj
+        self.hashes = hashes
+        self.size = 0
+
+    def read(self, size=-1):
+        data = self._file.read(size)
+        if self.hashes is not None:
+            self.hashes.update(data)
+        self.size += len(data)
+        return data
 
 
-class _TooManyCuts(DownloadError):
-    pass
+class StallWatch(object):
+    """
+    A progress deadline for reading one response at a time: if ``tick()``
+    is not called for ``timeout`` seconds, the response's connection is shut
+    down, so that the read blocked on it returns (and ``fired`` says why).
+    One thread per watch, started with the first response.
+    """
+
+    def __init__(self, timeout):
+        self.timeout = timeout
+        self.fired = False
+        self._last = time.time()
+        self._response = None
+        self._stopped = False
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def watch(self, response):
+        with self._lock:
+            self._response, self._last, self.fired = response, time.time(), \
+                False
+        if self._thread is None and self.timeout:
+            self._thread = threading.Thread(target=self._run,
+                                            name='stall-watch')
+            self._thread.daemon = True
+            self._thread.start()
+
+    def tick(self):
+        self._last = time.time()
+
+    def stop(self):
+        self._stopped = True
+        with self._lock:
+            self._response = None
+
+    def _run(self):
+        while not self._stopped:
+            time.sleep(min(1.0, self.timeout / 4.0))
+            with self._lock:
+                if self._response is not None and \
+                        time.time() - self._last > self.timeout:
+                    LOG.debug('no data for %.0f seconds: dropping the '
+                              'connection', self.timeout)
+                    self.fired = True
+                    _shut_down(self._response)
+                    self._response = None
 
 
-class _Overrun(DownloadError):
-    """The store sent more than it announced: what was kept is suspect."""
+def _shut_down(response):
+    """Shut a streamed response's socket, from another thread."""
+    raw = getattr(response, 'raw', None)
+    candidates = []
+    connection = getattr(raw, '_connection', None)  # urllib3 2
+    candidates.append(getattr(connection, 'sock', None))
+    fp = getattr(getattr(raw, '_fp', None), 'fp', None)  # http.client
+    candidates.append(getattr(getattr(fp, 'raw', None), '_sock', None))
+    candidates.append(getattr(fp, '_sock', None))  # Python 2's httplib
+    for sock in candidates:
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except (socket.error, OSError):
+                pass
+            return
 
+
+# ------------------------------------------------------------------ stream
 
 class DownloadStream(object):
     """
-    A tarball read straight off the network, as a file object: ``read()``
-    gives its bytes in order and hashes them (MD5 and SHA-256) on the way.
-    A connection cut mid-body is resumed with Range up to ``max_resumes``
-    times; a server that answers a resumed request with the whole file has
-    the bytes already given skipped (bytes given cannot be taken back),
-    unless ``on_restart`` is given: then it is called, for a caller that
-    can throw away what it holds, and the body is read from its start.
-    ``offset`` and ``hashes`` continue a download whose first ``offset``
-    bytes were had (and hashed) elsewhere.
+    A file read straight off a store, as a file object: ``read()`` and
+    ``chunks()`` give its bytes in order, hashed on the way.  A connection
+    cut (or stalled) mid-body is resumed up to ``max_resumes`` times.
+    ``on_restart``, if given, is called when the store can only send the
+    whole file again and the caller throws away what it holds; without it,
+    the bytes already given are skipped (when the file is still the same).
+    ``offset``, ``hashes`` and ``validator`` continue a download whose first
+    ``offset`` bytes were had (and hashed) elsewhere.
     """
 
     def __init__(self, open_url, url, expected_size=None, progress=None,
-                 max_resumes=5, offset=0, hashes=None, on_restart=None):
-        self.on_restart = on_restart
+                 max_resumes=DEFAULT_MAX_RESUMES, offset=0, hashes=None,
+                 on_restart=None, validator=None,
+                 stall_timeout=DEFAULT_STALL_TIMEOUT):
         self.open_url = open_url
         self.url = url
         self.expected_size = expected_size
         self.progress = progress
         self.max_resumes = max_resumes
+        self.on_restart = on_restart
         self.done = offset
         self.hashes = hashes or Hashes()
+        self.validator = validator
         self.total = None
+        self.cuts = 0
+        self._watch = StallWatch(stall_timeout)
         self._response = None
         self._chunks = None
         self._skip = 0
         self._use_range = True
-        self._cuts = 0
         self._pending = b''
         self._eof = False
+        self._validator_seen = None
 
-    def _open(self):
-        headers = {'Accept-Encoding': 'identity'}
-        resuming = self.done > 0 and self._use_range
-        if resuming:
-            headers['Range'] = 'bytes={0}-'.format(self.done)
-        try:
-            response = self.open_url(self.url, headers)
-        except Exception as err:
-            if resuming and _status_of(err) == 416:
-                raise _Restart('416')
-            raise
-        status = response.status_code
-        skip = 0
-        if status == 206 and resuming:
-            match = _CONTENT_RANGE_RE.match(
-                _header(response, 'Content-Range') or '')
-            if not match or int(match.group(1)) != self.done:
-                # Not the bytes asked for: ask again for the whole file.
-                _close(response)
-                self._use_range = False
-                return self._open()
-            total = int(match.group(3)) if match.group(3) != '*' else None
-        elif status == 200:
-            # A fresh start, or a server that ignores Range: the body is the
-            # whole file, of which the first bytes were had already.
-            if self.done and self.on_restart is not None:
-                self.on_restart()
-                self.done, self.hashes = 0, Hashes()
-            skip = self.done
-            total = _int_header(response, 'Content-Length')
-        else:
-            _close(response)
-            if status == 416 and resuming:
-                raise _Restart('416')
-            if status in (404, 410):
-                raise DownloadError(
-                    'the image store has no file at {0} ({1}); check the '
-                    'catalog\'s url for this image'.format(self.url, status),
-                    status)
-            raise DownloadError(
-                'the image store answered {0} {1} for {2}; try again later '
-                'or tell the store\'s operator'.format(
-                    status, getattr(response, 'reason', '') or '', self.url)
-                .replace('  ', ' '), status)
-        if self.expected_size is not None and total is not None and \
-                total != self.expected_size:
-            _close(response)
-            raise IntegrityError(
-                'the image store serves {0} bytes at {1} but its catalog '
-                'says {2}; the store is inconsistent, tell its operator '
-                '(nothing more was downloaded)'.format(
-                    total, self.url, self.expected_size))
-        self.total = total
-        self._response, self._skip = response, skip
-        self._chunks = iter(_body_chunks(response))
-        self._report()
+    # What a caller may want to know or keep.
+    @property
+    def first_validator(self):
+        """The validator of the first answer (to keep beside a .part)."""
+        return self.validator
 
-    def _report(self):
-        if self.progress is not None:
-            self.progress(self.done, self.total if self.total is not None
-                          else self.expected_size)
-
-    def _resume_after(self, reason):
-        _close(self._response)
-        self._response = self._chunks = None
-        self._cuts += 1
-        self._use_range = True
-        if self._cuts > self.max_resumes:
-            raise _TooManyCuts('the download of {0} was cut off {1} times '
-                               '(last: {2})'.format(self.url, self._cuts,
-                                                    reason))
-
-    def _next_chunk(self):
-        """The next bytes of the file, or b'' at its end."""
-        while not self._eof:
-            if self._chunks is None:
-                self._open()
-            try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                if self.total is not None and self.done < self.total:
-                    self._resume_after('the body ended early')
-                    continue
-                _close(self._response)
-                self._eof = True
-                break
-            except _CUT_ERRORS as err:
-                self._resume_after('{0}: {1}'.format(type(err).__name__, err))
-                continue
-            if self._skip:
-                dropped = min(self._skip, len(chunk))
-                chunk, self._skip = chunk[dropped:], self._skip - dropped
+    def chunks(self):
+        """The file's remaining bytes, chunk by chunk."""
+        while True:
+            chunk = self._next_chunk()
             if not chunk:
-                continue
-            self.done += len(chunk)
-            if self.total is not None and self.done > self.total:
-                _close(self._response)
-                raise _Overrun(
-                    'the image store sent {0} bytes for {1}, more than the '
-                    '{2} it announced; try again later or tell the store\'s '
-                    'operator'.format(self.done, self.url, self.total))
-            self.hashes.update(chunk)
-            self._report()
-            return chunk
-        return b''
+                return
+            yield chunk
 
     def read(self, size=-1):
         if size is None or size < 0:
-            return self._pending + b''.join(iter(self._next_chunk, b''))
+            data = self._pending + b''.join(self.chunks())
+            self._pending = b''
+            return data
         while len(self._pending) < size:
             chunk = self._next_chunk()
             if not chunk:
@@ -326,101 +390,300 @@ class DownloadStream(object):
                               self.hashes.sha256.hexdigest())
 
     def close(self):
+        self._watch.stop()
         _close(self._response)
 
+    # ------------------------------------------------------------------
+
+    def _open(self):
+        headers = {'Accept-Encoding': 'identity'}
+        resumed = self.done > 0 and self._use_range
+        if resumed:
+            headers['Range'] = 'bytes={0}-'.format(self.done)
+            if self.validator:
+                headers['If-Range'] = self.validator
+        LOG.debug('GET %s%s', self.url, ' with Range: {0}{1}'.format(
+            headers['Range'], ', If-Range: ' + self.validator
+            if self.validator else '') if resumed else '')
+        try:
+            response = self.open_url(self.url, headers)
+        except Exception as err:
+            status = status_of(err)
+            if status is None:
+                raise
+            response = _ErrorAnswer(status, err)
+        status = response.status_code
+        validator = _validator(response)
+        same = None
+        if self.validator and validator:
+            same = validator == self.validator
+        plan = plan_answer(status, _header(response, 'Content-Range'),
+                           _header(response, 'Content-Length'), self.done,
+                           resumed, self.expected_size,
+                           can_restart=self.on_restart is not None,
+                           same_file=same)
+        if plan.action == FAIL:
+            _close(response)
+            if isinstance(response, _ErrorAnswer):
+                if plan.message is None:
+                    raise response.error
+            if plan.message is None:
+                raise DownloadError(status_message(
+                    status, getattr(response, 'reason', ''), self.url),
+                    status)
+            error = IntegrityError if plan.total is not None else \
+                DownloadError
+            raise error('{0} (at {1})'.format(plan.message, self.url),
+                        status)
+        if plan.action == ASK_WHOLE:
+            LOG.debug('the store answered %s to a resume: asking for the '
+                      'whole file', status)
+            _close(response)
+            self._use_range = False
+            return self._open()
+        if plan.action == RESTART:
+            LOG.debug('the store sent the whole file to a resume (%s): '
+                      'starting over', 'file changed' if same is False
+                      else 'Range ignored')
+            self._restart()
+        elif plan.skip:
+            LOG.debug('the store ignores Range: skipping the %d bytes '
+                      'already read', plan.skip)
+        if self.validator is None:
+            self.validator = validator
+        self.total = plan.total
+        self._response, self._skip = response, plan.skip
+        self._chunks = iter(body_chunks(response))
+        self._watch.watch(response)
+        self._report()
+
+    def _restart(self):
+        self.on_restart()
+        self.done, self.hashes, self.validator = 0, Hashes(), None
+
+    def _report(self):
+        if self.progress is not None:
+            self.progress(self.done, self.total if self.total is not None
+                          else self.expected_size)
+
+    def _resume_after(self, reason):
+        _close(self._response)
+        self._response = self._chunks = None
+        self.cuts += 1
+        self._use_range = True
+        LOG.debug('download of %s cut after %d bytes (%s); resuming',
+                  self.url, self.done, reason)
+        if self.cuts > self.max_resumes:
+            self._watch.stop()
+            raise DownloadError('the download of {0} was cut off {1} times '
+                                '(last: {2})'.format(self.url, self.cuts,
+                                                     reason))
+
+    def _next_chunk(self):
+        """The next bytes of the file, or b'' at its end."""
+        while not self._eof:
+            if self._chunks is None:
+                self._open()
+            try:
+                chunk = next(self._chunks)
+            except StopIteration:
+                if self._watch.fired:
+                    self._resume_after('no data for {0:.0f} seconds'.format(
+                        self._watch.timeout))
+                    continue
+                if self.total is not None and self.done < self.total:
+                    self._resume_after('the body ended early')
+                    continue
+                _close(self._response)
+                self._watch.stop()
+                self._eof = True
+                break
+            except _CUT_ERRORS as err:
+                reason = 'no data for {0:.0f} seconds'.format(
+                    self._watch.timeout) if self._watch.fired else \
+                    '{0}: {1}'.format(type(err).__name__, err)
+                self._resume_after(reason)
+                continue
+            self._watch.tick()
+            if self._skip:
+                dropped = min(self._skip, len(chunk))
+                chunk, self._skip = chunk[dropped:], self._skip - dropped
+            if not chunk:
+                continue
+            self.done += len(chunk)
+            limit = self.total if self.total is not None else \
+                self.expected_size
+            if limit is not None and self.done > limit:
+                self.close()
+                raise IntegrityError(
+                    'the image store sent more than the {0} bytes {1} for '
+                    '{2}; try again later or tell the store\'s operator'
+                    .format(limit, 'it announced' if self.total is not None
+                            else 'the catalog gives', self.url))
+            self.hashes.update(chunk)
+            self._report()
+            return chunk
+        return b''
+
+
+class _ErrorAnswer(object):
+    """An error status open_url raised, held like an answer to plan it."""
+
+    def __init__(self, status, error):
+        self.status_code = status
+        self.error = error
+        self.headers = {}
+        self.reason = ''
+
+    def close(self):
+        pass
+
+
+# -------------------------------------------------------------- to a file
 
 def download(open_url, url, dest_path, expected_size=None, progress=None,
-             max_resumes=5):
+             max_resumes=DEFAULT_MAX_RESUMES,
+             stall_timeout=DEFAULT_STALL_TIMEOUT):
     """
-    Download ``url`` to ``dest_path`` (see the module's docstring) and
+    Download ``url`` to ``dest_path``, in a directory the caller owns, and
     return a :class:`DownloadResult`.  ``open_url(url, headers)`` returns a
     streamed response-like object (``status_code``, ``headers``,
-    ``iter_content``) and raises on errors; ``expected_size`` is the
-    catalog's size, if known; ``progress(bytes_done, total_or_None)`` is
-    called as bytes arrive.  A connection cut mid-body is resumed up to
-    ``max_resumes`` times.  Raises :class:`DownloadError`,
-    :class:`IntegrityError`, or whatever ``open_url`` raises.
+    ``iter_content``) or raises; ``expected_size`` is the catalog's size, if
+    known; ``progress(bytes_done, total_or_None)`` is called as bytes
+    arrive.  A ``.part`` of an earlier run is resumed.
     """
     part_path = dest_path + PART_SUFFIX
+    validator_path = dest_path + VALIDATOR_SUFFIX
     hashes, done = Hashes(), 0
-    if os.path.exists(part_path):
+    if os.path.lexists(part_path) and not _is_regular_file(part_path):
+        raise DownloadError('{0} is not a file this tool wrote; remove it '
+                            'and run the command again'.format(part_path))
+    if _is_regular_file(part_path):
         if expected_size is not None and \
                 os.path.getsize(part_path) > expected_size:
-            _remove(part_path)  # longer than the file: not a prefix of it
+            _discard(part_path, validator_path)  # not a prefix of the file
         else:
             hashes, done = Hashes.of_file(part_path)
+            LOG.debug('resuming %s from the %d bytes of %s', url, done,
+                      part_path)
     if expected_size is not None and 0 < expected_size == done:
         # An earlier run got every byte but stopped before the rename.
         if progress is not None:
             progress(done, expected_size)
-        _replace(part_path, dest_path)
+        _finish(part_path, validator_path, dest_path)
         return DownloadResult(dest_path, done, hashes.md5.hexdigest(),
                               hashes.sha256.hexdigest())
-    while True:
-        part = _PartFile(part_path, append=done > 0)
-        stream = DownloadStream(open_url, url, expected_size, progress,
-                                max_resumes, offset=done, hashes=hashes,
-                                on_restart=part.empty)
-        try:
-            for chunk in iter(stream._next_chunk, b''):
-                part.write(chunk)
-            part.finish()
-        except _Restart:
-            # The .part does not fit the file the store has now.
-            part.close()
-            hashes, done = Hashes(), 0
-            continue
-        except _TooManyCuts as err:
-            part.close()
+    part = _PartFile(part_path, validator_path, append=done > 0)
+    stream = DownloadStream(open_url, url, expected_size, progress,
+                            max_resumes, offset=done, hashes=hashes,
+                            on_restart=part.empty,
+                            validator=part.validator if done else None,
+                            stall_timeout=stall_timeout)
+    try:
+        for chunk in stream.chunks():
+            part.write(chunk, stream.first_validator)
+        part.finish(stream.first_validator)
+    except DownloadError as err:
+        part.close()
+        if err.status_code in (404, 410) or isinstance(err, IntegrityError):
+            _discard(part_path, validator_path)
+        elif os.path.exists(part_path) and stream.done:
             raise DownloadError(
                 '{0}; {1} of {2} bytes are kept in {3}: run the command '
-                'again to resume'.format(
-                    err, stream.done, stream.total if stream.total is not None
-                    else '?', part_path))
-        except Exception as err:
-            part.close()
-            if _status_of(err) in (404, 410) or isinstance(err, _Overrun):
-                _remove(part_path)
-            raise
-        break
-    _replace(part_path, dest_path)
+                'again to resume'.format(err, stream.done, stream.total if
+                                         stream.total is not None else '?',
+                                         part_path), err.status_code)
+        raise
+    except Exception as err:
+        part.close()
+        if status_of(err) in (404, 410):
+            _discard(part_path, validator_path)
+        raise
+    finally:
+        stream.close()
+    _finish(part_path, validator_path, dest_path)
     return stream.result(dest_path)
+
+
+def _is_regular_file(path):
+    try:
+        return os.path.isfile(path) and not os.path.islink(path)
+    except OSError:
+        return False
+
+
+def _discard(part_path, validator_path):
+    remove_if_present(part_path)
+    remove_if_present(validator_path)
+
+
+def _finish(part_path, validator_path, dest_path):
+    remove_if_present(validator_path)
+    # Atomic on POSIX: dest is the old good file or the new one, never half.
+    getattr(os, 'replace', os.rename)(part_path, dest_path)
 
 
 class _PartFile(object):
     """
-    The .part being written: opened at the first byte (a refused request
-    leaves none), emptied when the store starts the file over.
+    The .part being written: created at the first byte (a refused request
+    leaves none), exclusively and without following a symlink, readable by
+    its owner only; emptied when the store starts the file over.  The first
+    answer's validator is kept beside it, for If-Range on a later resume.
     """
 
-    def __init__(self, path, append):
+    def __init__(self, path, validator_path, append):
         self.path = path
-        self._mode = 'ab' if append else 'wb'
+        self.validator_path = validator_path
+        self._append = append
         self._file = None
+        self._validator_written = append
+        self.validator = None
+        if append:
+            try:
+                with io.open(validator_path, 'r', encoding='utf-8') as kept:
+                    self.validator = json.load(kept).get('validator')
+            except (IOError, OSError, ValueError, AttributeError):
+                self.validator = None
 
-    def write(self, data):
+    def write(self, data, validator=None):
         if self._file is None:
-            self._file = io.open(self.path, self._mode)
+            self._open()
+        if not self._validator_written:
+            self._keep_validator(validator)
         self._file.write(data)
+
+    def _open(self):
+        nofollow = getattr(os, 'O_NOFOLLOW', 0)
+        if self._append:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | nofollow)
+        else:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
+                         nofollow, 0o600)
+        self._file = io.open(fd, 'wb')
+
+    def _keep_validator(self, validator):
+        self._validator_written = True
+        if not validator:
+            return
+        fd = os.open(self.validator_path, os.O_WRONLY | os.O_CREAT |
+                     os.O_TRUNC | getattr(os, 'O_NOFOLLOW', 0), 0o600)
+        with io.open(fd, 'w', encoding='utf-8') as out:
+            out.write(six.text_type(json.dumps({'validator': validator})))
 
     def empty(self):
         self.close()
-        self._mode = 'wb'
-        _remove(self.path)
+        self._append = False
+        self._validator_written = False
+        _discard(self.path, self.validator_path)
 
-    def finish(self):
-        self.write(b'')  # an empty file is a file too
+    def finish(self, validator=None):
+        self.write(b'', validator)  # an empty file is a file too
         self.close()
 
     def close(self):
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _replace(source, dest):
-    # Atomic on POSIX: dest is the old good file or the new one, never half.
-    getattr(os, 'replace', os.rename)(source, dest)
 
 
 # ------------------------------------------------------------------- verify
@@ -441,8 +704,9 @@ def compare(result, image):
     """
     Check a :class:`DownloadResult` against what the catalog says of
     ``image`` (a :class:`eustore_plugin.catalog.CatalogImage`): its size,
-    SHA-256, MD5 and euca2ools 2.x checksum name, those it has.  Returns
-    the names of the checks made and the descriptions of those that failed.
+    SHA-256, SHA-512, MD5 and euca2ools 2.x checksum name, those it has.
+    Returns the names of the checks made and the descriptions of those that
+    failed.
     """
     checks = []
     failures = []
@@ -468,13 +732,14 @@ def compare(result, image):
 def verify(result, image):
     """
     :func:`compare`, for a download to use: returns the names of the checks
-    made (empty: nothing could be checked).  On a mismatch the tarball is
-    removed and :class:`IntegrityError` raised.
+    made (empty: nothing could be checked).  On a mismatch the downloaded
+    file (in the caller's own directory) is removed and
+    :class:`IntegrityError` raised.
     """
     checks, failures = compare(result, image)
     if failures:
         if result.path:
-            _remove(result.path)
+            remove_if_present(result.path)
         raise IntegrityError(
             'the tarball downloaded for image "{0}" is not the one the '
             'catalog describes ({1}); {2}: run the command again to download '

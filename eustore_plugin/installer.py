@@ -1,194 +1,52 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 Installing one image tarball into a cloud: the steps between "here is a
-tar.gz" and "here is an emi- id", and undoing them on failure.
+tar.gz" and "here is an emi- id", as one algorithm over an install
+strategy (backend.py chooses it: the plugin's own bundler, or euca2ools'):
 
-The plugin's own bundler writes each manifest last, so the tarball is read
-once, front to back (gzip allows nothing else), straight from the store if
-need be: each member's role is judged from its name as it goes by, wanted
-members are bundled as they are read (nothing is extracted to disk), parts
-are uploaded while later ones are still being compressed, and when the end
-is reached the download is verified and the whole layout checked before
-anything is registered.  euca2ools writes each manifest as it bundles, so
-with it the tarball is a file, read once for its member list and then for
-the kernel and ramdisk, registered before the machine image is bundled.
+    the tarball, read once, front to back (gzip allows nothing else)
+      -> each member's role judged from its name as it goes by
+      -> strategy.start(member): its bundle begins (the built-in bundler
+         bundles and uploads it there and then, reading the member as it
+         streams by; euca2ools' is given the member's place in a tarball
+         on disk and bundles it when finished)
+    the tarball's end: its checksums checked, the whole layout checked
+      -> kernel, ramdisk, machine image, in that order:
+         pending.finish(kernel and ramdisk ids) -> manifest location
+         RegisterImage -> id
 
-Everything the run creates in the cloud is written into an
-:class:`InstallJournal` as it happens; if anything fails, or the user presses
-Ctrl-C, the journal deletes what was uploaded and deregisters what was
-registered, newest first, so a rerun starts from a clean slate.
+Nothing is registered before the whole tarball has been read and verified.
+Everything created in the cloud goes into the run's :class:`Journal` as it
+happens (the strategy journals what it uploads; this module the buckets and
+registrations), so the caller can undo it all on failure.
 """
 
 from __future__ import absolute_import
 
-import io
-import os.path
+import collections
+import logging
 import tarfile
 import zlib
 
-from eustore_plugin.bundle import BundleWriter
-from eustore_plugin.download import verify
+from eustore_plugin.journal import CreatedBucket, Registered, Registering
 from eustore_plugin.layout import LayoutError, analyze, provisional_role
+from eustore_plugin.signals import Deferred, Interrupted
+
+LOG = logging.getLogger('eustore.installer')
+
+ROLES = ('kernel', 'ramdisk', 'machine')
 
 
-class InstallJournal(object):
-    """What this run created in the cloud, to undo on failure."""
+class InstallPlan(object):
+    """What one install does, decided before any I/O and not changed after."""
 
-    def __init__(self, cloud):
-        self.cloud = cloud
-        self._undo = []
-
-    def created_bucket(self, bucket):
-        self._undo.append(('bucket', bucket))
-
-    def uploaded(self, bucket, key):
-        self._undo.append(('object', (bucket, key)))
-
-    def uploaded_prefix(self, bucket, prefix):
-        """Objects whose names start with ``prefix`` are this run's."""
-        self._undo.append(('objects', (bucket, prefix)))
-
-    def registering(self, name):
-        """
-        An image is about to be registered under ``name``.  No image had
-        the name before the run (the command checks), so undoing it means
-        deregistering whatever has it: even an image whose registration was
-        cut off before its id came back.
-        """
-        self._undo.append(('name', name))
-
-    @property
-    def empty(self):
-        return not self._undo
-
-    def undo(self):
-        """
-        Remove everything recorded, newest first; returns what failed.  What
-        is recorded is what the run was about to create, so something that
-        is not there (a 404) is simply done.
-        """
-        failures = []
-        while self._undo:
-            kind, what = self._undo.pop()
-            try:
-                if kind == 'name':
-                    for image in self.cloud.images_named(what):
-                        self.cloud.deregister_image(image['imageId'])
-                elif kind == 'object':
-                    self.cloud.delete_object(*what)
-                elif kind == 'objects':
-                    for key in self.cloud.list_keys(*what):
-                        self.cloud.delete_object(what[0], key)
-                else:
-                    self.cloud.delete_bucket(what)
-            except Exception as err:  # keep undoing the rest
-                if getattr(err, 'status_code', None) != 404:
-                    failures.append('{0} {1}: {2}'.format(kind, what, err))
-        return failures
-
-
-class BundleCredentials(object):
-    """What bundling needs besides the image: certificates, key, account."""
-
-    def __init__(self, certificate, private_key, cloud_certificate,
-                 account_id):
-        self.certificate = certificate
-        self.private_key = private_key
-        self.cloud_certificate = cloud_certificate
-        self.account_id = account_id
-
-
-class BuiltinBundleUploader(object):
-    """
-    Bundles with the plugin's own BundleWriter and uploads each part as soon
-    as it is finished (at most ``max_pending_parts`` wait on disk).  Its
-    manifests are written after all parts are up, so they can name a kernel
-    and ramdisk registered meanwhile.
-    """
-
-    defers_manifests = True
-
-    def __init__(self, cloud, credentials, journal, workdir=None,
-                 part_size=10485760, max_pending_parts=2, progress=None):
-        self.cloud = cloud
-        self.credentials = credentials
-        self.journal = journal
-        self.workdir = workdir
-        self.part_size = part_size
-        self.max_pending_parts = max_pending_parts
-        self.progress = progress
-
-    def upload(self, fileobj, size, prefix, image_type, architecture,
-               bucket, kernel_id=None, ramdisk_id=None, member=None):
-        """
-        Bundle and upload an image read from ``fileobj`` (``member``, the
-        tarball and member name it comes from, is not needed here); returns
-        a :class:`PendingManifest`.
-        """
-        creds = self.credentials
-        writer = BundleWriter(
-            prefix, image_type, architecture, creds.account_id,
-            creds.certificate, creds.private_key, creds.cloud_certificate,
-            part_size=self.part_size, workdir=self.workdir,
-            max_pending_parts=self.max_pending_parts)
-        source = _CountingReader(fileobj)
-        bar = self.progress('bundling {0}'.format(image_type), size) \
-            if self.progress else None
-        for part in writer.bundle(source, size):
-            # Recorded first: an upload cut half-way may still have landed.
-            self.journal.uploaded(bucket, part.filename)
-            self.cloud.put_file(bucket, part.filename, part.path)
-            if bar is not None:
-                bar.update(source.count)
-        if bar is not None:
-            bar.finish()
-        return PendingManifest(self, writer, bucket)
-
-    def register(self, **params):
-        return self.cloud.register_image(**params)
-
-
-class _CountingReader(object):
-    """A file's read(), counting the bytes it has given out."""
-
-    def __init__(self, fileobj):
-        self._fileobj = fileobj
-        self.count = 0
-
-    def read(self, size=-1):
-        data = self._fileobj.read(size)
-        self.count += len(data)
-        return data
-
-
-class PendingManifest(object):
-    """A bundle whose parts are uploaded and whose manifest is not yet."""
-
-    def __init__(self, uploader, writer, bucket):
-        self._uploader = uploader
-        self._writer = writer
-        self.bucket = bucket
-
-    def finish(self, kernel_id=None, ramdisk_id=None):
-        """Write, upload and return the manifest's location (bucket/key)."""
-        manifest = self._writer.manifest(kernel_id=kernel_id,
-                                         ramdisk_id=ramdisk_id)
-        key = self._writer.manifest_filename
-        self._uploader.journal.uploaded(self.bucket, key)
-        self._uploader.cloud.put_object(self.bucket, key, manifest)
-        return '{0}/{1}'.format(self.bucket, key)
-
-
-class InstallRequest(object):
-    """Everything one install needs to know, decided before any I/O."""
-
-    def __init__(self, tarball, names, architecture, bucket,
+    def __init__(self, names, architecture, bucket, key_prefix='',
                  description=None, hypervisor=None, virtualization_type=None,
                  kernel_id=None, ramdisk_id=None, separate_buckets=False):
-        self.tarball = tarball
-        self.names = names
+        self.names = dict(names)
         self.architecture = architecture
         self.bucket = bucket
+        self.key_prefix = key_prefix
         self.description = description
         self.hypervisor = hypervisor
         self.virtualization_type = virtualization_type
@@ -201,190 +59,161 @@ class InstallRequest(object):
             return '{0}-{1}'.format(self.bucket, role)
         return self.bucket
 
+    def key(self, name):
+        """An object's key in its bucket."""
+        return self.key_prefix + name
 
-class LocalTarball(object):
-    """A tarball on disk: given by -t, or downloaded and kept with -d."""
+    def manifest_location(self, role):
+        return '{0}/{1}'.format(self.bucket_for(role), self.key(
+            self.names[role] + '.manifest.xml'))
 
-    def __init__(self, path):
-        self.path = path
-
-    def open(self):
-        return io.open(self.path, 'rb')
-
-    def finish(self, fileobj):
-        fileobj.close()
+    def wants(self, role):
+        """Whether a member of ``role`` is bundled (not the user's own)."""
+        return role is not None and (role == 'machine' or
+                                     not self.kernel_id)
 
 
-class StreamedTarball(object):
+class TarballMember(collections.namedtuple(
+        'TarballMember', 'name size index stream tarball_path')):
     """
-    A tarball read from the store while it is installed (no copy on disk);
-    it is checked against the catalog once read to its end, before anything
-    is registered.  ``unverified(image)`` is told when nothing could be,
-    ``done()`` when the whole tarball was read.
+    One member as a strategy gets it: its exact archive name, size, position
+    among the archive's members, a stream of its bytes (readable only until
+    the next member), and the tarball's path when it is a file on disk.
     """
-
-    def __init__(self, stream, image, unverified, done=None):
-        self.stream = stream
-        self.image = image
-        self.unverified = unverified
-        self.done = done
-        self.path = stream.url
-
-    def open(self):
-        return self.stream
-
-    def finish(self, fileobj):
-        # tar stops reading at its end-of-archive blocks: the checksums are
-        # of every byte, padding included.
-        while fileobj.read(1 << 20):
-            pass
-        fileobj.close()
-        if self.done is not None:
-            self.done()
-        if not verify(self.stream.result(), self.image):
-            self.unverified(self.image)
+    __slots__ = ()
 
 
-def read_layout(request, source):
-    """A pass over a tarball on disk: which members to install."""
-    with tarfile.open(source.path, 'r:gz') as tar:
-        members = tar.getmembers()
-    return analyze(members, hypervisor=request.hypervisor,
-                   virtualization_type=request.virtualization_type)
-
-
-def install(request, cloud, uploader, journal, report, source):
+def open_tar(fileobj):
     """
-    Bundle, upload and register the images of the tarball ``source``.
-    ``report(role, id)`` is told each registered id.  Returns the machine
-    image's id.  On any failure the journal is left for the caller to undo.
+    A tar.gz read as a stream of members (no seeking).  Reads of 64 KiB:
+    bigger ones cost less per byte, but a read of a stream waits until it is
+    filled, and the first member should be on its way before that.
     """
-    ids = {'kernel': request.kernel_id, 'ramdisk': request.ramdisk_id}
-    uploads = _Uploads(request, cloud, uploader, journal, ids)
+    return tarfile.open(fileobj=fileobj, mode='r|gz', bufsize=1 << 16)
 
-    def register_pending(layout):
-        for role in ('kernel', 'ramdisk', 'machine'):
-            if role not in uploads.pending:
-                continue
-            pending, extra = uploads.pending.pop(role), {}
-            if role == 'machine':
-                extra = dict(KernelId=ids['kernel'], RamdiskId=ids['ramdisk'],
-                             VirtualizationType=layout.virtualization_type)
-                location = pending.finish(kernel_id=ids['kernel'],
-                                          ramdisk_id=ids['ramdisk'])
-            else:
-                location = pending.finish()
-            ids[role] = register(uploader, journal, location,
-                                 request.names[role], request, role, **extra)
+
+def install(plan, source, strategy, cloud, journal, report=None):
+    """
+    Bundle, upload and register the images of the tarball ``source`` (see
+    tarball.py) as ``plan`` says, with ``strategy``.  ``report(role, id)``
+    is told each id registered.  Returns {role: id} of the images used
+    (the user's own kernel and ramdisk included).  On failure the journal is
+    left for the caller to undo.
+    """
+    buckets = _Buckets(cloud, journal)
+    pending, members = _bundle_members(plan, source, strategy, buckets)
+    layout = analyze(members, hypervisor=plan.hypervisor,
+                     virtualization_type=plan.virtualization_type)
+    _check_bundled(plan, layout, pending)
+    ids = {'kernel': plan.kernel_id, 'ramdisk': plan.ramdisk_id}
+    for role in ROLES:
+        if role not in pending:
+            continue
+        bundle, _ = pending[role]
+        kernel_ids = dict(kernel_id=ids['kernel'],
+                          ramdisk_id=ids['ramdisk']) if role == 'machine' \
+            else {}
+        location = bundle.finish(**kernel_ids)
+        ids[role] = register(plan, strategy, journal, role, location,
+                             layout.virtualization_type, **kernel_ids)
+        if report is not None:
             report(role, ids[role])
-
-    if uploader.defers_manifests:
-        # One pass, straight from the source: roles are judged member by
-        # member, and the whole layout is checked once the list is known,
-        # before anything is registered.
-        fileobj = source.open()
-        members = []
-        try:
-            with tarfile.open(fileobj=fileobj, mode='r|gz') as tar:
-                for member in tar:
-                    members.append(member)
-                    uploads.bundle(tar, member, provisional_role(
-                        member, request.hypervisor,
-                        request.virtualization_type))
-        except (tarfile.TarError, zlib.error, EOFError, IOError) as err:
-            # A damaged download is better named by its checksum.
-            source.finish(fileobj)
-            raise LayoutError('{0} is not a readable tar.gz ({1})'.format(
-                source.path, err))
-        source.finish(fileobj)
-        layout = analyze(members, hypervisor=request.hypervisor,
-                         virtualization_type=request.virtualization_type)
-        uploads.check_against(layout)
-        register_pending(layout)
-    else:
-        # Kernel and ramdisk ids go into the machine image's manifest as it
-        # is bundled: they are bundled and registered in a pass of their own.
-        layout = read_layout(request, source)
-        uploads.roles = layout.wanted()
-        for wanted in (('kernel', 'ramdisk'), ('machine',)):
-            uploads.bundle_pass(source, wanted)
-            register_pending(layout)
-    return ids['machine']
+    return ids
 
 
-class _Uploads(object):
-    """The bundles of one install: which member is which, and their state."""
+class _Buckets(object):
+    """The buckets of an install, created when first needed (a tarball that
+    turns out to be damaged leaves nothing behind)."""
 
-    def __init__(self, request, cloud, uploader, journal, ids):
-        self.request = request
+    def __init__(self, cloud, journal):
         self.cloud = cloud
-        self.uploader = uploader
         self.journal = journal
-        self.ids = ids
-        self.roles = None  # {member name: role} when known beforehand
-        self.pending = {}
-        self.bundled = {}  # member name -> role
-        self._buckets = set()
+        self._ready = set()
 
-    def bundle(self, tar, member, role):
-        if role is None or (role != 'machine' and self.request.kernel_id):
-            return  # not wanted, or the user's own kernel and ramdisk
-        request = self.request
-        bucket = request.bucket_for(role)
-        if bucket not in self._buckets:
-            if not self.cloud.bucket_exists(bucket):
-                # Written down first: an interrupted PUT may still land.
-                self.journal.created_bucket(bucket)
-                self.cloud.create_bucket(bucket)
-            self._buckets.add(bucket)
-        if role in self.pending:
-            raise LayoutError('the tarball holds several {0} files ({1}, '
-                              '{2})'.format(role, self._name_of(role),
-                                            member.name))
-        self.bundled[member.name] = role
-        machine = role == 'machine'
-        self.pending[role] = self.uploader.upload(
-            tar.extractfile(member), member.size, request.names[role], role,
-            request.architecture, bucket,
-            kernel_id=self.ids['kernel'] if machine else None,
-            ramdisk_id=self.ids['ramdisk'] if machine else None,
-            member=(request.tarball, member.name))
-
-    def _name_of(self, role):
-        return [name for name, what in self.bundled.items()
-                if what == role][0]
-
-    def bundle_pass(self, source, wanted):
-        """A pass over a tarball on disk for the members of some roles."""
-        with tarfile.open(source.path, 'r|gz') as tar:
-            for member in tar:
-                role = self.roles.get(member.name)
-                if role in wanted:
-                    self.bundle(tar, member, role)
-
-    def check_against(self, layout):
-        wanted = layout.wanted()
-        if self.request.kernel_id:
-            wanted = dict((name, role) for name, role in wanted.items()
-                          if role == 'machine')
-        if wanted != self.bundled:
-            raise LayoutError(
-                'the tarball\'s layout is not what its member names '
-                'suggested while streaming it ({0}); install it from a '
-                'local copy with -d'.format(', '.join(sorted(
-                    set(wanted) ^ set(self.bundled)))))
+    def ensure(self, bucket):
+        if bucket in self._ready:
+            return
+        if not self.cloud.bucket_exists(bucket):
+            # Written down first: an interrupted PUT may still land.
+            self.journal.add(CreatedBucket(bucket=bucket))
+            self.cloud.create_bucket(bucket)
+            LOG.debug('created bucket %s', bucket)
+        self._ready.add(bucket)
 
 
-def register(uploader, journal, location, name, request, role, **extra):
-    params = dict(ImageLocation=location, Name=name,
-                  Architecture=request.architecture)
-    if request.description:
-        params['Description'] = request.description if role == 'machine' \
-            else '{0} ({1})'.format(request.description, role)
-    params.update((key, val) for key, val in extra.items() if val)
-    journal.registering(name)
-    return uploader.register(**params)
+def _bundle_members(plan, source, strategy, buckets):
+    """One pass over the tarball: {role: (pending bundle, member name)} and
+    the member list."""
+    pending, members = {}, []
+    fileobj = source.open()
+    try:
+        with open_tar(fileobj) as tar:
+            for index, info in enumerate(tar):
+                members.append(info)
+                role = provisional_role(info, plan.hypervisor,
+                                        plan.virtualization_type)
+                if not plan.wants(role):
+                    continue
+                if role in pending:
+                    raise LayoutError(
+                        'the tarball holds several {0} files ({1}, {2})'
+                        .format(role, pending[role][1], info.name))
+                LOG.debug('bundling %s as the %s image', info.name, role)
+                buckets.ensure(plan.bucket_for(role))
+                member = TarballMember(info.name, info.size, index,
+                                       tar.extractfile(info), source.path)
+                pending[role] = (strategy.start(member, role, plan),
+                                 info.name)
+    except (tarfile.TarError, zlib.error, EOFError, IOError) as err:
+        # A damaged download is better named by its checksum.
+        source.finish(fileobj)
+        raise LayoutError('{0} is not a readable tar.gz ({1})'.format(
+            source.label, err))
+    source.finish(fileobj)
+    return pending, members
 
 
-def tarball_name(path_or_url):
-    return os.path.basename(path_or_url.rstrip('/').split('?', 1)[0])
+def _check_bundled(plan, layout, pending):
+    wanted = dict((name, role) for name, role in layout.wanted().items()
+                  if plan.wants(role))
+    bundled = dict((name, role) for role, (_, name) in pending.items())
+    if wanted != bundled:
+        raise LayoutError(
+            'the tarball\'s layout is not what its member names suggested '
+            'while streaming it ({0}); install it from a local copy with -d'
+            .format(', '.join(sorted(set(wanted) ^ set(bundled)))))
+
+
+def register(plan, strategy, journal, role, location, virtualization_type,
+             kernel_id=None, ramdisk_id=None):
+    """
+    RegisterImage for one bundle.  It is not cut short: an interruption
+    while it is in flight waits for the answer (so that the id is known and
+    the image can be undone by it), then interrupts.
+    """
+    params = dict(ImageLocation=location, Name=plan.names[role],
+                  Architecture=plan.architecture)
+    if plan.description:
+        params['Description'] = plan.description if role == 'machine' \
+            else '{0} ({1})'.format(plan.description, role)
+    if role == 'machine':
+        params.update((key, value) for key, value in (
+            ('KernelId', kernel_id), ('RamdiskId', ramdisk_id),
+            ('VirtualizationType', virtualization_type)) if value)
+    intent = journal.add(Registering(name=plan.names[role],
+                                     location=location))
+    with Deferred('finishing the registration in flight') as held:
+        try:
+            image_id = strategy.register(params)
+        except Interrupted:
+            raise  # interrupted three times: its outcome is not known
+        except Exception as err:
+            if getattr(err, 'status_code', None) is not None:
+                journal.settled(intent)  # the cloud said no: nothing made
+            raise
+        journal.settled(intent, Registered(image_id=image_id,
+                                           name=plan.names[role]))
+        LOG.debug('registered %s as %s', location, image_id)
+    if held.received is not None:
+        raise Interrupted(held.received)
+    return image_id

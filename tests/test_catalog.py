@@ -11,7 +11,7 @@ import pytest
 
 from eustore_plugin.catalog import (Catalog, CatalogError, UnknownImageError,
                                     catalog_with_image, catalog_without_image,
-                                    tarball_urls)
+                                    tarball_keys)
 from tests.support.catalogs import fixture_path
 
 
@@ -185,7 +185,7 @@ def test_replacing_an_image_keeps_its_place():
     catalog = Catalog.parse(document)
     assert [image.url for image in catalog.images] == ['a2.tgz', 'b.tgz']
     assert catalog.images[0].description == u'\xe9t\xe9'
-    assert tarball_urls(document) == set(['a2.tgz', 'b.tgz'])
+    assert tarball_keys(document) == set(["a2.tgz", "b.tgz"])
 
 
 def test_a_new_store_starts_its_catalog():

@@ -284,9 +284,13 @@ def test_size_disagreeing_with_catalog_stops_early(store, open_url, url,
     assert not os.path.exists(dest + '.part')
 
 
-def test_local_file_url(store_dir, open_url, dest, data):
+def test_local_file_url(store_dir, dest, data):
+    # Only a store that is itself local may name local files.
+    service = EustoreService(ConfigView(ConfigData([])),
+                             url='file://' + str(store_dir))
+    service.configure()
     url = 'file://' + str(store_dir.join(TARBALL))
-    assert_complete(download(open_url, url, dest), dest, data)
+    assert_complete(download(service.open_url, url, dest), dest, data)
 
 
 # ------------------------------------------------------------------- verify

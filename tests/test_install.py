@@ -247,7 +247,7 @@ def test_existing_kernel_and_ramdisk_are_used(install, non_admin, proxy,
 
 
 def test_kernel_without_ramdisk_is_a_usage_error(install, store):
-    result = install('-i', store.catalog['centos']['name'], '-b', 'x',
+    result = install('-i', store.catalog['centos']['name'], '-b', 'xx-bucket',
                      '--kernel', 'eki-12345678')
     assert result.returncode != 0
     assert '--kernel and --ramdisk go together' in result.stderr
@@ -354,12 +354,18 @@ def test_directory_keeps_the_tarball_for_a_rerun(install, non_admin, store,
     for _ in range(2):
         installed_ids(install('-i', image['name'], '-b', 'dir-bundles',
                               '-d', str(keep), '--pad-name'))
-    assert os.listdir(str(keep)) == [os.path.basename(image['url'])]
+    # Everything in a directory of the tool's own: the tarball kept, the
+    # runs' parts gone.
+    assert os.listdir(str(keep)) == ['eustore-install']
+    downloads = keep.join('eustore-install', 'downloads')
+    (kept,) = os.listdir(str(downloads))
+    assert kept.endswith('-' + os.path.basename(image['url']))
+    assert os.listdir(str(keep.join('eustore-install', 'runs'))) == []
     assert store.paths_requested().count('/' + image['url']) == 1
 
 
 def test_missing_credentials_name_their_sources(install, store, eucarc):
-    result = install('-i', store.catalog['fedora']['name'], '-b', 'x',
+    result = install('-i', store.catalog['fedora']['name'], '-b', 'xx-bucket',
                      env={'EC2_CERT': '', 'EC2_USER_ID': ''})
     assert result.returncode == 1
     message = result.stderr.strip()
@@ -367,7 +373,7 @@ def test_missing_credentials_name_their_sources(install, store, eucarc):
     for fragment in ('-c/--cert', 'EC2_CERT', '"certificate"',
                      '-u/--user', 'EC2_USER_ID', '"account-id"'):
         assert fragment in message
-    result = install('-i', store.catalog['fedora']['name'], '-b', 'x',
+    result = install('-i', store.catalog['fedora']['name'], '-b', 'xx-bucket',
                      env={'AWS_ACCESS_KEY_ID': '',
                           'AWS_SECRET_ACCESS_KEY': ''})
     assert result.returncode == 1
@@ -504,13 +510,13 @@ def test_download_cut_mid_stream_resumes(install, non_admin, proxy, store,
 
 
 def test_missing_endpoint_and_unknown_image_are_explained(install, store):
-    result = install('-i', store.catalog['fedora']['name'], '-b', 'x',
+    result = install('-i', store.catalog['fedora']['name'], '-b', 'xx-bucket',
                      env={'EC2_URL': ''})
     assert result.returncode == 1
     for fragment in ('no EC2 endpoint', '--ec2-url', 'EC2_URL', '"ec2-url"',
                      '--region'):
         assert fragment in result.stderr
-    result = install('-i', 'fedora-x86_64-hvm-dem', '-b', 'x')
+    result = install('-i', 'fedora-x86_64-hvm-dem', '-b', 'xx-bucket')
     assert result.returncode == 1
     assert 'no image named "fedora-x86_64-hvm-dem"' in result.stderr
     assert 'closest names: fedora-x86_64-hvm-demo' in result.stderr
@@ -520,9 +526,13 @@ def test_missing_endpoint_and_unknown_image_are_explained(install, store):
 @pytest.mark.skipif(uses_euca2ools(), reason=(
     'with euca2ools the tarball is downloaded before anything is created in '
     'the cloud, so a stalled download leaves nothing to remove'))
-def test_ctrl_c_removes_what_the_run_created(install_cloud, eucarc, user_env,
-                                             non_admin, proxy, cloud, store,
-                                             demo_store_dir):
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM,
+                                    signal.SIGHUP])
+def test_interrupting_removes_what_the_run_created(
+        install_cloud, eucarc, user_env, non_admin, proxy, cloud, store,
+        demo_store_dir, signum):
+    # Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP
+    # alike: undone, one line, exit 128 + the signal as shells report it.
     image = store.catalog['fedora']
     with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
         data = tarball.read()
@@ -549,11 +559,11 @@ def test_ctrl_c_removes_what_the_run_created(install_cloud, eucarc, user_env,
                    if method == 'PUT' and path == '/interrupted-bundles']:
             assert time.time() < deadline and proc.poll() is None
             time.sleep(0.05)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate()
     finally:
         released.set()
-    assert proc.returncode == 1
+    assert proc.returncode == 128 + signum
     lines = Result(proc.returncode, out.decode('utf-8'),
                    err.decode('utf-8')).messages
     assert lines == ['eustore-install-image: error: interrupted; what this '

@@ -17,10 +17,10 @@ import threading
 import pytest
 
 from eustore_plugin.catalog import Catalog, catalog_with_image
-from eustore_plugin.publisher import (StoreBucket, StoreLockedError,
-                                      change_catalog)
-from tests.support.moto import direct_cloud
+from eustore_plugin.publishing import change_catalog
+from eustore_plugin.storebucket import StoreBucket, StoreLockedError
 from tests.support.demostore import TARBALLS
+from tests.support.moto import direct_cloud
 from tests.support.gpg import missing_tools
 
 
@@ -197,10 +197,10 @@ def test_concurrent_publishers_lose_no_entry(operator, cli, cloud,
 def test_the_store_lock(operator, cloud, store_bucket):
     assert operator.publish('centos').returncode == 0
     store = StoreBucket(cloud, store_bucket)
-    with store.locked():
+    store.lock()
+    try:
         with pytest.raises(StoreLockedError) as caught:
-            with StoreBucket(cloud, store_bucket).locked(wait=0.3):
-                pass
+            StoreBucket(cloud, store_bucket).lock(wait=0.3)
         message = str(caught.value)
         assert 'pid {0}'.format(os.getpid()) in message
         assert '--break-lock' in message
@@ -208,6 +208,8 @@ def test_the_store_lock(operator, cloud, store_bucket):
         result = operator.publish('fedora', '--break-lock')
         assert result.returncode == 0, result
         assert "breaking the store's lock, held by " in result.stderr
+    finally:
+        store.unlock()
     assert len(read_catalog(cloud, store_bucket)['images']) == 2
 
 
@@ -221,7 +223,7 @@ def test_a_catalog_changed_underneath_is_read_again(operator, cloud,
     assert not store.write_catalog(b'{"images": []}', None)
     calls = []
 
-    def change(document):
+    def change(document, now):
         if not calls:
             # Another writer, between this one's read and its write.
             intruder, _ = catalog_with_image(document, {'name': 'intruder'})

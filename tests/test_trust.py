@@ -204,7 +204,7 @@ def test_install_needs_a_sha256_in_a_signed_catalog(cli, signed_store,
            'EC2_PRIVATE_KEY': 'pk.pem', 'EUCALYPTUS_CERT': 'cloud.pem',
            'EC2_USER_ID': '123456789012'}
     result = cli(INSTALL, '-U', signed_store.url, '--trusted-key',
-                 signing_key.public_file, '-i', SEED_NAMES[0], '-b', 'b',
+                 signing_key.public_file, '-i', SEED_NAMES[0], '-b', 'bucket',
                  env=env)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [

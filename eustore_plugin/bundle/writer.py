@@ -326,6 +326,7 @@ class BundleWriter(object):
         self.block_size = block_size
         self.manifest_filename = '{0}.manifest.xml'.format(prefix)
         self._result = None
+        self._state = None
 
     # Results of the last finished bundle() run.
     @property
@@ -347,14 +348,17 @@ class BundleWriter(object):
         """ManifestParts (index, filename, digest) of the finished bundle."""
         return list(self._result['parts']) if self._result else None
 
-    def bundle(self, fileobj, size=None):
+    def bundle(self, fileobj, size=None, hold_parts=False):
         """Start bundling; returns a generator of BundleParts.
 
         ``fileobj`` is a readable binary stream (need not be seekable) or a
         path; ``size`` its declared byte count (may be left out for paths
         and regular files).  Each part's file is deleted when the generator
-        is resumed after yielding it.  Size problems and unreadable paths
-        are reported here, before anything is read.
+        is resumed after yielding it, unless ``hold_parts``: then it stays
+        until the caller passes it to :meth:`release` (a consumer uploading
+        several parts at once), and counts against ``max_pending_parts``
+        until then.  Size problems and unreadable paths are reported here,
+        before anything is read.
         """
         self._result = None
         close_fileobj = False
@@ -373,7 +377,15 @@ class BundleWriter(object):
             if close_fileobj:
                 fileobj.close()
             raise
-        return self._bundle_parts(fileobj, size, close_fileobj)
+        return self._bundle_parts(fileobj, size, close_fileobj, hold_parts)
+
+    def release(self, part):
+        """Delete a part held by the caller (``hold_parts``), freeing its
+        place for the next one."""
+        state = self._state
+        if state is not None and part.path in state.files:
+            state.delete_file(part.path)
+            state.release_slot()
 
     def _check_size(self, fileobj, size):
         if size is None:
@@ -397,12 +409,12 @@ class BundleWriter(object):
                 .format(size, MAX_IMAGE_SIZE))
         return size
 
-    def _bundle_parts(self, fileobj, size, close_fileobj):
+    def _bundle_parts(self, fileobj, size, close_fileobj, hold_parts):
         key, iv = os.urandom(16), os.urandom(16)
         own_workdir = self.workdir is None
         workdir = tempfile.mkdtemp(prefix='eustore-bundle-') \
             if own_workdir else self.workdir
-        state = _PipelineState(self.max_pending_parts + 1)
+        state = self._state = _PipelineState(self.max_pending_parts + 1)
         sink = _PartSink(state, self.prefix, workdir, self.part_size)
         thread = threading.Thread(
             target=self._run_pipeline,
@@ -418,8 +430,8 @@ class BundleWriter(object):
                     try:
                         yield value
                     finally:
-                        state.delete_file(value.path)
-                        state.release_slot()
+                        if not hold_parts:
+                            self.release(value)
                 elif kind == 'done':
                     finished = True
                     break

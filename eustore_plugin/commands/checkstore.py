@@ -4,10 +4,14 @@ from __future__ import absolute_import
 
 from requestbuilder import Arg
 from requestbuilder.exceptions import ClientError
+import six
 
-from eustore_plugin.download import DownloadError, DownloadStream, compare
-from eustore_plugin.output import emit
-from eustore_plugin.store import CatalogRequest, StoreError
+from eustore_plugin.download import DownloadStream, compare
+from eustore_plugin.errors import EustoreError
+from eustore_plugin.urlpolicy import UrlRefused
+from eustore_plugin.output import emit, tsv_line
+from eustore_plugin.commands.base import CatalogRequest
+from eustore_plugin.store import StoreError
 
 
 class StoreCheckFailed(ClientError):
@@ -38,15 +42,16 @@ class CheckStore(CatalogRequest):
 
     def print_result(self, result):
         if result['signed_by']:
-            emit(u'OK\tcatalog\tsigned by {0}'.format(result['signed_by']))
+            emit(tsv_line(['OK', 'catalog', 'signed by {0}'.format(
+                result['signed_by'])]), tabs=True)
         failed = 0
         for image, problems in result['results']:
             if problems:
                 failed += 1
-                emit(u'FAILED\t{0}\t{1}'.format(image.name,
-                                                '; '.join(problems)))
+                emit(tsv_line(['FAILED', image.name, '; '.join(problems)]),
+                     tabs=True)
             else:
-                emit(u'OK\t{0}'.format(image.name))
+                emit(tsv_line(['OK', image.name]), tabs=True)
         if failed:
             raise StoreCheckFailed('{0} of {1} images failed the check'
                                    .format(failed, len(result['results'])))
@@ -57,16 +62,21 @@ class CheckStore(CatalogRequest):
         """What is wrong with an image's tarball, as a list of problems."""
         if not image.location:
             return ['the catalog gives no url']
+        try:
+            self.check_location(image)
+        except UrlRefused as err:
+            return [six.text_type(err)]
         if self.args.get('quick'):
             return self.check_presence(image)
         stream = DownloadStream(self.service.open_url, image.location,
-                                expected_size=image.size)
+                                expected_size=image.size,
+                                stall_timeout=self.stall_timeout)
         try:
-            for _ in iter(lambda: stream.read(1 << 20), b''):
+            for _ in stream.chunks():
                 pass
             checks, failures = compare(stream.result(), image)
-        except (DownloadError, StoreError) as err:
-            return [str(err)]
+        except EustoreError as err:
+            return [six.text_type(err)]
         finally:
             stream.close()
         if not checks:
@@ -78,7 +88,7 @@ class CheckStore(CatalogRequest):
             response = self.service.open_url(image.location,
                                              headers={'Range': 'bytes=0-0'})
         except StoreError as err:
-            return [str(err)]
+            return [six.text_type(err)]
         try:
             total = _total_size(response)
         finally:

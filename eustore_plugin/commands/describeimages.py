@@ -6,8 +6,8 @@ import json
 
 from requestbuilder import Arg
 
-from eustore_plugin.output import emit, warn
-from eustore_plugin.store import CatalogRequest
+from eustore_plugin.output import emit, emit_raw, tsv_line, warn
+from eustore_plugin.commands.base import CatalogRequest
 
 
 # Columns of the historical output, then those that -v adds.
@@ -49,22 +49,18 @@ class DescribeImages(CatalogRequest):
 
     def print_result(self, images):
         if self.args.get('json'):
-            emit(json.dumps([image.to_dict() for image in images], indent=2,
-                            sort_keys=True))
+            # ASCII JSON: every control character in it is escaped.
+            emit_raw(json.dumps([image.to_dict() for image in images],
+                                indent=2, sort_keys=True, ensure_ascii=True))
             return
         columns = COLUMNS + (VERBOSE_COLUMNS if self.args.get('verbose')
                              else ())
         for image in images:
-            emit(format_line(image, columns))
+            emit(format_line(image, columns), tabs=True)
 
 
 def format_line(image, columns):
-    cells = []
-    for column in columns:
-        if column == 'hypervisors':
-            value = ','.join(image.hypervisors)
-        else:
-            value = getattr(image, column) or ''
-        # A tab or newline in a hand-edited field must not break the line.
-        cells.append(' '.join(value.split()))
-    return '\t'.join(cells)
+    """One image as tab-separated cells: a tab or newline in a field is
+    escaped (\\t, \\n), so it cannot start another cell or line."""
+    return tsv_line(','.join(image.hypervisors) if column == 'hypervisors'
+                    else getattr(image, column) or '' for column in columns)

@@ -3,31 +3,33 @@
 from __future__ import absolute_import
 
 import binascii
+import io
 import os
 import os.path
-import shutil
 import sys
-import tempfile
 
 from requestbuilder import Arg, MutuallyExclusiveArgList
-from requestbuilder.exceptions import ArgumentError, ClientError
+from requestbuilder.exceptions import ArgumentError
 from requestbuilder.mixins import FileTransferProgressBarMixin
 import six
 from six.moves import input
 
 from eustore_plugin import backend
+from eustore_plugin.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
+                                    BundleCredentials)
 from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG, Cloud,
-                                  CloudCredentialArgs,
+                                  CloudCredentialArgs, check_bucket_name,
                                   find_bundle_credentials)
-from eustore_plugin.download import (DownloadStream, download, file_result,
-                                     verify)
-from eustore_plugin.installer import (BundleCredentials, InstallJournal,
-                                      InstallRequest, LocalTarball,
-                                      StreamedTarball, install, read_layout,
-                                      tarball_name)
-from eustore_plugin.layout import image_name_base, registered_names
+from eustore_plugin.commands.base import CatalogRequest
+from eustore_plugin.errors import EustoreError
+from eustore_plugin.installer import InstallPlan, install, open_tar
+from eustore_plugin.journal import Journal, undo_abandoned
+from eustore_plugin.layout import analyze, image_name_base, registered_names
 from eustore_plugin.output import emit, warn
-from eustore_plugin.store import CatalogRequest
+from eustore_plugin.signals import Deferred, Interrupted, signal_number
+from eustore_plugin.tarball import UserTarball, fetch_tarball, stream_tarball
+from eustore_plugin.urlpolicy import UrlRefused
+from eustore_plugin.workarea import WorkArea
 
 
 # The account of a Eucalyptus cloud's administrator, the only one allowed to
@@ -35,7 +37,7 @@ from eustore_plugin.store import CatalogRequest
 ADMIN_ALIAS = 'eucalyptus'
 
 
-class InstallError(ClientError):
+class InstallError(EustoreError):
     pass
 
 
@@ -47,7 +49,8 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         The tarball is checked against the catalog (size, SHA-256, MD5 or a
         euca2ools 2 checksum name, whichever it has) before anything is
         registered.  If the install fails or is interrupted, whatever it
-        uploaded or registered is removed again.'''
+        uploaded or registered is removed again; an install killed before it
+        could do so is cleaned up by the next one into the same cloud.'''
     AUTH_CLASS = CloudCredentialArgs
     ARGS = [MutuallyExclusiveArgList(
                 Arg('-i', '--image-name', '--image_name', dest='image_name',
@@ -58,22 +61,25 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                     from the store (needs -s and -a)''')).required(),
             Arg('-s', '--description', route_to=None,
                 help='description of the image (default: the catalog\'s)'),
-            Arg('-a', '--architecture', metavar='ARCH', route_to=None,
+            Arg('-a', '-r', '--architecture', metavar='ARCH', route_to=None,
                 help='''architecture of the image: i386, x86_64, ...
                 (default: the catalog's)'''),
             Arg('-p', '--prefix', route_to=None, help='''base of the names
                 of the bundles and registered images (default:
                 eustore-<tarball name>)'''),
-            Arg('-b', '--bucket', required=True, route_to=None,
-                help='bucket to upload the bundles to (created if missing)'),
+            Arg('-b', '--bucket', metavar='BUCKET[/PREFIX]', required=True,
+                route_to=None, help='''bucket to upload the bundles to
+                (created if missing), and a key prefix for them if
+                given'''),
             Arg('-k', '--kernel-type', '--kernel_type', '--hypervisor',
                 dest='hypervisor', choices=('xen', 'kvm', 'universal'),
-                route_to=None, help='''which of a tarball's hypervisor-
-                specific kernels to install (xen or kvm; universal: the
-                single kernel)'''),
+                route_to=None, help='''which of a tarball's
+                hypervisor-specific kernels to install (xen or kvm;
+                universal: the single kernel)'''),
             Arg('-d', '--dir', '--directory', dest='directory',
                 metavar='DIR', route_to=None, help='''directory for large
-                temporary files; a downloaded tarball is kept there so that
+                temporary files (in a directory of its own inside it,
+                eustore-install/); a downloaded tarball is kept there so that
                 running again does not download it again'''),
             Arg('--kernel', metavar='EKI', route_to=None, help='''use this
                 already registered kernel instead of the tarball's (needs
@@ -94,6 +100,10 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             Arg('-y', '--yes', action='store_true', route_to=None,
                 help='''reuse an image already installed from the same
                 tarball without asking'''),
+            Arg('--upload-concurrency', metavar='N', type=int,
+                route_to=None, help='''bundle parts to upload at once with
+                the built-in bundler (default: {0})'''.format(
+                    DEFAULT_UPLOAD_CONCURRENCY)),
             Arg('-c', '--cert', metavar='FILE', route_to=None,
                 help='your X.509 certificate (default: $EC2_CERT)'),
             Arg('--privatekey', metavar='FILE', route_to=None,
@@ -121,6 +131,14 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if directory and not os.path.isdir(directory):
             raise ArgumentError('-d/--dir: {0} is not a directory'
                                 .format(directory))
+        concurrency = self.args.get('upload_concurrency')
+        if concurrency is not None and not 1 <= concurrency <= 64:
+            raise ArgumentError('--upload-concurrency must be 1 to 64')
+        bucket, _, prefix = self.args['bucket'].partition('/')
+        check_bucket_name(bucket)
+        self.bucket = bucket
+        self.key_prefix = prefix.strip('/') + '/' if prefix.strip('/') \
+            else ''
 
     def main(self):
         cloud = Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
@@ -128,48 +146,34 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                                    iam_url=self.args.get('iam_url'))
         credentials = BundleCredentials(
             **find_bundle_credentials(self.args, self.config))
-        image = None
-        if self.args.get('image_name'):
-            catalog = self.fetch_catalog()
-            image = catalog.find(self.args['image_name'])
-            if not image.location:
-                raise InstallError('the catalog gives no url for image "{0}"'
-                                   .format(image.name))
-            if catalog.signed_by and not image.sha256:
-                # The signature vouches for the catalog; only a strong
-                # digest in it carries that over to the tarball.
-                raise InstallError(
-                    'the signed catalog gives no sha256 for image "{0}", so '
-                    'its tarball cannot be verified; ask the store\'s '
-                    'operator to publish it again'.format(image.name))
-        request = self.build_request(image)
-        if image is None and not request.virtualization_type:
-            # A local tarball says itself whether it has a kernel.
-            request.virtualization_type = read_layout(
-                request, LocalTarball(request.tarball)).virtualization_type
-        if request.virtualization_type != 'hvm' and not request.kernel_id:
+        image = self.catalog_image() if self.args.get('image_name') \
+            else None
+        plan = self.build_plan(image)
+        if plan.virtualization_type != 'hvm' and not plan.kernel_id:
             self.check_may_register_kernels(cloud)
             self.check_hypervisor_chosen(image)
-        existing = self.already_installed(cloud, request.names['machine'])
+        existing = self.already_installed(cloud, plan.names['machine'])
         if existing:
             return {'machine': existing, 'reused': True}
+        self.check_names_free(cloud, plan)
 
-        workdir = self.args.get('directory') or tempfile.mkdtemp(
-            prefix='eustore-')
-        journal = InstallJournal(cloud)
+        cloud_id = cloud.identity(credentials.account_id)
+        undo_abandoned(cloud, cloud_id, report=warn)
+        journal = Journal(cloud_id)
         registered = {}
-        try:
-            uploader = backend.bundle_uploader(
-                self, cloud, credentials, journal, workdir=workdir,
+        with WorkArea(self.args.get('directory')) as area:
+            strategy = backend.install_strategy(
+                self, cloud, credentials, journal, area.run_dir,
+                upload_concurrency=self.args.get('upload_concurrency'),
                 progress=self.progress_bar)
-            source = self.tarball_source(image, request, uploader, workdir)
-            install(request, cloud, uploader, journal,
-                    report=registered.__setitem__, source=source)
-        except BaseException as err:
-            self.roll_back(journal, err)
-        finally:
-            if not self.args.get('directory'):
-                shutil.rmtree(workdir, ignore_errors=True)
+            try:
+                source = self.tarball_source(image, strategy, area)
+                install(plan, source, strategy, cloud, journal,
+                        report=registered.__setitem__)
+            except BaseException as err:
+                strategy.quiesce()
+                self.roll_back(cloud, journal, err)
+            journal.finish()
         return registered
 
     def print_result(self, result):
@@ -183,9 +187,29 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
 
     # ------------------------------------------------------------------
 
-    def build_request(self, image):
+    def catalog_image(self):
+        """The catalog's entry for -i, checked before anything is read."""
+        catalog = self.fetch_catalog()
+        image = catalog.find(self.args['image_name'])
+        if not image.location:
+            raise InstallError('the catalog gives no url for image "{0}"'
+                               .format(image.name))
+        try:
+            self.check_location(image)
+        except UrlRefused as err:
+            raise InstallError(six.text_type(err))
+        if catalog.signed_by and not image.sha256:
+            # The signature vouches for the catalog; only a strong digest
+            # in it carries that over to the tarball.
+            raise InstallError(
+                'the signed catalog gives no sha256 for image "{0}", so its '
+                'tarball cannot be verified; ask the store\'s operator to '
+                'publish it again'.format(image.name))
+        return image
+
+    def build_plan(self, image):
         if image is not None:
-            tarball = tarball_name(image.location)
+            tarball = image.location
             description = self.args.get('description') or image.description
             architecture = self.args.get('architecture') or \
                 image.architecture
@@ -195,7 +219,8 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             tarball = self.args['tarball']
             description = self.args['description']
             architecture = self.args['architecture']
-            virt_type = self.args.get('virtualization_type')
+            virt_type = self.args.get('virtualization_type') or \
+                self.local_virtualization_type(tarball)
         if not architecture:
             raise InstallError('the catalog does not say which architecture '
                                'the image is for; give it with -a')
@@ -203,13 +228,21 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             if self.args.get('pad_name') else None
         names = registered_names(
             self.args.get('prefix') or image_name_base(tarball), pad)
-        return InstallRequest(
-            tarball, names, architecture, self.args['bucket'],
+        return InstallPlan(
+            names, architecture, self.bucket, key_prefix=self.key_prefix,
             description=description, hypervisor=self.args.get('hypervisor'),
             virtualization_type=virt_type,
             kernel_id=self.args.get('kernel'),
             ramdisk_id=self.args.get('ramdisk'),
             separate_buckets=self.args.get('separate_buckets'))
+
+    def local_virtualization_type(self, path):
+        """A local tarball says itself whether it has a kernel."""
+        with io.open(path, 'rb') as tarball:
+            with open_tar(tarball) as tar:
+                members = list(tar)
+        return analyze(members, hypervisor=self.args.get('hypervisor'),
+                       virtualization_type=None).virtualization_type
 
     def check_may_register_kernels(self, cloud):
         aliases = cloud.account_aliases()
@@ -242,44 +275,49 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         raise InstallError('not reusing {0}; use --pad-name to install '
                            'another copy'.format(image_id))
 
-    def tarball_source(self, image, request, uploader, workdir):
+    def check_names_free(self, cloud, plan):
+        """
+        Before anything is uploaded: no image has a name this install
+        registers, and no object is where its manifests go.  What this run
+        creates is then its own, by name as well as by id.
+        """
+        roles = ('machine',) if plan.kernel_id else \
+            ('kernel', 'ramdisk', 'machine')
+        for role in roles:
+            if role != 'machine':
+                taken = cloud.images_named(plan.names[role])
+                if taken:
+                    raise InstallError(
+                        'an image named {0} is already registered ({1}); '
+                        'use --pad-name or -p to install under other names, '
+                        'or --kernel and --ramdisk to use installed ones'
+                        .format(plan.names[role], taken[0].get('imageId')))
+            bucket, _, key = plan.manifest_location(role).partition('/')
+            if cloud.head_object(bucket, key) is not None:
+                raise InstallError(
+                    'the bucket already holds {0}, the manifest this install '
+                    'would write; use --pad-name or -p to install under '
+                    'other names, or another bucket'.format(
+                        plan.manifest_location(role)))
+
+    def tarball_source(self, image, strategy, area):
         """
         Where the tarball is read from: the local file given with -t; or,
         from the store, straight off the network into the bundler (nothing
         on disk but bundle parts), unless -d asks to keep a copy or the
-        bundler needs a file (euca2ools reads each member in a pass of its
+        strategy needs a file (euca2ools reads each member in a pass of its
         own).
         """
         if image is None:
-            return LocalTarball(request.tarball)
-        if self.args.get('directory') or not uploader.defers_manifests:
-            request.tarball = self.fetch_tarball(image, workdir)
-            return LocalTarball(request.tarball)
-        # One bar: the download paces the whole pipeline.
-        uploader.progress = None
-        bar = self.progress_bar('downloading and bundling', image.size)
-        stream = DownloadStream(self.service.open_url, image.location,
-                                expected_size=image.size,
-                                progress=lambda done, total: bar.update(done))
-        return StreamedTarball(stream, image, self.warn_unverified,
-                               done=bar.finish)
-
-    def fetch_tarball(self, image, workdir):
-        path = os.path.join(workdir, tarball_name(image.location))
-        if os.path.exists(path):
-            # Kept by -d from an earlier run: reuse it if it still checks.
-            checks = verify(file_result(path), image)
-            if checks:
-                return path
-            os.remove(path)
-        bar = self.progress_bar('downloading', image.size)
-        result = download(self.service.open_url, image.location, path,
-                          expected_size=image.size,
-                          progress=lambda done, total: bar.update(done))
-        bar.finish()
-        if not verify(result, image):
-            self.warn_unverified(image)
-        return path
+            return UserTarball(self.args['tarball'])
+        if area.keeps_downloads or strategy.needs_local_tarball:
+            return fetch_tarball(self.service.open_url, image,
+                                 area.download_path(image.location),
+                                 self.progress_bar, self.warn_unverified,
+                                 self.stall_timeout)
+        return stream_tarball(self.service.open_url, image,
+                              self.progress_bar, self.warn_unverified,
+                              self.stall_timeout)
 
     @staticmethod
     def warn_unverified(image):
@@ -305,19 +343,44 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         bar.start()
         return bar
 
-    def roll_back(self, journal, err):
-        """Undo what the run created, then fail with one clear line."""
+    def roll_back(self, cloud, journal, err):
+        """
+        Undo what the run created, then fail with one clear line (exit
+        128 + the signal when interrupted).  The undo is not cut short by a
+        second Ctrl-C; a third stops it, and what is left is said exactly
+        and kept for the next run.
+        """
+        exc_info = sys.exc_info()
+        interrupted = isinstance(err, KeyboardInterrupt)
         created = not journal.empty
-        failures = journal.undo()
-        if isinstance(err, KeyboardInterrupt):
+        try:
+            with Deferred('removing what this run created'):
+                left = journal.undo(cloud)
+        except Interrupted as again:
+            journal.keep()
+            left = [action.describe() for action in journal.pending()]
+            raise Interrupted(again.signum, self.left_over_message(
+                'interrupted while removing what this run created', left,
+                journal))
+        if interrupted:
             message = 'interrupted'
         elif self.debug:
-            raise  # the original error, with its traceback
+            six.reraise(*exc_info)
         else:
             message = six.text_type(err) or err.__class__.__name__
-        if failures:
-            message += ('; could not remove everything this run created: ' +
-                        '; '.join(failures))
+        if left:
+            journal.keep()
+            message = self.left_over_message(
+                message + '; could not remove everything this run created',
+                left, journal)
         elif created:
             message += '; what this run uploaded or registered was removed'
+        if interrupted:
+            raise Interrupted(signal_number(err), message)
         raise InstallError(message)
+
+    @staticmethod
+    def left_over_message(message, left, journal):
+        return ('{0}: left {1} (written down in {2}; the next install into '
+                'this cloud removes them)'.format(message, '; '.join(left),
+                                                  journal.path))

@@ -10,10 +10,11 @@ from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError
 
 from eustore_plugin.catalog import catalog_with_image
+from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.layout import (TARBALL_SUFFIXES, catalog_fields,
                                    tarball_stem)
 from eustore_plugin.output import emit, warn
-from eustore_plugin.publisher import PublisherRequest, inspect_tarball
+from eustore_plugin.tarball import inspect_tarball
 
 
 class PublishImage(PublisherRequest):
@@ -73,19 +74,20 @@ class PublishImage(PublisherRequest):
                                 hypervisors=self.args.get('hypervisors') or (),
                                 virtualization_type=self.args.get(
                                     'virtualization_type'))
-        entry = self.catalog_entry(facts, fields)
         signer = self.signer()
         if signer is not None:
             signer.sign(b'')  # a key that cannot sign fails before uploading
         store = self.open_store()
+        entry = self.catalog_entry(facts, fields, store.tarball_name(facts))
         store.ensure_bucket()
         uploaded = store.upload_tarball(facts)
         try:
             document, replaced = self.change_catalog(
-                store, lambda old: catalog_with_image(old, entry))
+                store, lambda old, now, valid_for: catalog_with_image(
+                    old, entry, now, valid_for))
         except BaseException:
             if uploaded:
-                self.remove_upload(store, facts.key_name)
+                self.remove_upload(store, store.tarball_name(facts))
             raise
         if replaced and replaced.get('url') != entry['url']:
             self.remove_tarballs(store, document, [replaced.get('url')])
@@ -101,7 +103,7 @@ class PublishImage(PublisherRequest):
 
     # ------------------------------------------------------------------
 
-    def catalog_entry(self, facts, fields):
+    def catalog_entry(self, facts, fields, url):
         name = self.args.get('image_name') or self.default_name()
         date = self.args.get('date') or \
             time.strftime('%Y%m%d%H%M%S', time.gmtime())
@@ -111,7 +113,7 @@ class PublishImage(PublisherRequest):
             ('version', self.args.get('image_version')),
             ('architecture', self.args['architecture']),
             ('os', self.args['os']),
-            ('url', facts.key_name),
+            ('url', url),
             ('date', date),
             ('recipe', self.args.get('recipe')),
             ('stamp', self.args.get('stamp')),

@@ -5,8 +5,8 @@ from __future__ import absolute_import
 from requestbuilder import Arg
 
 from eustore_plugin.catalog import catalog_without_image
+from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.output import emit
-from eustore_plugin.publisher import PublisherRequest
 
 
 class WithdrawImage(PublisherRequest):
@@ -15,8 +15,8 @@ class WithdrawImage(PublisherRequest):
 
         The image's entry leaves the catalog first (under the store's lock,
         re-signed with --sign-key), and only then is its tarball deleted,
-        unless another entry still names it, so the catalog never names a
-        missing tarball.'''
+        unless another entry still names it (or it is not one of the
+        store's tarballs), so the catalog never names a missing tarball.'''
     ARGS = [Arg('-i', '--image-name', dest='image_name', metavar='NAME',
                 required=True, route_to=None,
                 help='name of the image to withdraw')]
@@ -25,7 +25,8 @@ class WithdrawImage(PublisherRequest):
         store = self.open_store()
         name = self.args['image_name']
         document, removed = self.change_catalog(
-            store, lambda old: catalog_without_image(old, name))
+            store, lambda old, now, valid_for: catalog_without_image(
+                old, name, now, valid_for))
         self.remove_tarballs(store, document, [removed.get('url')])
         self.purge(store)
         return {'name': name, 'url': removed.get('url')}

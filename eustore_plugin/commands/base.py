@@ -1,0 +1,237 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+What every eustore command shares, declared once: the suite, the store
+service and its options, how a command ends (one clean line on errors and
+interruptions, no traceback unless --debug, a quiet end when the reader of
+its output goes away), the base of the commands that read a store's
+catalog, and the base of those that change a store.
+"""
+
+from __future__ import absolute_import
+
+import logging
+import signal
+import sys
+
+from requestbuilder import Arg
+from requestbuilder.exceptions import ArgumentError, ServerError
+from requestbuilder.request import BaseRequest
+import six
+
+from eustore_plugin.backend import EustoreSuite
+from eustore_plugin.cloud import (S3_URL_ARG, Cloud, CloudCredentialArgs,
+                                  check_bucket_name)
+from eustore_plugin.download import DEFAULT_STALL_TIMEOUT
+from eustore_plugin.output import error_line, is_broken_pipe
+from eustore_plugin.publishing import (CatalogSigner, change_catalog,
+                                       remove_tarballs)
+from eustore_plugin.purge import purge_caches
+from eustore_plugin.signals import raise_on_signals, signal_number
+from eustore_plugin.store import (AnonymousStoreAuth, CatalogReader,
+                                  EustoreService, store_option)
+from eustore_plugin.storebucket import StoreBucket
+
+
+def _debug_requested():
+    return any(arg in sys.argv for arg in ('--debug', '--debugger'))
+
+
+class EustoreRequest(BaseRequest):
+    """Base of the eustore commands: the suite, the store, the options."""
+
+    SUITE = EustoreSuite
+    SERVICE_CLASS = EustoreService
+    AUTH_CLASS = AnonymousStoreAuth
+
+    @classmethod
+    def run(cls):
+        """
+        requestbuilder's run, ending as a command should: an interruption
+        (Ctrl-C, SIGTERM, SIGHUP) prints one line and exits 128 + the
+        signal after what the command had to clean up; a closed pipe
+        (``... | head``) ends quietly; -D is --debug, as in euca2ools 2.
+        """
+        sys.argv[1:] = ['--debug' if arg == '-D' else arg
+                        for arg in sys.argv[1:]]
+        raise_on_signals()
+        try:
+            BaseRequest.run.__func__(cls)
+        except KeyboardInterrupt as err:
+            if _debug_requested():
+                raise
+            message = getattr(err, 'message', None) or 'interrupted'
+            _quietly(error_line, message)
+            sys.exit(128 + signal_number(err))
+        except (IOError, OSError) as err:
+            if not is_broken_pipe(err):
+                raise
+            _end_quietly_on_broken_pipe()
+        _flush_or_end_quietly()
+
+    def _build_parser(self):
+        BaseRequest._build_parser(self)
+        # euca2ools 2.x, whose options users know (see the seed's help),
+        # also spelt --debug as -D; requestbuilder only has --debug (run()
+        # reads -D as --debug before requestbuilder looks).
+        parser = self._cli_parser
+        debug = parser._option_string_actions['--debug']
+        debug.option_strings.insert(0, '-D')
+        parser._option_string_actions['-D'] = debug
+
+    def configure(self):
+        BaseRequest.configure(self)
+        # The plugin's own loggers (eustore.*) follow --debug as
+        # requestbuilder's do.
+        logging.getLogger('eustore').setLevel(self.log.level)
+
+    def handle_cli_exception(self, err):
+        """One line, made safe for a terminal: messages quote stores."""
+        if isinstance(err, (IOError, OSError)) and is_broken_pipe(err):
+            _end_quietly_on_broken_pipe()
+        if isinstance(err, (ArgumentError, ServerError)) or self.debug:
+            return BaseRequest.handle_cli_exception(self, err)
+        message = err.args[0] if err.args and err.args[0] else \
+            (six.text_type(err) or type(err).__name__)
+        error_line(message)
+        sys.exit(1)
+
+
+def _quietly(function, *args):
+    try:
+        function(*args)
+    except (IOError, OSError):
+        pass
+
+
+def _flush_or_end_quietly():
+    try:
+        sys.stdout.flush()
+    except (IOError, OSError) as err:
+        if not is_broken_pipe(err):
+            raise
+        _end_quietly_on_broken_pipe()
+
+
+def _end_quietly_on_broken_pipe():
+    """The reader has gone: say nothing more, as `cat` would not."""
+    try:
+        sys.stdout = open('/dev/null', 'w')
+    except (IOError, OSError):
+        pass
+    sys.exit(128 + getattr(signal, 'SIGPIPE', 13))
+
+
+class CatalogRequest(EustoreRequest):
+    """
+    A command that reads the store's catalog (store.CatalogReader says
+    how): the trusted keys and the progress deadline are its options.
+    """
+
+    ARGS = [Arg('--trusted-key', dest='trusted_keys', metavar='FILE',
+                action='append', route_to=None, help='''OpenPGP public key
+                the store's catalog must be signed with; may be given more
+                than once (default: the "eustore-trusted-keys" config
+                option)'''),
+            Arg('--stall-timeout', metavar='SECONDS', type=float,
+                route_to=None, help='''give up on a transfer from the store
+                (and resume it, or fail) when no data arrives for this long
+                (default: the "eustore-stall-timeout" option, or {0:.0f})'''
+                .format(DEFAULT_STALL_TIMEOUT))]
+
+    def configure(self):
+        EustoreRequest.configure(self)
+        timeout = self.args.get('stall_timeout')
+        if timeout is None:
+            option = store_option(self.config, 'eustore-stall-timeout')
+            try:
+                timeout = float(option) if option else DEFAULT_STALL_TIMEOUT
+            except ValueError:
+                raise ArgumentError('"eustore-stall-timeout" must be a '
+                                    'number of seconds, not {0!r}'
+                                    .format(option))
+        if timeout <= 0:
+            raise ArgumentError('--stall-timeout must be more than 0 seconds')
+        self.stall_timeout = timeout
+
+    def fetch_catalog(self):
+        """Read, verify and parse the store's catalog; raises StoreError."""
+        return CatalogReader(
+            self.service, self.config, self.args.get('trusted_keys'),
+            user_agent=self.suite.get_user_agent(),
+            stall_timeout=self.stall_timeout).read()
+
+    def check_location(self, image):
+        """Raise UrlRefused unless the policy lets ``image`` be read."""
+        self.service.policy.check(image.location,
+                                  'image "{0}"'.format(image.name))
+
+
+class PublisherRequest(EustoreRequest):
+    """
+    Base of the commands that change a store: its bucket in the operator's
+    object storage, the operator's credentials, the catalog's signing key,
+    its validity, and the caches to purge.
+    """
+
+    AUTH_CLASS = CloudCredentialArgs
+    ARGS = [Arg('-b', '--bucket', metavar='BUCKET[/PREFIX]', required=True,
+                route_to=None, help='''the store's bucket, and the prefix
+                of its files in it if any'''),
+            S3_URL_ARG,
+            Arg('--sign-key', metavar='KEYID', route_to=None,
+                help='''OpenPGP key (as gpg names it) to sign the catalog
+                with (default: the "eustore-sign-key" config option; a
+                store with a signed catalog needs one)'''),
+            Arg('--valid-for', metavar='DAYS', type=float, route_to=None,
+                help='''say in the signed catalog that it expires after
+                this many days, so that users refuse it if it is served
+                longer (default: the "eustore-valid-for" option, else
+                never)'''),
+            Arg('--purge', metavar='CACHE_URL', action='append',
+                route_to=None, help='''URL of a cache (Varnish) in front of
+                the store, to purge the catalog from; may be given more
+                than once'''),
+            Arg('--break-lock', action='store_true', route_to=None,
+                help='''take the store's lock even though another publisher
+                holds it (only when that one is known to be gone)''')]
+
+    def configure(self):
+        EustoreRequest.configure(self)
+        bucket = self.args['bucket'].strip('/').partition('/')[0]
+        check_bucket_name(bucket)
+        days = self.args.get('valid_for')
+        if days is None:
+            option = store_option(self.config, 'eustore-valid-for')
+            try:
+                days = float(option) if option else None
+            except ValueError:
+                raise ArgumentError('"eustore-valid-for" must be a number of '
+                                    'days, not {0!r}'.format(option))
+        if days is not None and days <= 0:
+            raise ArgumentError('--valid-for must be more than 0 days')
+        self.valid_for = days * 86400 if days else None
+
+    def open_store(self):
+        cloud = Cloud.from_command(self, s3_url=self.args.get('s3_url'),
+                                   s3_only=True)
+        return StoreBucket(cloud, self.args['bucket'])
+
+    def signer(self):
+        key_id = self.args.get('sign_key') or \
+            store_option(self.config, 'eustore-sign-key')
+        return CatalogSigner(key_id) if key_id else None
+
+    def change_catalog(self, store, change):
+        """``change(document, now, valid_for)``, as publishing.py does it."""
+        return change_catalog(
+            store, lambda old, now: change(old, now, self.valid_for),
+            signer=self.signer(), break_lock=self.args.get('break_lock'))
+
+    def remove_tarballs(self, store, document, urls):
+        remove_tarballs(store, document, urls)
+
+    def purge(self, store):
+        purge_caches(self.config, self.args.get('purge') or (),
+                     [store.catalog_name, store.signature_name],
+                     user_agent=self.suite.get_user_agent(),
+                     loglevel=self.log.level)

@@ -1,0 +1,135 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+Changing a store's catalog safely: the transaction every publish and
+withdrawal goes through.
+
+The order keeps the catalog from ever naming a tarball that is not there:
+
+1. tarballs are uploaded (and checked) before the catalog names them;
+2. under the store's lock, the catalog is read, changed, stamped (a serial
+   one higher, the time, and a validity if asked; clients refuse an older or
+   expired signed catalog), signed, and written back with ``If-Match`` on
+   the ETag that was read, then its signature beside it;
+3. tarballs the catalog no longer names are deleted only after that.
+
+Conditional writes alone cannot keep two objects -- catalog and signature
+-- consistent with each other under concurrent publishers, hence one lock
+for the pair, checked to be still this publisher's before each write; the
+``If-Match`` on the catalog still catches a publisher that ignored the
+lock.  A publisher that finds its lock taken (broken with ``--break-lock``)
+after writing the catalog puts the previous one back (if nobody changed it
+since) and fails, so the store is not left with a catalog and a signature
+that do not match.
+"""
+
+from __future__ import absolute_import
+
+import logging
+import time
+
+from eustore_plugin import openpgp
+from eustore_plugin.catalog import tarball_keys
+from eustore_plugin.cloud import CloudError
+from eustore_plugin.output import warn
+from eustore_plugin.storebucket import (LockLostError, PublishError,
+                                        unless_refused)
+
+LOG = logging.getLogger('eustore.publishing')
+
+# How many times a catalog write refused by its condition is tried again.
+WRITE_ATTEMPTS = 5
+
+
+class CatalogSigner(object):
+    """Signs catalogs with the operator's OpenPGP key (None: gpg's default)."""
+
+    def __init__(self, key_id=None):
+        self.key_id = key_id
+
+    def sign(self, document):
+        return openpgp.sign_detached(document, key_id=self.key_id)
+
+
+def change_catalog(store, change, signer=None, break_lock=False,
+                   valid_for=None):
+    """
+    Apply ``change(document, now) -> (new document, info)`` to the store's
+    catalog under its lock, sign the result when ``signer`` is given, and
+    write both.  ``now`` is the time to stamp the catalog with.  Returns
+    (new document, info).  Nothing is left changed when this fails.
+    """
+    store.lock(break_lock=break_lock)
+    try:
+        signed = store.has_signature()
+        if signed and signer is None:
+            raise PublishError(
+                'the catalog of {0} is signed; give --sign-key (or set '
+                '"eustore-sign-key") so that it stays signed'.format(store))
+        for _ in range(WRITE_ATTEMPTS):
+            old, etag = store.read_catalog()
+            new, info = change(old, time.time())
+            signature = signer.sign(new) if signer else None
+            store.still_locked()
+            written = store.write_catalog(new, etag)
+            if written:
+                break
+            LOG.debug('the catalog changed under this publisher; reading '
+                      'it again')
+        else:
+            raise PublishError(
+                'the catalog of {0} kept changing under this publisher: is '
+                'another one ignoring the store\'s lock?'.format(store))
+        try:
+            store.still_locked()
+            if signer is not None:
+                store.write_signature(signature)
+        except BaseException:
+            _restore_catalog(store, old, written)
+            raise
+    finally:
+        try:
+            store.unlock()
+        except CloudError as err:
+            warn('could not release the store\'s lock ({0})'.format(err))
+    if signer is None:
+        warn('the catalog is not signed, so its users cannot verify it; '
+             'give --sign-key to sign it')
+    return new, info
+
+
+def _restore_catalog(store, old, written):
+    """
+    Put the catalog read back, if the one this publisher wrote is still
+    there (``written``: its ETag): a successor's must not be overwritten.
+    """
+    condition = {'If-Match': written} if written is not True else {}
+    try:
+        if old is None:
+            if store.read_catalog()[1] in (written, None) or written is True:
+                store.delete(store.catalog_name)
+        elif unless_refused(store.put_public, store.catalog_name, old,
+                            'application/json', condition) is None:
+            LOG.debug('the catalog changed since; not restored')
+    except Exception as err:  # the caller reports the first failure
+        warn('could not put the previous catalog back ({0})'.format(err))
+
+
+def remove_tarballs(store, document, urls):
+    """Delete the tarballs among ``urls`` the catalog ``document`` no longer
+    names, after it changed (see StoreBucket.removable_tarball)."""
+    still_named = tarball_keys(document)
+    for url in urls:
+        key = store.removable_tarball(url, still_named)
+        if key is None:
+            continue
+        try:
+            store.delete(key)
+            LOG.debug('deleted %s%s, which no entry names any more', store,
+                      key)
+        except CloudError as err:
+            warn('could not delete the tarball {0}{1} no entry names any '
+                 'more ({2})'.format(store, key, err))
+
+
+__all__ = ['CatalogSigner', 'LockLostError', 'PublishError',
+           'change_catalog', 'remove_tarballs']
