@@ -23,30 +23,12 @@ import pytest
 from six.moves import shlex_quote
 
 from eustore_plugin.backend import uses_euca2ools
-from eustore_plugin.cloud import CloudError, ListAccountAliases
-from tests.support.bundles import decode_with_tools
-from tests.support.moto import REGION, CloudProxy, direct_cloud, which
+from eustore_plugin.cloud import CloudError
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.http import StoreServer, cut_after, header
-from tests.support.keys import KeyPair
-
-
-INSTALL = 'eustore-install-image'
-ACCOUNT = '123456789012'
-
-
-class CreateAccountAlias(ListAccountAliases):
-    pass
-
-
-class DeleteAccountAlias(ListAccountAliases):
-    pass
-
-
-@pytest.fixture(scope='session')
-def keys(tmpdir_factory):
-    directory = str(tmpdir_factory.mktemp('keys'))
-    return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
+from tests.support.install import (ACCOUNT, INSTALL, eucarc_env,
+                                   fetch_and_decode, installed_ids)
+from tests.support.moto import REGION, which
 
 
 @pytest.fixture
@@ -60,48 +42,9 @@ def store(demo_store_dir):
 
 
 @pytest.fixture
-def cloud(install_cloud):
-    return direct_cloud(install_cloud)
-
-
-@pytest.fixture
-def proxy(install_cloud):
-    server = CloudProxy(install_cloud.url)
-    yield server
-    server.stop()
-
-
-def set_admin(cloud, admin):
-    aliases = cloud.account_aliases()
-    if admin and 'eucalyptus' not in aliases:
-        cloud._send(CreateAccountAlias, cloud.iam,
-                    {'AccountAlias': 'eucalyptus'})
-    if not admin and 'eucalyptus' in aliases:
-        cloud._send(DeleteAccountAlias, cloud.iam,
-                    {'AccountAlias': 'eucalyptus'})
-
-
-@pytest.fixture
-def admin(cloud):
-    set_admin(cloud, True)
-
-
-@pytest.fixture
-def non_admin(cloud):
-    set_admin(cloud, False)
-
-
-@pytest.fixture
 def eucarc(install_cloud, proxy, store, keys):
     """A sourced eucarc, pointing at the proxied moto and the demo store."""
-    user, cloud_keys = keys
-    return {'EC2_URL': proxy.url, 'S3_URL': proxy.url, 'EUARE_URL': proxy.url,
-            'AWS_DEFAULT_REGION': REGION, 'AWS_AUTH_REGION': REGION,
-            'AWS_ACCESS_KEY_ID': install_cloud.key_id,
-            'AWS_SECRET_ACCESS_KEY': install_cloud.secret_key,
-            'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
-            'EUCALYPTUS_CERT': cloud_keys.cert_path, 'EC2_USER_ID': ACCOUNT,
-            'EUSTORE_URL': store.url}
+    return eucarc_env(install_cloud, proxy.url, keys, store.url)
 
 
 @pytest.fixture
@@ -112,41 +55,12 @@ def install(cli, eucarc):
     return run
 
 
-def installed_ids(result):
-    """{'kernel': id, 'ramdisk': id, 'image': id} from the output."""
-    assert result.returncode == 0, result.stderr
-    ids = {}
-    for line in result.lines:
-        match = re.match(r'^Installed new (kernel|ramdisk|image) (\S+)$',
-                         line)
-        assert match, line
-        ids[match.group(1)] = match.group(2)
-    assert result.lines[-1].startswith('Installed new image ')
-    return ids
-
-
 def member_bytes(store_dir, image, suffix):
     with tarfile.open(os.path.join(store_dir, image['url'])) as tar:
         for member in tar.getmembers():
             if member.name.endswith(suffix):
                 return tar.extractfile(member).read()
     raise AssertionError('no member ending in ' + suffix)
-
-
-def fetch_and_decode(cloud, bucket, manifest_key, cloud_keys, workdir):
-    """The image inside an uploaded bundle, decoded by the standard tools."""
-    os.mkdir(workdir)
-    manifest = cloud.get_object(bucket, manifest_key)
-    for name in re.findall(r'<filename>(.*?)</filename>',
-                           manifest.decode('utf-8')):
-        with open(os.path.join(workdir, name), 'wb') as part:
-            part.write(cloud.get_object(bucket, name))
-    _, _, _, extracted = decode_with_tools(manifest, workdir,
-                                           cloud_keys.key_path, workdir,
-                                           key_field='ec2')
-    (member,) = os.listdir(extracted)
-    with open(os.path.join(extracted, member), 'rb') as image:
-        return image.read()
 
 
 def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
@@ -169,7 +83,19 @@ def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
     assert machine_call['RamdiskId'] == ids['ramdisk']
     assert machine_call['Architecture'] == 'x86_64'
     assert machine_call['VirtualizationType'] == 'paravirtual'
-    assert machine_call['Description'] == image['description']
+    # The store's description, and (for clouds without tags) where the
+    # image came from.
+    assert machine_call['Description'] == '{0} [eustore: {1} {2} from {3}]' \
+        .format(image['description'], image['name'], image['version'],
+                store.url)
+    (tag_call,) = [call for call in proxy.form_requests('CreateTags')
+                   if call['ResourceId.1'] == ids['image']]
+    tags = dict((tag_call['Tag.{0}.Key'.format(n)],
+                 tag_call['Tag.{0}.Value'.format(n)]) for n in range(1, 6))
+    assert tags == {'eustore:store': store.url, 'eustore:format': 'eustore',
+                    'eustore:image': image['name'],
+                    'eustore:version': image['version'],
+                    'eustore:checksum': 'sha256:' + image['sha256']}
 
     part_puts = [headers for (method, path, _), headers
                  in zip(proxy.requests, proxy.headers)
