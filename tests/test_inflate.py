@@ -208,7 +208,7 @@ def test_reads_a_tarball_with_tarfile(reader):
         info.size = len(data)
         archive.addfile(info, io.BytesIO(data))
     with tarfile.open(fileobj=reader(buffer.getvalue()), mode='r|',
-                      bufsize=inflate.CHUNK_SIZE) as archive:
+                      bufsize=inflate.TAR_BUFSIZE) as archive:
         member = archive.next()
         assert member.name == 'starter/image.img'
         assert archive.extractfile(member).read() == data
@@ -241,3 +241,29 @@ def test_close_does_not_close_the_source():
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError):
         open_gzip_reader(io.BytesIO(b''), backend='bzip2')
+
+
+def _gzip_member_with_every_header_field(data):
+    """A member whose header has FEXTRA, FNAME, FCOMMENT and FHCRC set
+    (gzip(1) writes FNAME at most), as RFC 1952 lays them out."""
+    import struct
+    header = b'\x1f\x8b\x08' + bytes(bytearray([2 | 4 | 8 | 16])) + \
+        b'\0\0\0\0\0\xff'
+    extra = b'AB\x02\x00hi'
+    header += struct.pack('<H', len(extra)) + extra
+    header += b'image.img\0' + b'a comment\0'
+    header += struct.pack('<H', zlib.crc32(header) & 0xffff)
+    deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflater.compress(data) + deflater.flush()
+    return header + body + struct.pack('<II', zlib.crc32(data) & 0xffffffff,
+                                       len(data))
+
+
+def test_reads_every_optional_header_field(reader, tmpdir):
+    data = image_bytes(100 * KIB, seed=41)
+    member = _gzip_member_with_every_header_field(data)
+    path = str(tmpdir.join('fields.gz'))
+    with open(path, 'wb') as out:
+        out.write(member + member)
+    assert run(['gzip', '-d', '-c', path]) == data + data
+    assert reader(member + member).read() == data + data
