@@ -186,28 +186,13 @@ def run_parent(options):
             result.update(measured._asdict())
             return result
 
-        def pipeline(compress):
-            outdir = tempfile.mkdtemp(dir=root, prefix='split-')
-            script = (
-                'igzip -dc {tarball} | tar -xO | {compress} | '
-                'openssl enc -aes-128-cbc -K {key} -iv {iv} | '
-                'split -b {part} - {outdir}/image.part.'.format(
-                    tarball=tarball, compress=compress,
-                    key=harness.random_hex(), iv=harness.random_hex(),
-                    part=options.part_size, outdir=outdir))
-            watch = harness.DiskWatcher(outdir)
-            measured = harness.check(harness.run_measured(
-                harness.shell(script), watch=watch), compress)
-            result = measured._asdict()
-            result['bundled_size'] = harness.directory_bytes(outdir)
-            shutil.rmtree(outdir)
-            return result
-
         contenders = [('ours ' + level, lambda level=level: ours(level))
                       for level in levels]
         if not options.only_ours:
-            contenders += [(label, lambda command=command: pipeline(command))
-                           for label, command in PIPELINES]
+            contenders += [
+                (label, lambda command=command: harness.run_pipeline(
+                    tarball, command, root, options.part_size))
+                for label, command in PIPELINES]
         runs = harness.take_turns(contenders, options.repeat)
         results = [(label, harness.best(found))
                    for label, found in runs.items()]

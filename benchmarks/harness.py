@@ -25,6 +25,7 @@ import collections
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -44,10 +45,12 @@ MTIME = 1400000000
 
 
 class Measured(collections.namedtuple(
-        'Measured', 'returncode wall cpu maxrss peak_disk')):
+        'Measured', 'returncode wall cpu maxrss peak_disk maxrss_wait4')):
     """One child's run: exit status, wall and CPU seconds (its children's
     included), peak RSS in bytes of its largest process, and the peak
-    bytes of files under the watched directory (None if none was)."""
+    bytes of files under the watched directory (None if none was).
+    ``maxrss_wait4`` is what wait4 said of the measuring process, forked
+    from this one: this process's own peak, if larger (module docstring)."""
     __slots__ = ()
 
 
@@ -90,7 +93,7 @@ def run_measured(argv, env=None, stdout=None, stderr=None, watch=None,
         if on_start is not None:
             on_start(child.pid)
         try:
-            child.wait()
+            _, status, usage = os.wait4(child.pid, 0)
         except BaseException:
             child.kill()
             child.wait()
@@ -106,9 +109,13 @@ def run_measured(argv, env=None, stdout=None, stderr=None, watch=None,
         os.remove(report)
     # GNU time writes "Command exited with non-zero status N" first then.
     user, system, maxrss_kib = lines[-1].split()
-    return Measured(child.returncode, wall, float(user) + float(system),
+    returncode = os.WEXITSTATUS(status) if os.WIFEXITED(status) else \
+        -os.WTERMSIG(status)
+    # ru_maxrss and %M are in KiB on Linux.
+    return Measured(returncode, wall, float(user) + float(system),
                     int(maxrss_kib) * 1024,
-                    watch.peak['total'] if watch is not None else None)
+                    watch.peak['total'] if watch is not None else None,
+                    usage.ru_maxrss * 1024)
 
 
 def _rusage_main(report, argv):
@@ -116,7 +123,6 @@ def _rusage_main(report, argv):
     child = subprocess.Popen(argv)
     _, status, usage = os.wait4(child.pid, 0)
     with open(report, 'w') as out:
-        # ru_maxrss is in KiB on Linux, as GNU time's %M.
         out.write('{0} {1} {2}\n'.format(usage.ru_utime, usage.ru_stime,
                                          usage.ru_maxrss))
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else \
@@ -263,6 +269,32 @@ def warm(path):
             pass
 
 
+def bundle_pipeline(tarball, compress, outdir, part_size):
+    """The shell pipeline that bundles the image of a tarball with
+    ``compress`` (a command reading stdin), as fast as tools go."""
+    return shell(
+        'igzip -dc {tarball} | tar -xO | {compress} | '
+        'openssl enc -aes-128-cbc -K {key} -iv {iv} | '
+        'split -b {part} - {outdir}/image.part.'.format(
+            tarball=tarball, compress=compress, key=random_hex(),
+            iv=random_hex(), part=part_size, outdir=outdir))
+
+
+def run_pipeline(tarball, compress, workdir, part_size):
+    """Run bundle_pipeline into a directory of its own; its Measured as a
+    dict, with ``bundled_size``."""
+    outdir = tempfile.mkdtemp(dir=workdir, prefix='split-')
+    watch = DiskWatcher(outdir)
+    try:
+        measured = check(run_measured(bundle_pipeline(
+            tarball, compress, outdir, part_size), watch=watch), compress)
+        result = measured._asdict()
+        result['bundled_size'] = directory_bytes(outdir)
+    finally:
+        shutil.rmtree(outdir, ignore_errors=True)
+    return result
+
+
 def shell(script):
     """bash running ``script`` with every stage's failure counted."""
     return ['bash', '-c', 'set -e -o pipefail; ' + script]
@@ -313,6 +345,113 @@ def child_json(output):
     lines = [line for line in output.decode('utf-8').splitlines()
              if line.startswith('{')]
     return json.loads(lines[-1])
+
+
+class LinkProxy(object):
+    """
+    A loopback TCP proxy in front of ``host:port`` that makes a slow link
+    of it: each HTTP request (the first bytes from the client after an
+    answer, or on a new connection) waits ``latency`` seconds before it is
+    passed on, and each connection carries at most ``rate`` bytes/s in
+    each direction.  Bytes are passed on as they are, so signatures over
+    the Host header still hold.  ``requests``, ``sent`` and ``received``
+    count what went through.
+    """
+
+    def __init__(self, host, port, latency=0.04, rate=25e6):
+        self.target = (host, port)
+        self.latency = latency
+        self.rate = rate
+        self.requests = 0
+        self.sent = 0
+        self.received = 0
+        self._lock = threading.Lock()
+        self._sockets = set()
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(('127.0.0.1', 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self.url = 'http://127.0.0.1:{0}/'.format(self.port)
+        self._stopping = False
+        thread = threading.Thread(target=self._accept, name='link-accept')
+        thread.daemon = True
+        thread.start()
+
+    def _accept(self):
+        while not self._stopping:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            # Nagle's wait for an ACK would add a delayed ACK's 40 ms to
+            # requests sent in two writes (headers, then body).
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._lock:
+                self._sockets.update((client, upstream))
+            # Shared by the two directions: whether an answer came since
+            # the client last spoke, so its next bytes are a new request.
+            state = {'answered': True}
+            for source, sink, up in ((client, upstream, True),
+                                     (upstream, client, False)):
+                thread = threading.Thread(
+                    target=self._pump, args=(source, sink, up, state),
+                    name='link-pump')
+                thread.daemon = True
+                thread.start()
+
+    def _pump(self, source, sink, up, state):
+        free_at = time.time()
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if up and state['answered']:
+                    state['answered'] = False
+                    with self._lock:
+                        self.requests += 1
+                    time.sleep(self.latency)
+                    free_at = max(free_at, time.time())
+                elif not up:
+                    state['answered'] = True
+                # Paced: this chunk may leave when the link has carried
+                # the previous ones at ``rate``.
+                now = time.time()
+                start = max(now, free_at)
+                if start > now:
+                    time.sleep(start - now)
+                sink.sendall(data)
+                free_at = start + len(data) / self.rate
+                with self._lock:
+                    if up:
+                        self.sent += len(data)
+                    else:
+                        self.received += len(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                sink.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self._stopping = True
+        self._listener.close()
+        with self._lock:
+            sockets, self._sockets = list(self._sockets), set()
+        for sock in sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
 
 
 if __name__ == '__main__' and sys.argv[1:2] == ['--rusage']:
