@@ -358,6 +358,11 @@ def test_isal_is_used_where_it_imports_and_zlib_elsewhere():
 
 def test_every_named_level_exists_on_every_backend():
     assert pgzip.DEFAULT_COMPRESSION in pgzip.COMPRESSION_LEVELS
+    for backend in ('isal', 'zlib'):
+        assert pgzip.DEFAULT_COMPRESSION_BY_BACKEND[backend] in \
+            pgzip.COMPRESSION_LEVELS
+    assert pgzip.deflater_for(backend='zlib') == pgzip.deflater_for(
+        pgzip.DEFAULT_COMPRESSION_BY_BACKEND['zlib'], 'zlib')
     for name in pgzip.COMPRESSION_LEVELS:
         assert sorted(pgzip.LEVELS[name]) == ['isal', 'zlib']
     # Fastest first, on both backends.
@@ -444,6 +449,11 @@ def test_named_levels_round_trip(keys, tmpdir, name):
     writer, _ = reader_round_trip(keys, data, str(tmpdir), compression=name,
                                   threads=2)
     assert writer.deflater == pgzip.deflater_for(name)
+
+
+def test_default_compression(keys):
+    assert make_writer(keys).deflater == pgzip.deflater_for(
+        pgzip.DEFAULT_COMPRESSION)
 
 
 def test_compresslevel_is_a_zlib_level(keys):

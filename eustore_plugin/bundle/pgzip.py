@@ -14,7 +14,19 @@ Deflate comes from ISA-L (the ``isal`` package) where it imports, from
 zlib otherwise (Python 2.7, and machines with no isal wheel).  Both write
 standard deflate, so the choice changes the bytes but not who can read
 them.  Levels are chosen by name (:data:`COMPRESSION_LEVELS`), each meaning
-the same trade on both backends; see :data:`LEVELS`.
+the same trade on both backends (:data:`LEVELS`): ``fast`` is each one's
+fastest real compression, ``balanced`` its own default, ``small`` its best.
+
+The default level, :data:`DEFAULT_COMPRESSION`, is each backend's by
+measurement (benchmarks/bundle.py: a 512 MiB disk-like image in a 171.6
+MiB pigz -6 tarball, read and bundled on 2 cores; the igzip -1 pipeline
+took 3.60 s and wrote 179.6 MiB):
+
+- isal: ``balanced``, which bundled as fast as ``fast`` (best of 3: 3.03 s
+  against 3.22 s, CPU 4.6 s against 4.7 s) and 2.1% smaller (174.7 MiB
+  against 178.5 MiB); ``small`` took 3.68 s to save 0.2% more.
+- zlib (Python 2.7): ``fast``, 17.6 s against 32.0 s for ``balanced``, at
+  a cost of 6.2% in size (182.6 MiB against 171.9 MiB).
 
 Each block's compressor is primed with the last 32 KiB of the previous
 block (``zdict``; isal has it, and zlib on Python 3), so matches reach back
@@ -69,15 +81,18 @@ _MAX_LEVEL = {'isal': 3, 'zlib': 9}
 
 # The names the user chooses from, fastest first, and what each is on each
 # backend: "fast" is each library's fastest real compression (isal's level
-# 0 is Huffman-only, much larger output, and on disk images no faster),
-# "balanced" each one's own default, "small" each one's best.
+# 0 was no faster on disk images and left 0.65 of the bytes, against 0.51
+# at level 1), "balanced" each one's own default, "small" each one's best.
 COMPRESSION_LEVELS = ('fast', 'balanced', 'small')
 LEVELS = {
     'fast': {'isal': 1, 'zlib': 1},
     'balanced': {'isal': 2, 'zlib': 6},
     'small': {'isal': 3, 'zlib': 9},
 }
-DEFAULT_COMPRESSION = 'fast'
+# Measured: see the module docstring.
+DEFAULT_COMPRESSION_BY_BACKEND = {'isal': 'balanced', 'zlib': 'fast'}
+#: This Python's default level (its best backend's).
+DEFAULT_COMPRESSION = DEFAULT_COMPRESSION_BY_BACKEND[DEFAULT_BACKEND]
 
 _crc32 = isal_zlib.crc32 if isal_zlib is not None else zlib.crc32
 
@@ -135,13 +150,16 @@ class Deflater(object):
         return head + tail if head else tail
 
 
-def deflater_for(compression=DEFAULT_COMPRESSION, backend=None):
-    """The Deflater of a named level (one of COMPRESSION_LEVELS) on
-    ``backend``, by default the best one this Python has."""
+def deflater_for(compression=None, backend=None):
+    """The Deflater of a named level (one of COMPRESSION_LEVELS; by
+    default the backend's default) on ``backend``, by default the best one
+    this Python has."""
+    backend = backend or DEFAULT_BACKEND
+    if compression is None and backend in DEFAULT_COMPRESSION_BY_BACKEND:
+        compression = DEFAULT_COMPRESSION_BY_BACKEND[backend]
     if compression not in LEVELS:
         raise ValueError('compression level {0!r} is not one of {1}'.format(
             compression, ', '.join(COMPRESSION_LEVELS)))
-    backend = backend or DEFAULT_BACKEND
     if backend not in _MODULES:
         raise ValueError('no such deflate backend: {0!r}'.format(backend))
     return Deflater(backend, LEVELS[compression][backend])
@@ -179,7 +197,7 @@ class ParallelGzipWriter(object):
     callable taking bytes), in order.
 
     ``deflater`` (a :class:`Deflater`) says which backend and level; the
-    default is :data:`DEFAULT_COMPRESSION` on the best backend there is.
+    default is the best backend there is at its default level.
 
     ``threads`` = 1 compresses and calls ``output`` on the caller's thread.
     With more, worker threads compress and one more thread calls

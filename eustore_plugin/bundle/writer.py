@@ -47,8 +47,7 @@ from eustore_plugin.bundle.manifest import (
     DEFAULT_MACHINE_BLOCK_DEVICE_MAPPINGS, IMAGE_TYPES, ManifestPart,
     build_manifest, image_xml, machine_configuration_xml)
 from eustore_plugin.bundle.pgzip import (COMPRESSION_LEVELS,
-                                         DEFAULT_BLOCK_SIZE,
-                                         DEFAULT_COMPRESSION, Deflater,
+                                         DEFAULT_BLOCK_SIZE, Deflater,
                                          ParallelGzipWriter, deflater_for)
 from eustore_plugin.bundle.tarstream import iter_tar_stream
 
@@ -271,7 +270,7 @@ def _check_account_id(account_id):
 
 def _check_compression(compression, compresslevel):
     if compresslevel is not None:
-        if compression not in (None, DEFAULT_COMPRESSION):
+        if compression is not None:
             raise BundleError('give compression or compresslevel, not both')
         if compresslevel not in range(0, 10):
             raise BundleError('compresslevel must be 0-9, not {0!r}'
@@ -279,7 +278,7 @@ def _check_compression(compression, compresslevel):
         return Deflater('zlib', compresslevel)
     if isinstance(compression, Deflater):
         return compression
-    if compression not in COMPRESSION_LEVELS:
+    if compression is not None and compression not in COMPRESSION_LEVELS:
         raise BundleError('compression must be one of {0}, not {1!r}'.format(
             ', '.join(COMPRESSION_LEVELS), compression))
     return deflater_for(compression)
@@ -296,15 +295,17 @@ class BundleWriter(object):
     ``compression`` is one of :data:`COMPRESSION_LEVELS` (``'fast'``,
     ``'balanced'``, ``'small'``; see ``pgzip.LEVELS``), compressed with isal
     where it imports and zlib otherwise, or a ``pgzip.Deflater`` for an
-    exact backend and level.  ``compresslevel`` (0-9), if given instead,
-    is a zlib level, as before there were names; 0 stores.
+    exact backend and level; by default :data:`DEFAULT_COMPRESSION`
+    (``'balanced'`` with isal, ``'fast'`` with zlib: the measurements are
+    in pgzip).  ``compresslevel`` (0-9), if given instead, is a zlib
+    level, as before there were names; 0 stores.
     """
 
     def __init__(self, prefix, image_type, architecture, account_id,
                  user_cert, user_private_key, cloud_cert,
                  part_size=DEFAULT_PART_SIZE, workdir=None,
                  max_pending_parts=2, threads=None,
-                 compression=DEFAULT_COMPRESSION, compresslevel=None,
+                 compression=None, compresslevel=None,
                  block_size=DEFAULT_BLOCK_SIZE):
         self.prefix = _check_prefix(prefix)
         if image_type not in IMAGE_TYPES:
