@@ -507,13 +507,15 @@ def _on_path(program):
                for directory in os.environ.get('PATH', '').split(os.pathsep))
 
 
-def test_java_gzipinputstream_reads_parallel_gzip(tmpdir):
+@pytest.mark.parametrize('backend', pgzip.BACKENDS)
+def test_java_gzipinputstream_reads_parallel_gzip(tmpdir, backend):
     if not _on_path('java'):
         pytest.skip('no java on PATH: cannot check GZIPInputStream')
-    data = image_bytes(700 * KIB, seed=21)
+    data = image_bytes(700 * KIB, seed=21) + b'\0' * (200 * KIB)
     out = []
-    writer = pgzip.ParallelGzipWriter(out.append, ZLIB_6, threads=2,
-                                      block_size=64 * KIB)
+    writer = pgzip.ParallelGzipWriter(
+        out.append, pgzip.deflater_for(backend=backend), threads=2,
+        block_size=64 * KIB)
     writer.write(data)
     writer.close()
     gz_path = str(tmpdir.join('data.gz'))
