@@ -73,7 +73,10 @@ def open_gzip_reader(fileobj, threaded=True, backend=None,
     readable binary file object; it need not seek) holds.  ``threaded``
     inflates on a thread of its own; ``backend`` is ``'isal'`` or
     ``'zlib'`` (default: the best there is).  Close it when done: that
-    stops the thread.  ``fileobj`` is not closed; it is its owner's.
+    stops the thread, once a read of ``fileobj`` under way has returned.
+    ``fileobj`` is not closed; it is its owner's.  Read it to its end
+    (``read()`` returns b'') before trusting it: the last member's CRC-32
+    and length are checked there.
     """
     backend = backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
