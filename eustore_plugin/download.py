@@ -376,7 +376,7 @@ class DownloadStream(object):
         self._use_range = True
         self._pending = b''
         self._eof = False
-        self._validator_seen = None
+        self._closed = False
 
     # What a caller may want to know or keep.
     @property
@@ -397,12 +397,22 @@ class DownloadStream(object):
             data = self._pending + b''.join(self.chunks())
             self._pending = b''
             return data
-        while len(self._pending) < size:
+        if not self._pending:
+            # The common case: a read of a chunk or more, passed on whole
+            # when it fits (no copy).
+            chunk = self._next_chunk()
+            if len(chunk) <= size:
+                return chunk
+            self._pending = chunk
+        pieces, held = [self._pending], len(self._pending)
+        while held < size:
             chunk = self._next_chunk()
             if not chunk:
                 break
-            self._pending += chunk
-        data, self._pending = self._pending[:size], self._pending[size:]
+            pieces.append(chunk)
+            held += len(chunk)
+        data = b''.join(pieces)
+        data, self._pending = data[:size], data[size:]
         return data
 
     def result(self, path=None):
@@ -410,7 +420,12 @@ class DownloadStream(object):
         return self.hashes.result(path, self.done)
 
     def close(self):
+        """Stop: a read blocked on the connection (in another thread)
+        returns, and nothing is resumed."""
+        self._closed = True
         self._watch.stop()
+        if self._response is not None and not self._eof:
+            _shut_down(self._response)
         _close(self._response)
 
     # ------------------------------------------------------------------
@@ -502,6 +517,9 @@ class DownloadStream(object):
     def _next_chunk(self):
         """The next bytes of the file, or b'' at its end."""
         while not self._eof:
+            if self._closed:
+                raise DownloadError('the download of {0} was stopped'.format(
+                    self.url))
             if self._chunks is None:
                 self._open()
             try:

@@ -32,7 +32,6 @@ import io
 import logging
 import os.path
 import tarfile
-import zlib
 
 from eustore_plugin.diskimage import (QCOW2_HEADER_BYTES, DiskImageError,
                                       check_raw_size, convert_qcow2,
@@ -42,6 +41,7 @@ from eustore_plugin.download import (CountingReader, DownloadStream, Hashes,
                                      IntegrityError, download, file_result,
                                      remove_if_present, verify)
 from eustore_plugin.errors import EustoreError
+from eustore_plugin.inflate import GzipDataError, TarStream
 from eustore_plugin.layout import LayoutError
 
 LOG = logging.getLogger('eustore.imagesource')
@@ -310,12 +310,9 @@ def inspect_tarball(path):
     with source:
         reader = CountingReader(source, Hashes())
         try:
-            # Big reads: tarfile's default (10 KiB) costs more in calls than
-            # decompressing and hashing do.
-            with tarfile.open(fileobj=reader, mode='r|gz',
-                              bufsize=1 << 20) as tar:
+            with TarStream(reader) as tar:
                 members = list(tar)
-        except (tarfile.TarError, zlib.error, IOError, EOFError) as err:
+        except (tarfile.TarError, GzipDataError, IOError, EOFError) as err:
             raise LayoutError('{0} is not a readable tar.gz ({1}); an image '
                               'store holds gzipped tarballs'.format(path, err))
         for _ in iter(lambda: reader.read(1 << 20), b''):

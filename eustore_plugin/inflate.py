@@ -30,6 +30,7 @@ from __future__ import absolute_import, division
 
 import io
 import sys
+import tarfile
 import threading
 import zlib
 
@@ -58,6 +59,7 @@ CHUNK_SIZE = 1024 * 1024
 TAR_BUFSIZE = 64 * 1024
 # Chunks waiting between the inflating thread and the reader.
 QUEUE_CHUNKS = 4
+_POLL_SECONDS = 0.5
 _GZIP_WBITS = 16 + 15
 _END = object()
 
@@ -186,6 +188,14 @@ def _inflate(source, member_class, read_size, chunk_size):
             held = 0
         if member is None or member.needs_input:
             if not pending:
+                if pieces:
+                    # Before waiting for more input, hand on what is
+                    # inflated: a stream that pauses (a store, near the end
+                    # of its file) must not hold back what it already sent.
+                    yield pieces[0] if len(pieces) == 1 else \
+                        b''.join(pieces)
+                    pieces = []
+                    held = 0
                 pending = source.read(read_size)
                 if not pending:
                     break
@@ -266,7 +276,14 @@ class _ThreadedChunks(object):
         return self
 
     def __next__(self):
-        item = self._queue.get()
+        while True:
+            try:
+                # With a timeout: Python 2 lets no signal (Ctrl-C) through a
+                # blocking get.
+                item = self._queue.get(timeout=_POLL_SECONDS)
+                break
+            except queue.Empty:
+                continue
         if item is _END:
             self._queue.put(_END)   # and so again for any later call
             raise StopIteration
@@ -370,3 +387,41 @@ class GzipReader(io.BufferedIOBase):
             if closer is not None:
                 closer()
         io.BufferedIOBase.close(self)
+
+
+class TarStream(object):
+    """
+    A tar.gz read as a stream of members (no seeking), inflated on a thread
+    of its own (above), as a context manager giving the TarFile.  On a
+    clean exit the gzip stream is read to its very end, so that its last
+    CRC-32 and length are checked too.
+    """
+
+    def __init__(self, fileobj):
+        self._source = fileobj
+        self._reader = open_gzip_reader(fileobj)
+        try:
+            self.tar = tarfile.open(fileobj=self._reader, mode='r|',
+                                    bufsize=TAR_BUFSIZE)
+        except BaseException:
+            self._reader.close()
+            raise
+
+    def __enter__(self):
+        return self.tar
+
+    def __exit__(self, kind, value, traceback):
+        try:
+            if kind is None:
+                for _ in iter(lambda: self._reader.read(1 << 20), b''):
+                    pass
+            elif not isinstance(value, Exception):
+                # Interrupted: the inflating thread may be waiting on the
+                # source (a stalled store), and closing it lets the thread
+                # end now.  (After a data error the source is still read to
+                # its end, for its checksums to name the damage.)
+                self._source.close()
+        finally:
+            self.tar.close()
+            self._reader.close()
+        return False

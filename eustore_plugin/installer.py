@@ -26,9 +26,9 @@ from __future__ import absolute_import
 import collections
 import logging
 import tarfile
-import zlib
 
 from eustore_plugin.cloud import CloudError
+from eustore_plugin.inflate import GzipDataError, TarStream
 from eustore_plugin.journal import CreatedBucket, Registered, Registering
 from eustore_plugin.layout import (HVM, ImageLayout, LayoutError, MemberRef,
                                    analyze, provisional_role)
@@ -95,15 +95,6 @@ class TarballMember(collections.namedtuple(
     __slots__ = ()
 
 
-def open_tar(fileobj):
-    """
-    A tar.gz read as a stream of members (no seeking).  Reads of 64 KiB:
-    bigger ones cost less per byte, but a read of a stream waits until it is
-    filled, and the first member should be on its way before that.
-    """
-    return tarfile.open(fileobj=fileobj, mode='r|gz', bufsize=1 << 16)
-
-
 def install(plan, source, strategy, cloud, journal, report=None):
     """
     Bundle, upload and register the images of the tarball ``source`` (see
@@ -162,7 +153,7 @@ def _bundle_members(plan, source, strategy, buckets):
     pending, members = {}, []
     fileobj = source.open()
     try:
-        with open_tar(fileobj) as tar:
+        with TarStream(fileobj) as tar:
             for index, info in enumerate(tar):
                 members.append(info)
                 role = provisional_role(info, plan.hypervisor,
@@ -180,7 +171,7 @@ def _bundle_members(plan, source, strategy, buckets):
                                        None)
                 pending[role] = (strategy.start(member, role, plan),
                                  info.name)
-    except (tarfile.TarError, zlib.error, EOFError, IOError) as err:
+    except (tarfile.TarError, GzipDataError, EOFError, IOError) as err:
         # A damaged download is better named by its checksum.
         source.finish(fileobj)
         raise LayoutError('{0} is not a readable tar.gz ({1})'.format(
