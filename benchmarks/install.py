@@ -45,7 +45,6 @@ from __future__ import absolute_import, division, print_function
 
 import argparse
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -75,12 +74,14 @@ REFUSED = re.compile(r'unrecognized arguments|no such option|'
 
 
 def install_defaults():
-    """Part size and pending-part limit the install uses, read from its code
-    so the disk limit printed follows any change to them."""
-    from eustore_plugin.installer import BuiltinBundleUploader
-    parameters = inspect.signature(BuiltinBundleUploader).parameters
-    return (parameters['part_size'].default,
-            parameters['max_pending_parts'].default)
+    """Part size, and how many finished parts may be on disk besides the
+    one being written (concurrency + pending), as the install's code says,
+    so that the disk limit printed follows any change to them."""
+    from eustore_plugin.builtin import (DEFAULT_PENDING_PARTS,
+                                        DEFAULT_UPLOAD_CONCURRENCY)
+    from eustore_plugin.bundle.writer import DEFAULT_PART_SIZE
+    return (DEFAULT_PART_SIZE,
+            DEFAULT_PENDING_PARTS + DEFAULT_UPLOAD_CONCURRENCY)
 
 
 # ------------------------------------------------------------ child stages
@@ -405,7 +406,8 @@ HEADERS = ['', 'wall s', 'image MB/s', 'cpu s', 'peak RSS MB',
 def report_install(install, pending, part_size):
     peak = install['peak']
     print('peak temporary disk of the install: {0:.1f} MiB: bundle parts '
-          '{1:.1f} MiB (limit (pending {2} + 1) x part size = {3:.1f} MiB), '
+          '{1:.1f} MiB (limit (concurrency + pending = {2}, + 1) x part '
+          'size = {3:.1f} MiB), '
           'tarball {4:.1f} MiB (it streams: none should be on disk), other '
           '{5:.1f} MiB'.format(peak.get('total', 0) / MIB,
                                peak.get('parts', 0) / MIB, pending,
@@ -536,7 +538,7 @@ def mode_sizes(bench, options):
             '{0:.1f}'.format(install['peak']['total'] / MIB)])
         os.remove(bench.tarball)
     print('end to end installs; {0} cores; best of {1}; part files are '
-          'bounded by (pending {2} + 1) x {3:.0f} MiB'.format(
+          'bounded by (concurrency + pending = {2}, + 1) x {3:.0f} MiB'.format(
               harness.cores(), options.repeat, pending, part_size / MIB))
     harness.print_table(['image', 'tarball MiB', 'wall s', 's/GiB',
                          'igzip pipeline s/GiB', '/ pipeline',

@@ -512,3 +512,53 @@ def test_without_an_iam_endpoint_the_admin_check_is_skipped(install, store,
         'whether this account may register kernels was not checked (give '
         '--iam-url or set EUARE_URL)']
     assert not proxy.form_requests('ListAccountAliases')
+
+
+def part_put(method, path, body):
+    return method == 'PUT' and path.endswith('.part.00')
+
+
+@pytest.mark.skipif(not uses_euca2ools(), reason=(
+    "needs euca2ools (EUCA2OOLS_SRC): the check is of euca2ools' uploads; "
+    'the built-in bundler closes and hashes each part before it is sent'))
+def test_a_part_euca2ools_left_short_is_uploaded_again(install, non_admin,
+                                                       proxy, store, cloud):
+    # What euca2ools 3.4's race leaves (a part cut at a 4 KiB boundary,
+    # the upload reported whole), made to happen once by the proxy.
+    proxy.shorten(part_put, cut=4096, times=1)
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'short-bundles', '-p', 'short-fedora')
+    assert list(installed_ids(result)) == ['image']
+    (warning,) = [line for line in result.messages
+                  if line.startswith(INSTALL + ':')]
+    assert re.match(r'^eustore-install-image: warning: euca2ools uploaded '
+                    r'the machine bundle damaged \(part '
+                    r'short-fedora\.part\.00 is (\d+) bytes in the bucket '
+                    r'where the manifest needs (\d+)\); uploading it '
+                    r'again$', warning), warning
+    # What is in the bucket now is what the manifest says.
+    manifest = cloud.get_object('short-bundles', 'short-fedora.manifest.xml')
+    bundled = int(re.search(br'<bundled_size>(\d+)</bundled_size>',
+                            manifest).group(1))
+    stored = cloud.head_object('short-bundles', 'short-fedora.part.00')
+    assert int(stored['Content-Length']) == bundled
+
+
+@pytest.mark.skipif(not uses_euca2ools(), reason=(
+    "needs euca2ools (EUCA2OOLS_SRC): the check is of euca2ools' uploads"))
+def test_a_bundle_euca2ools_keeps_damaging_is_refused_and_removed(
+        install, non_admin, proxy, store, cloud):
+    proxy.shorten(part_put, cut=4096, times=100)
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'always-short', '-p', 'always-short-fedora')
+    assert result.returncode == 1
+    errors = [line for line in result.messages if ': error: ' in line]
+    assert len(errors) == 1
+    assert 'euca2ools uploaded the machine bundle damaged 3 times' in \
+        errors[0]
+    assert 'part always-short-fedora.part.00 is ' in errors[0]
+    assert 'what this run uploaded or registered was removed' in errors[0]
+    assert not proxy.form_requests('RegisterImage')
+    with pytest.raises(CloudError) as gone:
+        cloud.list_keys('always-short')
+    assert gone.value.status_code == 404
