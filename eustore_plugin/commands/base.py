@@ -83,6 +83,24 @@ class EustoreRequest(BaseRequest):
         # The plugin's own loggers (eustore.*) follow --debug as
         # requestbuilder's do.
         logging.getLogger('eustore').setLevel(self.log.level)
+        self.check_region()
+
+    def check_region(self):
+        """
+        A --region that names no region of the configuration is a mistake
+        (requestbuilder would quietly use the defaults, and so the
+        historical store), not a request for defaults.
+        """
+        requested = self.args.get('region')
+        region = requested.rpartition('@')[2] if requested else None
+        if region and self.config.get_region_option(
+                'name', region=region) is None:
+            files = self.suite.list_config_files()
+            raise ArgumentError(
+                '--region {0}: no region "{1}" in the configuration ({2}); '
+                'check its name, or add a [region {1}] section'.format(
+                    requested, region, ', '.join(files) if files else
+                    'no configuration files were found'))
 
     def handle_cli_exception(self, err):
         """One line, made safe for a terminal: messages quote stores."""

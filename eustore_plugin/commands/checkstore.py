@@ -23,11 +23,12 @@ class CheckStore(CatalogRequest):
         Check an image store the way its users see it.
 
         The catalog is read from the store URL (through its cache, if that
-        is the URL given) and its signature checked as eustore-describe-
-        images checks it; then every image's tarball is downloaded and its
-        size and checksums compared with the catalog's, without keeping
-        it.  One line per image says OK or what is wrong; the exit status
-        is 1 if anything is.'''
+        is the URL given) and its signature checked as
+        eustore-describe-images checks it; then every image's files (its
+        tarball, its whole-disk image) are downloaded and their sizes and
+        checksums compared with the catalog's, without keeping them.  One
+        line per image says OK or what is wrong; the exit status is 1 if
+        anything is.'''
     ARGS = [Arg('--quick', action='store_true', route_to=None,
                 help='''only check that each tarball is there and of the
                 right size (ask for its first byte instead of reading it
