@@ -38,9 +38,13 @@ from eustore_plugin.signals import Deferred, Interrupted
 LOG = logging.getLogger('eustore.installer')
 
 ROLES = ('kernel', 'ramdisk', 'machine')
-# The tags that say where an installed image came from.
+# The tags that say where an installed image came from, and what it is
+# made of (for clouds, moto among them, that do not say an image's
+# manifest location, kernel and ramdisk themselves).
 SOURCE_TAGS = dict((name, 'eustore:' + name) for name in (
     'store', 'format', 'image', 'version', 'checksum'))
+BUNDLE_TAGS = dict((name, 'eustore:' + name) for name in (
+    'role', 'manifest', 'kernel-id', 'ramdisk-id'))
 # EC2 takes descriptions of at most this many characters.
 MAX_DESCRIPTION = 255
 
@@ -238,8 +242,12 @@ def register(plan, strategy, cloud, journal, role, location,
     if held.received is not None:
         raise Interrupted(held.received)
     if plan.tags:
+        tags = dict(plan.tags)
+        tags.update((BUNDLE_TAGS[name], value) for name, value in (
+            ('role', role), ('manifest', location), ('kernel-id', kernel_id),
+            ('ramdisk-id', ramdisk_id)) if value)
         try:
-            cloud.create_tags(image_id, plan.tags)
+            cloud.create_tags(image_id, tags)
         except CloudError as err:
             # Clouds without tags still have the description.
             LOG.debug('tagging %s failed (%s)', image_id, err)

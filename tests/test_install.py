@@ -27,7 +27,7 @@ from eustore_plugin.cloud import CloudError
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.http import StoreServer, cut_after, header
 from tests.support.install import (ACCOUNT, INSTALL, eucarc_env,
-                                   fetch_and_decode, installed_ids)
+                                   fetch_and_decode, installed_ids, tags_sent)
 from tests.support.moto import REGION, which
 
 
@@ -88,14 +88,15 @@ def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
     assert machine_call['Description'] == '{0} [eustore: {1} {2} from {3}]' \
         .format(image['description'], image['name'], image['version'],
                 store.url)
-    (tag_call,) = [call for call in proxy.form_requests('CreateTags')
-                   if call['ResourceId.1'] == ids['image']]
-    tags = dict((tag_call['Tag.{0}.Key'.format(n)],
-                 tag_call['Tag.{0}.Value'.format(n)]) for n in range(1, 6))
-    assert tags == {'eustore:store': store.url, 'eustore:format': 'eustore',
-                    'eustore:image': image['name'],
-                    'eustore:version': image['version'],
-                    'eustore:checksum': 'sha256:' + image['sha256']}
+    assert tags_sent(proxy, ids['image']) == {
+        'eustore:store': store.url, 'eustore:format': 'eustore',
+        'eustore:image': image['name'], 'eustore:version': image['version'],
+        'eustore:checksum': 'sha256:' + image['sha256'],
+        'eustore:role': 'machine',
+        'eustore:manifest': machine_call['ImageLocation'],
+        'eustore:kernel-id': ids['kernel'],
+        'eustore:ramdisk-id': ids['ramdisk']}
+    assert tags_sent(proxy, ids['kernel'])['eustore:role'] == 'kernel'
 
     part_puts = [headers for (method, path, _), headers
                  in zip(proxy.requests, proxy.headers)

@@ -21,7 +21,7 @@ import pytest
 from tests.support.commands import COMMANDS
 from tests.support.http import StoreServer
 from tests.support.install import (INSTALL, eucarc_env, fetch_and_decode,
-                                   installed_ids)
+                                   installed_ids, tags_sent)
 from tests.support.moto import which
 from tests.support.publicstores import (MIRROR_PRODUCT, MIRROR_VERSIONS,
                                         BuilderIndex, Mirror)
@@ -225,9 +225,7 @@ def test_an_xz_virt_builder_template_installs_as_hvm(
     image = fetch_and_decode(cloud, 'vb-disk', call['ImageLocation'].split(
         '/', 1)[1], keys[1], str(tmpdir.join('machine')))
     assert image == builder.content.disks['arm']
-    tags = proxy.form_requests('CreateTags')[0]
-    values = dict((tags['Tag.{0}.Key'.format(n)],
-                   tags['Tag.{0}.Value'.format(n)]) for n in range(1, 6))
+    values = tags_sent(proxy, installed_ids(result)['image'])
     assert values['eustore:format'] == 'virt-builder'
     assert values['eustore:checksum'].startswith('sha512:')
 

@@ -79,3 +79,17 @@ def fetch_and_decode(cloud, bucket, manifest_key, cloud_keys, workdir):
     (member,) = os.listdir(extracted)
     with open(os.path.join(extracted, member), 'rb') as image:
         return image.read()
+
+
+def tags_sent(proxy, image_id):
+    """{key: value} of the CreateTags calls made for ``image_id``."""
+    tags = {}
+    for call in proxy.form_requests('CreateTags'):
+        if call.get('ResourceId.1') != image_id:
+            continue
+        number = 1
+        while 'Tag.{0}.Key'.format(number) in call:
+            tags[call['Tag.{0}.Key'.format(number)]] = \
+                call['Tag.{0}.Value'.format(number)]
+            number += 1
+    return tags
