@@ -310,9 +310,20 @@ class Cloud(object):
         return self._send(RegisterImage, self.ec2, params)['imageId']
 
     def images_named(self, name):
-        result = self._send(DescribeImages, self.ec2, {
-            'Owner.1': 'self', 'Filter.1.Name': 'name',
-            'Filter.1.Value.1': name})
+        return self.images_with({'name': name})
+
+    def images_tagged(self, tags):
+        """The account's images carrying every tag of ``tags``."""
+        return self.images_with(dict(('tag:' + key, value)
+                                     for key, value in tags.items()))
+
+    def images_with(self, filters):
+        """The account's images matching every filter (name: value)."""
+        params = {'Owner.1': 'self'}
+        for number, (name, value) in enumerate(sorted(filters.items()), 1):
+            params['Filter.{0}.Name'.format(number)] = name
+            params['Filter.{0}.Value.1'.format(number)] = value
+        result = self._send(DescribeImages, self.ec2, params)
         return result.get('imagesSet') or []
 
     def create_tags(self, resource_id, tags):

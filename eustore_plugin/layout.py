@@ -85,6 +85,8 @@ TARBALL_SUFFIXES = ('.tar.gz', '.tgz')
 # EC2 image names: 3-128 of these characters.
 _NAME_CHARS_RE = re.compile(r"[^A-Za-z0-9()\[\] /'@_-]")
 _PAD_RE = re.compile(r'^[A-Za-z0-9]+$')
+# What EC2 takes in an image name: the same, and dots.
+_ENTRY_NAME_CHARS_RE = re.compile(r"[^A-Za-z0-9()\[\] ./'@_-]")
 MAX_NAME_LENGTH = 128
 
 SINGLE_KERNEL = 'single-kernel'
@@ -405,6 +407,20 @@ def image_name_base(tarball_filename):
                           'name; give the tarball\'s URL or file name'
                           .format(tarball_filename))
     return 'eustore-' + name
+
+
+def entry_name_base(name):
+    """
+    The base of the names an image installed from a store entry called
+    ``name`` is registered under: the entry's name, with what EC2 does not
+    take in a name (":" of simplestreams' product:version names, say)
+    turned into underscores.
+    """
+    base = _ENTRY_NAME_CHARS_RE.sub('_', six.text_type(name)).strip()
+    if len(base) < 3:
+        raise LayoutError('cannot name images after "{0}": give a name with '
+                          '-p'.format(name))
+    return base
 
 
 def registered_names(base, pad=None):

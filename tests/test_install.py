@@ -23,7 +23,7 @@ import pytest
 from six.moves import shlex_quote
 
 from eustore_plugin.backend import uses_euca2ools
-from eustore_plugin.cloud import CloudError
+from eustore_plugin.cloud import CloudError, CreateTags
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.http import StoreServer, cut_after, header
 from tests.support.install import (ACCOUNT, INSTALL, eucarc_env,
@@ -75,7 +75,8 @@ def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
     kernel_call, ramdisk_call, machine_call = proxy.form_requests(
         'RegisterImage')
     name = machine_call['Name']
-    assert re.match(r'^eustore-demo-centos-6_5-x86_64-[0-9a-f]{8}$', name)
+    # Named after the catalog entry (padded: --pad-name).
+    assert re.match(r'^centos-x86_64-demo-[0-9a-f]{8}$', name), name
     assert kernel_call['Name'] == name + '-kernel'
     assert kernel_call['ImageLocation'] == \
         'centos-bundles/{0}.manifest.xml'.format(name + '-kernel')
@@ -563,3 +564,33 @@ def test_a_bundle_euca2ools_keeps_damaging_is_refused_and_removed(
     with pytest.raises(CloudError) as gone:
         cloud.list_keys('always-short')
     assert gone.value.status_code == 404
+
+
+def test_reuse_finds_earlier_installs_by_identity_and_old_names(
+        install, non_admin, proxy, store, cloud):
+    image = store.catalog['fedora']
+    first = installed_ids(install('-i', image['name'], '-b', 'reuse-by-tags',
+                                  '-y'))
+    # Found again by its tags (same store, entry and checksum), whatever
+    # its name now is: -p names this install differently.
+    again = install('-i', image['name'], '-b', 'reuse-by-tags', '-y', '-p',
+                    'another-name')
+    assert again.lines == ['Reused installed image ' + first['image']]
+    # An image earlier versions installed, named eustore-<tarball name>
+    # and carrying no tags, is found by that name.
+    cloud.deregister_image(first['image'])
+    legacy = installed_ids(install(
+        '-i', image['name'], '-b', 'reuse-legacy', '-p',
+        'eustore-demo-fedora-20-x86_64-hvm'))
+    for key in ('eustore:store', 'eustore:image'):
+        cloud._send(DeleteTags, cloud.ec2, {'ResourceId.1': legacy['image'],
+                                            'Tag.1.Key': key})
+    reused = install('-i', image['name'], '-b', 'reuse-legacy', '-y')
+    assert reused.lines == ['Reused installed image ' + legacy['image']]
+    # --pad-name installs another copy all the same.
+    assert len(installed_ids(install('-i', image['name'], '-b',
+                                     'reuse-legacy', '--pad-name'))) == 1
+
+
+class DeleteTags(CreateTags):
+    pass

@@ -4,6 +4,7 @@ from __future__ import absolute_import
 
 import binascii
 import io
+import logging
 import os
 import os.path
 import sys
@@ -19,14 +20,16 @@ from eustore_plugin.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
                                     BundleCredentials)
 from eustore_plugin.bundle import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
 from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG, Cloud,
-                                  CloudCredentialArgs, check_bucket_name,
-                                  find_bundle_credentials)
+                                  CloudCredentialArgs, CloudError,
+                                  check_bucket_name, find_bundle_credentials)
 from eustore_plugin.commands.base import CatalogRequest
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.inflate import TarStream
-from eustore_plugin.installer import SOURCE_TAGS, InstallPlan, install
+from eustore_plugin.installer import (BUNDLE_TAGS, SOURCE_TAGS, InstallPlan,
+                                      install)
 from eustore_plugin.journal import Journal, undo_abandoned
-from eustore_plugin.layout import analyze, image_name_base, registered_names
+from eustore_plugin.layout import (analyze, entry_name_base, image_name_base,
+                                   registered_names)
 from eustore_plugin.output import emit, warn
 from eustore_plugin.signals import Deferred, Interrupted, signal_number
 from eustore_plugin.imagesource import (Fetch, UserTarball, disk_source,
@@ -34,6 +37,8 @@ from eustore_plugin.imagesource import (Fetch, UserTarball, disk_source,
 from eustore_plugin.urlpolicy import UrlRefused
 from eustore_plugin.workarea import WorkArea
 
+
+LOG = logging.getLogger('eustore.installimage')
 
 # The account of a Eucalyptus cloud's administrator, the only one allowed to
 # register kernels and ramdisks.
@@ -68,8 +73,9 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 help='''architecture of the image: i386, x86_64, ...
                 (default: the catalog's)'''),
             Arg('-p', '--prefix', route_to=None, help='''base of the names
-                of the bundles and registered images (default:
-                eustore-<tarball name>)'''),
+                of the bundles and registered images (default: the store
+                entry's name; eustore-<tarball name> for -t and for entries
+                named by a checksum)'''),
             Arg('-b', '--bucket', metavar='BUCKET[/PREFIX]', required=True,
                 route_to=None, help='''bucket to upload the bundles to
                 (created if missing), and a key prefix for them if
@@ -160,7 +166,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if plan.virtualization_type != 'hvm' and not plan.kernel_id:
             self.check_may_register_kernels(cloud)
             self.check_hypervisor_chosen(image)
-        existing = self.already_installed(cloud, plan.names['machine'])
+        existing = self.already_installed(cloud, plan, image)
         if existing:
             return {'machine': existing, 'reused': True}
         self.check_names_free(cloud, plan)
@@ -249,8 +255,8 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                                'the image is for; give it with -a')
         pad = binascii.hexlify(os.urandom(4)).decode('ascii') \
             if self.args.get('pad_name') else None
-        names = registered_names(
-            self.args.get('prefix') or image_name_base(tarball), pad)
+        names = registered_names(self.args.get('prefix') or
+                                 self.name_base(image, tarball), pad)
         return InstallPlan(
             names, architecture, self.bucket, key_prefix=self.key_prefix,
             description=description, hypervisor=self.args.get('hypervisor'),
@@ -279,6 +285,18 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 SOURCE_TAGS['checksum']: checksum}
         return dict((key, value) for key, value in tags.items() if value)
 
+    @staticmethod
+    def name_base(image, tarball):
+        """
+        What images are named after: the store entry's name; the tarball's
+        (``eustore-<tarball name>``, as euca2ools 3.0 and this tool before
+        named every install) for -t and for euca2ools 2 entries, whose
+        names are checksums.
+        """
+        if image is None or image.name_checksum is not None:
+            return image_name_base(tarball)
+        return entry_name_base(image.name)
+
     def local_virtualization_type(self, path):
         """A local tarball says itself whether it has a kernel."""
         with io.open(path, 'rb') as tarball:
@@ -299,11 +317,37 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 'kernels and ramdisks; ask for the ids of installed ones and '
                 'pass them with --kernel and --ramdisk'.format(ADMIN_ALIAS))
 
-    def already_installed(self, cloud, name):
-        images = cloud.images_named(name)
-        if not images:
+    def already_installed(self, cloud, plan, image):
+        """
+        An image installed before from the same store entry and bytes, to
+        reuse (asking first, or with -y): found by its tags, else by the
+        name this install would give it, else by the name earlier versions
+        gave it (eustore-<tarball name>).  --pad-name installs another copy.
+        """
+        if self.args.get('pad_name'):
             return None
-        image_id = images[0].get('imageId')
+        found = []
+        identity = dict((key, plan.tags[key]) for key in (
+            SOURCE_TAGS['store'], SOURCE_TAGS['image'],
+            SOURCE_TAGS['checksum']) if key in plan.tags)
+        if len(identity) == 3:
+            try:
+                found = [candidate for candidate in cloud.images_tagged(
+                    dict(identity, **{BUNDLE_TAGS['role']: 'machine'}))]
+            except CloudError as err:  # a cloud without tag filters
+                LOG.debug('looking images up by tags failed (%s)', err)
+        names = [plan.names['machine']]
+        if image is not None and not self.args.get('prefix'):
+            names.append(image_name_base(image.location or
+                                         image.disk.location))
+        for name in names:
+            if found:
+                break
+            found = cloud.images_named(name)
+        if not found:
+            return None
+        image_id = found[0].get('imageId')
+        name = found[0].get('name') or plan.names['machine']
         if self.args.get('yes'):
             return image_id
         question = ('image {0} is already installed as {1}; reuse it? '
