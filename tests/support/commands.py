@@ -72,10 +72,12 @@ def command_argv(command):
     How to start ``command``: its installed console script, or (in a
     checkout with no scripts) this Python running the same class.  With
     ``EUSTORE_TEST_INSTALLED`` set the script must be there: the tests are
-    then proving the installed package, entry points included.
+    then proving the installed package, entry points included.  With
+    ``EUSTORE_TEST_MODULES=1`` this Python runs the class even when a script
+    is installed, so the modules on its path (a worktree's) are the ones run.
     """
     script = installed_script(command)
-    if script:
+    if script and os.environ.get('EUSTORE_TEST_MODULES') != '1':
         return [script]
     if os.environ.get('EUSTORE_TEST_INSTALLED'):
         raise RuntimeError('{0} is not installed beside {1}'.format(
