@@ -19,8 +19,10 @@ import requests
 from requestbuilder.config import ConfigData, ConfigView
 
 from eustore_plugin.catalog import Catalog, CatalogImage
-from eustore_plugin.download import (CHUNK_SIZE, download, DownloadError,
-                                     DownloadResult, IntegrityError, verify)
+from eustore_plugin.download import (ASK_WHOLE, CHUNK_SIZE, FAIL, READ,
+                                     RESTART, DownloadError, DownloadResult,
+                                     IntegrityError, download, plan_answer,
+                                     verify)
 from eustore_plugin.store import EustoreService, StoreError
 from tests.support.http import StoreServer, cut_after, header, serve
 
@@ -90,6 +92,119 @@ def assert_complete(result, dest, data):
                                     hashlib.sha256(data).hexdigest())
     assert read(dest) == data
     assert not os.path.exists(dest + '.part')
+
+
+# ------------------------------------------------- the resume planner alone
+
+# What plan_answer makes of each answer that matters, without a server:
+# (status, Content-Range, Content-Length, bytes held, Range sent, catalog
+# size, can restart, same file) -> (action, bytes to skip, whole size, a
+# fragment of the message or None).
+SHORTER = 'shorter file than the part already read'
+CHANGED = 'the file changed on the store while it was being read'
+REFUSED = 'the store refused to resume the download (416)'
+INCONSISTENT = 'serves {0} bytes but its catalog says 1000'
+PLANS = [
+    # A first request (nothing held, no Range sent).
+    ('200 fresh', (200, None, '1000', 0, False, None, False, None),
+     (READ, 0, 1000, None)),
+    ('200 fresh, no length', (200, None, None, 0, False, None, False, None),
+     (READ, 0, None, None)),
+    ('200 fresh, length junk', (200, None, 'lots', 0, False, 1000, False,
+                                None), (READ, 0, None, None)),
+    ('200 fresh, catalog agrees', (200, None, '1000', 0, False, 1000, True,
+                                   None), (READ, 0, 1000, None)),
+    ('200 fresh, catalog disagrees', (200, None, '999', 0, False, 1000,
+                                      False, None),
+     (FAIL, 0, 999, INCONSISTENT.format(999))),
+    ('206 to no Range', (206, 'bytes 0-999/1000', '1000', 0, False, None,
+                         False, None), (FAIL, 0, None, None)),
+    # A resume answered as asked.
+    ('206 resumed', (206, 'bytes 400-999/1000', '600', 400, True, None,
+                     False, None), (READ, 0, 1000, None)),
+    ('206 resumed, odd spacing and case', (206, ' Bytes 400-999/1000 ',
+                                           '600', 400, True, 1000, False,
+                                           True), (READ, 0, 1000, None)),
+    ('206 resumed, size unknown', (206, 'bytes 400-999/*', '600', 400, True,
+                                   1000, False, None), (READ, 0, None, None)),
+    ('206 resumed, catalog disagrees', (206, 'bytes 400-1199/1200', '800',
+                                        400, True, 1000, True, None),
+     (FAIL, 0, 1200, INCONSISTENT.format(1200))),
+    # A 206 for other bytes than asked: ask for the whole file instead.
+    ('206 from the start', (206, 'bytes 0-999/1000', '1000', 400, True,
+                            None, True, None), (ASK_WHOLE, 0, None, None)),
+    ('206 without Content-Range', (206, None, '600', 400, True, None, False,
+                                   None), (ASK_WHOLE, 0, None, None)),
+    ('206 with junk Content-Range', (206, 'bytes=400-', '600', 400, True,
+                                     None, False, None),
+     (ASK_WHOLE, 0, None, None)),
+    # A 200 to a resume: Range ignored, or (If-Range) the file replaced.
+    ('200 to a resume, can restart', (200, None, '1000', 400, True, 1000,
+                                      True, True), (RESTART, 0, 1000, None)),
+    ('200 to a resume, changed, can restart', (200, None, '1000', 400, True,
+                                               None, True, False),
+     (RESTART, 0, 1000, None)),
+    ('200 to a resume, restart, catalog disagrees', (200, None, '900', 400,
+                                                     True, 1000, True, None),
+     (FAIL, 0, 900, INCONSISTENT.format(900))),
+    ('200 to a resume, same file', (200, None, '1000', 400, True, 1000, False,
+                                    True), (READ, 400, 1000, None)),
+    ('200 to a resume, validator unknown', (200, None, '1000', 400, True,
+                                            None, False, None),
+     (READ, 400, 1000, None)),
+    ('200 to a resume, no length', (200, None, None, 400, True, None, False,
+                                    None), (READ, 400, None, None)),
+    ('200 to a resume, changed', (200, None, '1000', 400, True, 1000, False,
+                                  False), (FAIL, 0, None, CHANGED)),
+    ('200 to a resume, changed and shorter', (200, None, '300', 400, True,
+                                              None, False, False),
+     (FAIL, 0, None, CHANGED)),
+    ('200 to a resume, shorter', (200, None, '300', 400, True, None, False,
+                                  None), (FAIL, 0, None, SHORTER)),
+    # After ASK_WHOLE: no Range sent, but bytes held.
+    ('200 to the whole-file request, can restart', (200, None, '1000', 400,
+                                                    False, None, True, None),
+     (RESTART, 0, 1000, None)),
+    ('200 to the whole-file request', (200, None, '1000', 400, False, None,
+                                       False, True), (READ, 400, 1000, None)),
+    # 416: the held bytes reach past the file's end.
+    ('416 to a resume, can restart', (416, 'bytes */300', '0', 400, True,
+                                      None, True, None),
+     (ASK_WHOLE, 0, None, None)),
+    ('416 to a resume', (416, 'bytes */300', '0', 400, True, None, False,
+                         None), (FAIL, 0, None, REFUSED)),
+    ('416 to no Range', (416, None, '0', 0, False, None, True, None),
+     (FAIL, 0, None, None)),
+    # Other statuses are the caller's to word.
+    ('404', (404, None, '24', 0, False, None, False, None),
+     (FAIL, 0, None, None)),
+    ('404 to a resume', (404, None, '24', 400, True, None, True, None),
+     (FAIL, 0, None, None)),
+    ('304', (304, None, None, 400, True, None, False, True),
+     (FAIL, 0, None, None)),
+    ('503', (503, None, '0', 400, True, None, True, None),
+     (FAIL, 0, None, None)),
+]
+
+
+@pytest.mark.parametrize('answer,expected', [row[1:] for row in PLANS],
+                         ids=[row[0] for row in PLANS])
+def test_plan_answer(answer, expected):
+    (status, content_range, content_length, done, resumed, expected_size,
+     can_restart, same_file) = answer
+    plan = plan_answer(status, content_range, content_length, done, resumed,
+                       expected_size, can_restart=can_restart,
+                       same_file=same_file)
+    action, skip, total, message = expected
+    assert (plan.action, plan.skip, plan.total) == (action, skip, total)
+    if message is None:
+        assert plan.message is None
+    else:
+        assert message in plan.message
+        # A sentence for the user: what happened and what to do.
+        assert plan.message.endswith(('run the command again',
+                                      'tell its operator (nothing more was '
+                                      'downloaded)'))
 
 
 # ---------------------------------------------------------------- downloads
