@@ -21,10 +21,11 @@ from requestbuilder.config import ConfigData, ConfigView
 from eustore_plugin.catalog import Catalog, CatalogImage
 from eustore_plugin.download import (ASK_WHOLE, CHUNK_SIZE, FAIL, READ,
                                      RESTART, DownloadError, DownloadResult,
-                                     IntegrityError, download, plan_answer,
-                                     verify)
+                                     DownloadStream, IntegrityError, download,
+                                     plan_answer, verify)
 from eustore_plugin.store import EustoreService, StoreError
-from tests.support.http import StoreServer, cut_after, header, serve
+from tests.support.http import (ReplacedFile, StoreServer, cut_after,
+                                header, serve)
 
 
 TARBALL = 'starter-emis/euca-debian-6.0-x86_64.tgz'
@@ -312,6 +313,87 @@ def test_part_that_does_not_fit_gets_416_and_restarts(store, open_url, url,
     result = download(open_url, url, dest)
     assert ranges_asked(store) == ['bytes={0}-'.format(len(data) + 4), None]
     assert_complete(result, dest, data)
+
+
+def if_ranges_sent(store):
+    return [header(headers, 'If-Range') for method, path, headers
+            in store.requests if path == PATH]
+
+
+def read_stream(open_url, url):
+    stream = DownloadStream(open_url, url)
+    try:
+        return b''.join(stream.chunks())
+    finally:
+        stream.close()
+
+
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_file_replaced_after_a_cut_is_downloaded_afresh(
+        store, open_url, url, dest, data, validator):
+    new = data[::-1]
+    fault = ReplacedFile(data, new, cut=50000, validator=validator)
+    store.faults[PATH] = fault
+    result = download(open_url, url, dest)
+    # The resume asked for the rest only if the file was still the first
+    # answer's; the store said it was not and sent the new file whole.
+    assert range_starts(store)[0] == 0 and len(range_starts(store)) == 2
+    assert if_ranges_sent(store) == [None, fault.validator_of(0)]
+    assert_complete(result, dest, new)
+
+
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_file_replaced_after_a_cut_fails_a_stream(store, open_url, url,
+                                                    data, validator):
+    # A stream has given out its bytes already: it cannot start over.
+    fault = ReplacedFile(data, data[::-1], cut=50000, validator=validator)
+    store.faults[PATH] = fault
+    with pytest.raises(DownloadError) as err:
+        read_stream(open_url, url)
+    assert str(err.value) == (
+        'the file changed on the store while it was being read; run the '
+        'command again (at {0})'.format(url))
+    assert if_ranges_sent(store) == [None, fault.validator_of(0)]
+
+
+def test_a_416_to_a_resume_restarts_a_download(store, open_url, url, dest,
+                                               data):
+    # Replaced by a shorter file, with no validator to tell: the resume
+    # starts past its end.
+    new = data[:20000]
+    store.faults[PATH] = ReplacedFile(data, new, cut=50000, validator=None)
+    result = download(open_url, url, dest)
+    assert ranges_asked(store)[1:] == [
+        'bytes={0}-'.format(range_starts(store)[1]), None]
+    assert if_ranges_sent(store) == [None, None, None]
+    assert_complete(result, dest, new)
+
+
+def test_a_416_to_a_resume_fails_a_stream_with_a_sentence(store, open_url,
+                                                          url, data):
+    store.faults[PATH] = ReplacedFile(data, data[:20000], cut=50000,
+                                      validator=None)
+    with pytest.raises(DownloadError) as err:
+        read_stream(open_url, url)
+    assert err.value.status_code == 416
+    assert str(err.value) == (
+        'the store refused to resume the download (416): the file on it is '
+        'shorter than what was already read; run the command again (at {0})'
+        .format(url))
+
+
+def test_check_store_words_a_416_to_a_resume(cli, store, store_dir, url,
+                                             data):
+    store_dir.join('catalog').write(json.dumps({'images': [
+        {'name': 'debian-6', 'url': TARBALL, 'architecture': 'x86_64'}]}))
+    store.faults[PATH] = ReplacedFile(data, data[:20000], cut=50000,
+                                      validator=None)
+    result = cli('eustore-check-store', '-U', store.url)
+    assert result.returncode == 1
+    assert result.lines == [
+        'FAILED\tdebian-6\tthe store refused to resume the download (416): '
+        'the file on it is shorter than what was already read; run the '
+        'command again (at {0})'.format(url)]
 
 
 def test_complete_part_needs_no_request(store, open_url, url, dest, data):

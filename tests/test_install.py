@@ -27,7 +27,9 @@ from eustore_plugin.cloud import CloudError, ListAccountAliases
 from tests.support.bundles import decode_with_tools
 from tests.support.moto import REGION, CloudProxy, direct_cloud, which
 from tests.support.commands import Result, command_argv, start_command
-from tests.support.http import StoreServer, cut_after, header
+from tests.support.demostore import write_tarball
+from tests.support.http import ReplacedFile, StoreServer, cut_after, header
+from tests.support.images import image_bytes
 from tests.support.keys import KeyPair
 
 
@@ -507,6 +509,149 @@ def test_download_cut_mid_stream_resumes(install, non_admin, proxy, store,
                                str(tmpdir.join('machine')))
     assert machine == member_bytes(demo_store_dir, image, '.raw')
     assert list(ids) == ['image']
+
+
+# A file replaced on the store between two requests of one download: the
+# catalog is an old one, with no size or checksum to catch a splice.
+LEGACY_NAME = 'fedora-legacy'
+LEGACY_URL = 'images/fedora-legacy.tgz'
+RAW_MEMBER = 'fedora-legacy.raw'
+
+
+class LegacyStore(object):
+    """A store whose catalog gives no size or checksum, holding one HVM
+    tarball (``old``), and ``replacement(size)``: another such tarball."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        os.makedirs(os.path.join(directory, 'images'))
+        self.old = self.tarball('old.tgz', 1, 500 * 1024)
+        with open(os.path.join(directory, LEGACY_URL), 'wb') as out:
+            out.write(self.old)
+        with open(os.path.join(directory, 'catalog'), 'w') as catalog:
+            json.dump({'images': [{
+                'name': LEGACY_NAME, 'url': LEGACY_URL,
+                'architecture': 'x86_64', 'virtualization_type': 'hvm',
+                'description': 'an old catalog\'s entry'}]}, catalog)
+        self.server = StoreServer(directory).start()
+        self.url = self.server.url
+
+    def tarball(self, name, seed, size):
+        path = os.path.join(self.directory, name)
+        write_tarball(path, 'fedora-legacy', {RAW_MEMBER: (seed, size)})
+        with open(path, 'rb') as tarball:
+            return tarball.read()
+
+    def replace_after_cut(self, new, validator):
+        """After the first answer's first three quarters (the install has
+        begun), the tarball is ``new``."""
+        fault = ReplacedFile(self.old, new, len(self.old) * 3 // 4,
+                             validator)
+        self.server.faults['/' + LEGACY_URL] = fault
+        return fault
+
+    def asked(self, name):
+        """The ``name`` header of each request for the tarball."""
+        return [header(headers, name) for _, path, headers
+                in self.server.requests if path == '/' + LEGACY_URL]
+
+
+@pytest.fixture
+def legacy_store(tmpdir):
+    store = LegacyStore(str(tmpdir.join('legacy-store')))
+    yield store
+    store.server.stop()
+
+
+def registered_image(proxy, cloud, keys, tmpdir):
+    """The disk image of the one image the run registered, decoded."""
+    (call,) = proxy.form_requests('RegisterImage')
+    bucket, _, key = call['ImageLocation'].partition('/')
+    return fetch_and_decode(cloud, bucket, key, keys[1],
+                            str(tmpdir.join('machine')))
+
+
+def only_error(result):
+    """The one line a failed install printed (the unsigned catalog's
+    warning aside)."""
+    assert result.returncode == 1
+    (line,) = result.messages
+    assert line.startswith('eustore-install-image: error: ')
+    return line[len('eustore-install-image: error: '):]
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'with euca2ools the tarball is always downloaded to a file first'))
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_tarball_replaced_mid_stream_is_not_spliced(
+        install, non_admin, proxy, cloud, legacy_store, validator):
+    fault = legacy_store.replace_after_cut(
+        legacy_store.tarball('new.tgz', 2, 500 * 1024), validator)
+    result = install('-i', LEGACY_NAME, '-b', 'replaced-stream', '-U',
+                     legacy_store.url)
+    assert only_error(result) == (
+        'the file changed on the store while it was being read; run the '
+        'command again (at {0}{1}); what this run uploaded or registered was '
+        'removed'.format(legacy_store.url, LEGACY_URL))
+    assert legacy_store.asked('If-Range') == [None, fault.validator_of(0)]
+    assert not proxy.form_requests('RegisterImage')
+    with pytest.raises(CloudError) as gone:
+        cloud.list_keys('replaced-stream')
+    assert gone.value.status_code == 404
+
+
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_tarball_replaced_mid_download_is_downloaded_afresh(
+        install, non_admin, proxy, cloud, keys, legacy_store, tmpdir,
+        validator):
+    new = legacy_store.tarball('new.tgz', 2, 500 * 1024)
+    fault = legacy_store.replace_after_cut(new, validator)
+    result = install('-i', LEGACY_NAME, '-b', 'replaced-dir', '--pad-name',
+                     '-U', legacy_store.url, '-d', str(tmpdir.mkdir('keep')))
+    assert list(installed_ids(result)) == ['image']
+    ranges = legacy_store.asked('Range')
+    assert ranges[0] is None and re.match(r'^bytes=\d+-$', ranges[1])
+    assert legacy_store.asked('If-Range') == [None, fault.validator_of(0)]
+    assert len(ranges) == 2
+    # The new file, whole: not the old one's first bytes and the new one's
+    # rest.
+    assert registered_image(proxy, cloud, keys, tmpdir) == \
+        image_bytes(500 * 1024, 2)
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'with euca2ools the tarball is always downloaded to a file first'))
+def test_a_416_to_a_resumed_stream_is_a_sentence(install, non_admin, proxy,
+                                                 cloud, legacy_store):
+    # The file replaced by a shorter one, with no validator to tell.
+    legacy_store.replace_after_cut(
+        legacy_store.tarball('short.tgz', 3, 4096), None)
+    result = install('-i', LEGACY_NAME, '-b', 'refused-stream', '-U',
+                     legacy_store.url)
+    assert only_error(result) == (
+        'the store refused to resume the download (416): the file on it is '
+        'shorter than what was already read; run the command again (at '
+        '{0}{1}); what this run uploaded or registered was removed'.format(
+            legacy_store.url, LEGACY_URL))
+    assert not proxy.form_requests('RegisterImage')
+    with pytest.raises(CloudError) as gone:
+        cloud.list_keys('refused-stream')
+    assert gone.value.status_code == 404
+
+
+def test_a_416_to_a_resumed_download_starts_it_over(install, non_admin,
+                                                    proxy, cloud, keys,
+                                                    legacy_store, tmpdir):
+    legacy_store.replace_after_cut(
+        legacy_store.tarball('short.tgz', 3, 4096), None)
+    result = install('-i', LEGACY_NAME, '-b', 'refused-dir', '--pad-name',
+                     '-U', legacy_store.url, '-d', str(tmpdir.mkdir('keep')))
+    assert list(installed_ids(result)) == ['image']
+    ranges = legacy_store.asked('Range')
+    assert len(ranges) == 3 and ranges[0] is None and ranges[2] is None
+    assert re.match(r'^bytes=\d+-$', ranges[1])
+    assert registered_image(proxy, cloud, keys, tmpdir) == \
+        image_bytes(4096, 3)
 
 
 def test_missing_endpoint_and_unknown_image_are_explained(install, store):
