@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -69,9 +70,12 @@ class MotoCloud(object):
             env['INITIAL_NO_AUTH_ACTION_COUNT'] = str(_BOOTSTRAP_CALLS)
         # A pyenv shim must not pick up the Python 2.7 leg's interpreter.
         env.pop('PYENV_VERSION', None)
+        # Its log goes to a file: moto writes a line per request, and a pipe
+        # nobody reads fills up and stops it (after some 600 requests).
+        self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [executable, '-H', '127.0.0.1', '-p', str(self.port)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_up()
         self.key_id, self.secret_key = self._create_admin()
 
@@ -79,8 +83,9 @@ class MotoCloud(object):
         deadline = time.time() + 30
         while time.time() < deadline:
             if self._proc.poll() is not None:
+                self._log.seek(0)
                 raise RuntimeError('moto_server exited: {0}'.format(
-                    self._proc.stdout.read()))
+                    self._log.read().decode('utf-8', 'replace')))
             try:
                 requests.get(self.url + 'moto-api/', timeout=1)
                 return
@@ -108,7 +113,7 @@ class MotoCloud(object):
     def stop(self):
         self._proc.terminate()
         self._proc.wait()
-        self._proc.stdout.close()
+        self._log.close()
 
 
 class CloudProxy(object):
@@ -207,13 +212,14 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
 
-def direct_cloud(cloud):
-    """eustore_plugin's Cloud on the moto server itself, to look and tidy."""
+def direct_cloud(cloud, url=None):
+    """eustore_plugin's Cloud on the moto server itself, to look and tidy
+    (or on ``url``, a CloudProxy in front of it)."""
     import logging
     from requestbuilder.config import ConfigData, ConfigView
     from eustore_plugin.cloud import EC2, IAM, S3, Cloud, CloudAuth
     config = ConfigView(ConfigData([]))
-    url = '{0}::{1}'.format(REGION, cloud.url)
+    url = '{0}::{1}'.format(REGION, url or cloud.url)
     services = []
     for service_cls in (EC2, S3, IAM):
         service = service_cls(config, loglevel=logging.CRITICAL, url=url)
