@@ -311,6 +311,24 @@ def test_failed_registration_removes_everything(install, admin, proxy,
                                      'rollback-centos'))) == 3
 
 
+def test_an_upload_whose_answer_was_lost_is_removed_too(install, non_admin,
+                                                        proxy, cloud, store):
+    # The part is stored, but the answer says otherwise: it was written
+    # down before it was sent, so the undo removes it (and then the bucket,
+    # which could not go with the part still in it).
+    proxy.fail(lambda method, path, body: method == 'PUT' and
+               path.endswith('.part.00'), status=400, times=1, landed=True)
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'lost-answer-bundles', '--pad-name')
+    assert result.returncode == 1
+    assert result.messages[-1].endswith(
+        '; what this run uploaded or registered was removed')
+    assert not proxy.form_requests('RegisterImage')
+    with pytest.raises(CloudError) as gone:
+        cloud.list_keys('lost-answer-bundles')
+    assert gone.value.status_code == 404
+
+
 def test_tampered_tarball_is_refused_before_anything_is_uploaded(
         install, admin, proxy, demo_store_dir, tmpdir):
     store_copy = str(tmpdir.join('store'))

@@ -122,9 +122,11 @@ class CloudProxy(object):
     and can answer chosen ones itself, to show how the tools meet faults a
     real cloud has (a 500 from S3, a refused RegisterImage).
 
-    ``faults`` is a list of ``(predicate(method, path, body), status,
-    times)``; a matching request is answered with an AWS-style error
-    ``status`` that many times.  ``requests`` holds (method, path, body).
+    ``faults`` is a list of ``[predicate(method, path, body), status,
+    times, landed]``; a matching request is answered with an AWS-style
+    error ``status`` that many times, after the cloud has done it when
+    ``landed`` (an answer lost on the way back).  ``requests`` holds
+    (method, path, body).
     """
 
     def __init__(self, target_url):
@@ -144,8 +146,8 @@ class CloudProxy(object):
         self._thread.daemon = True
         self._thread.start()
 
-    def fail(self, predicate, status=500, times=1):
-        self.faults.append([predicate, status, times])
+    def fail(self, predicate, status=500, times=1, landed=False):
+        self.faults.append([predicate, status, times, landed])
 
     def form_requests(self, action):
         """The decoded form parameters of every EC2/IAM ``action`` call."""
@@ -177,9 +179,11 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         owner.requests.append((self.command, self.path, body))
         owner.headers.append(dict(self.headers.items()))
         for fault in owner.faults:
-            predicate, status, times = fault
+            predicate, status, times, landed = fault
             if times > 0 and predicate(self.command, self.path, body):
                 fault[2] -= 1
+                if landed:
+                    self._forward(body)
                 error = ('<Error><Code>Injected</Code><Message>fault '
                          'injected by the test</Message></Error>').encode()
                 self.send_response(status)
@@ -188,13 +192,7 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(error)
                 return
-        # Forwarded as signed: the Host header is the one the client signed.
-        headers = dict((key, val) for key, val in self.headers.items()
-                       if key.lower() not in ('connection',
-                                              'transfer-encoding'))
-        answer = requests.request(self.command, owner.target_url + self.path,
-                                  headers=headers, data=body,
-                                  allow_redirects=False, stream=False)
+        answer = self._forward(body)
         content = answer.content
         self.send_response(answer.status_code)
         for key, val in answer.headers.items():
@@ -208,6 +206,16 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != 'HEAD':
             self.wfile.write(content)
+
+    def _forward(self, body):
+        # As signed: the Host header is the one the client signed.
+        headers = dict((key, val) for key, val in self.headers.items()
+                       if key.lower() not in ('connection',
+                                              'transfer-encoding'))
+        return requests.request(self.command,
+                                self.owner.target_url + self.path,
+                                headers=headers, data=body,
+                                allow_redirects=False, stream=False)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
