@@ -420,6 +420,10 @@ class CatalogReader(object):
         required = self.config.convert_to_bool(
             store_option(self.config, 'eustore-require-signature'),
             default=bool(keys))
+        LOG.debug('signature policy: %s; trusted keys: %s',
+                  'signed catalogs only' if required else
+                  'unsigned or unverifiable catalogs are used with a warning',
+                  ', '.join(keys) or 'none')
         signature_url = fetched.url + SIGNATURE_SUFFIX
         if fetched.signature is None:
             if required:

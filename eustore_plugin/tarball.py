@@ -106,6 +106,8 @@ def fetch_tarball(open_url, image, path, progress, unverified,
             LOG.debug('reusing %s, kept by an earlier run', path)
             return DownloadedTarball(path, image.location)
         remove_if_present(path)  # ours, but nothing proves it is the one
+    LOG.debug('downloading %s to %s before installing it', image.location,
+              path)
     bar = progress('downloading', image.size)
     result = download(open_url, image.location, path,
                       expected_size=image.size,
@@ -120,6 +122,7 @@ def fetch_tarball(open_url, image, path, progress, unverified,
 def stream_tarball(open_url, image, progress, unverified, stall_timeout):
     """The store's tarball as a :class:`StoreStream`, with one progress bar
     (the download paces the whole install)."""
+    LOG.debug('installing %s as it streams from the store', image.location)
     bar = progress('downloading and bundling', image.size)
     stream = DownloadStream(open_url, image.location,
                             expected_size=image.size,

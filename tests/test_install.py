@@ -18,17 +18,19 @@ import tarfile
 import textwrap
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 from six.moves import shlex_quote
 
 from eustore_plugin.backend import uses_euca2ools
 from eustore_plugin.cloud import CloudError, ListAccountAliases
-from tests.support.bundles import decode_with_tools
+from tests.support.bundles import decode_with_tools, openssl_decrypt_hex
 from tests.support.moto import REGION, CloudProxy, direct_cloud, which
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.demostore import write_tarball
-from tests.support.http import ReplacedFile, StoreServer, cut_after, header
+from tests.support.http import (ReplacedFile, StoreServer, cut_after, header,
+                                serve)
 from tests.support.images import image_bytes
 from tests.support.keys import KeyPair
 
@@ -479,13 +481,113 @@ def test_euca2ools_that_cannot_bundle_gives_way_to_the_builtin_bundler(
         'the built-in bundler']
 
 
+def sent_signatures(proxy):
+    """The signatures of every request the cloud was sent (SigV4 or, from
+    euca2ools, HMAC-V1)."""
+    found = []
+    for headers in proxy.headers:
+        authorization = header(headers, 'Authorization') or ''
+        found.extend(re.findall(r'Signature=(\w+)', authorization) or
+                     re.findall(r'^AWS [^:\s]+:(\S+)$', authorization))
+    return found
+
+
+def bundle_keys(proxy, cloud_keys, workdir):
+    """The AES key and IV (hex) of each bundle whose manifest was sent."""
+    found = []
+    for method, path, body in proxy.requests:
+        if method == 'PUT' and path.endswith('.manifest.xml'):
+            image = ElementTree.fromstring(body).find('image')
+            for field in ('ec2_encrypted_key', 'ec2_encrypted_iv'):
+                found.append(openssl_decrypt_hex(
+                    image.find(field).text, cloud_keys.key_path,
+                    workdir).decode('ascii'))
+    return found
+
+
 def test_secrets_stay_out_of_debug_output(install, install_cloud, non_admin,
-                                          store):
+                                          proxy, store, keys, tmpdir):
+    # The keys given as options too: requestbuilder logs the options.
     result = install('-i', store.catalog['fedora']['name'], '-b',
-                     'debug-bundles', '--pad-name', '--debug')
+                     'debug-bundles', '--pad-name', '--debug',
+                     '-I', install_cloud.key_id,
+                     '-S', install_cloud.secret_key)
     assert result.returncode == 0, result.stderr
     assert 'RegisterImage' in result.stderr  # debugging really was on
-    assert install_cloud.secret_key not in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert install_cloud.secret_key not in output
+    signatures = sent_signatures(proxy)
+    assert len(signatures) > 5
+    assert not [signature for signature in signatures
+                if signature in output]
+    assert 'Signature=<redacted>' in output or \
+        'AWS {0}:<redacted>'.format(install_cloud.key_id) in output
+    secrets = bundle_keys(proxy, keys[1], str(tmpdir))
+    assert len(secrets) == 2
+    assert not [secret for secret in secrets if secret in output]
+    user_key_body = keys[0].key_pem.decode('ascii').splitlines()[1]
+    assert user_key_body not in output
+
+
+def debug_lines(result, module):
+    """The messages module eustore.<module> logged."""
+    return [line.split(' eustore.{0} '.format(module), 1)[1]
+            for line in result.stderr.splitlines()
+            if re.match(r'^\S+ \S+ DEBUG +eustore\.{0} '.format(module),
+                        line)]
+
+
+def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
+                                   demo_store_dir):
+    image = store.catalog['fedora']
+    path = '/' + image['url']
+    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
+        data = tarball.read()
+    # A catalog fetched before, so that the install's fetch is a 304.
+    assert cli('eustore-describe-images', '-U', store.url).returncode == 0
+    answers = []
+
+    def cut_then_ignore_range(handler, asked):
+        answers.append(asked)
+        return serve(handler, data, honor_range=False,
+                     limit=20000 if len(answers) == 1 else None)
+    store.faults[path] = cut_then_ignore_range
+    proxy.fail(lambda method, asked, body: b'Action=RegisterImage' in body,
+               status=400)
+    result = install('-i', image['name'], '-b', 'decisions-bundles',
+                     '--pad-name', '--debug')
+    assert result.returncode == 1
+    # Which backend,
+    assert debug_lines(result, 'backend') == [
+        'installing through euca2ools ' + __import__('euca2ools').__version__
+        if uses_euca2ools() else 'installing with the built-in bundler']
+    # the catalog's cached copy, and the signature policy applied,
+    store_lines = debug_lines(result, 'store')
+    assert [line for line in store_lines if re.match(
+        r'^{0}catalog is unchanged since .* \(304\)$'.format(
+            re.escape(store.url)), line)]
+    assert 'signature policy: unsigned or unverifiable catalogs are used ' \
+        'with a warning; trusted keys: none' in store_lines
+    # a resume and why, and a 200 answered to it,
+    download_lines = debug_lines(result, 'download')
+    assert [line for line in download_lines if re.match(
+        r'^download of {0}{1} cut after \d+ bytes \(.+\); resuming$'.format(
+            re.escape(store.url), re.escape(image['url'])), line)]
+    assert [line for line in download_lines if re.match(
+        r'^the store answered 200 \(the whole file\) to a resume: it '
+        r'ignores Range; (skipping the \d+ bytes already read|starting '
+        r'over)$', line)]
+    # and each undo step, newest first (the refused registration made
+    # nothing to undo).
+    undo_lines = [line for line in debug_lines(result, 'journal')
+                  if line.startswith('undoing: ')]
+    assert re.match(r'^undoing: object decisions-bundles/\S+\.manifest\.xml$',
+                    undo_lines[0])
+    assert [re.match(r'^undoing: object decisions-bundles/\S+\.part\.0+$',
+                     line) is not None for line in undo_lines[1:-1]] == \
+        [True] * (len(undo_lines) - 2)
+    assert undo_lines[-1] == 'undoing: bucket decisions-bundles'
+    assert debug_lines(result, 'installer')
 
 
 @pytest.mark.skipif(not which('script'),
