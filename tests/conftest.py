@@ -11,6 +11,7 @@ import pytest
 from tests.support.commands import clean_env, run_command
 from tests.support.demostore import METADATA, TARBALLS, write_demo_store
 from tests.support.http import StoreServer
+from tests.support.keys import KeyPair
 from tests.support.moto import REGION, CloudProxy
 
 
@@ -79,6 +80,14 @@ def _start_moto(check_signatures):
         pytest.skip('moto_server not found: run scripts/setup (it installs '
                     'moto[server] on Python 3), or set MOTO_SERVER')
     return MotoCloud(executable, check_signatures=check_signatures)
+
+
+@pytest.fixture(scope='session')
+def keys(tmpdir_factory):
+    """(user, cloud): the certificates and keys bundling needs, as a
+    eucarc's EC2_CERT, EC2_PRIVATE_KEY and EUCALYPTUS_CERT name them."""
+    directory = str(tmpdir_factory.mktemp('keys'))
+    return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
 
 
 @pytest.fixture(scope='session')

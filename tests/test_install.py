@@ -24,15 +24,15 @@ import pytest
 from six.moves import shlex_quote
 
 from eustore_plugin.backend import uses_euca2ools
-from eustore_plugin.cloud import CloudError, ListAccountAliases
+from eustore_plugin.cloud import ListAccountAliases
 from tests.support.bundles import decode_with_tools, openssl_decrypt_hex
-from tests.support.moto import REGION, CloudProxy, direct_cloud, which
+from tests.support.moto import (REGION, CloudProxy, bucket_is_gone,
+                                direct_cloud, which)
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.demostore import write_tarball
 from tests.support.http import (ReplacedFile, StoreServer, cut_after, header,
                                 serve)
 from tests.support.images import image_bytes
-from tests.support.keys import KeyPair
 
 
 INSTALL = 'eustore-install-image'
@@ -45,12 +45,6 @@ class CreateAccountAlias(ListAccountAliases):
 
 class DeleteAccountAlias(ListAccountAliases):
     pass
-
-
-@pytest.fixture(scope='session')
-def keys(tmpdir_factory):
-    directory = str(tmpdir_factory.mktemp('keys'))
-    return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
 
 
 @pytest.fixture
@@ -127,6 +121,11 @@ def installed_ids(result):
         ids[match.group(1)] = match.group(2)
     assert result.lines[-1].startswith('Installed new image ')
     return ids
+
+
+def tarball_bytes(store_dir, image):
+    with open(os.path.join(store_dir, image['url']), 'rb') as tarball:
+        return tarball.read()
 
 
 def member_bytes(store_dir, image, suffix):
@@ -304,9 +303,7 @@ def test_failed_registration_removes_everything(install, admin, proxy,
                  'rollback-centos'):
         assert cloud.images_named(name) == []
     # The bucket was created by this run, so it is gone too.
-    with pytest.raises(CloudError) as err:
-        cloud.list_keys('rollback-bundles')
-    assert err.value.status_code == 404
+    assert bucket_is_gone(cloud, 'rollback-bundles')
     # Nothing is in the way of a rerun.
     assert len(installed_ids(install('-i', store.catalog['centos']['name'],
                                      '-b', 'rollback-bundles', '-p',
@@ -326,9 +323,7 @@ def test_an_upload_whose_answer_was_lost_is_removed_too(install, non_admin,
     assert result.messages[-1].endswith(
         '; what this run uploaded or registered was removed')
     assert not proxy.form_requests('RegisterImage')
-    with pytest.raises(CloudError) as gone:
-        cloud.list_keys('lost-answer-bundles')
-    assert gone.value.status_code == 404
+    assert bucket_is_gone(cloud, 'lost-answer-bundles')
 
 
 def test_tampered_tarball_is_refused_before_anything_is_uploaded(
@@ -541,8 +536,7 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
                                    demo_store_dir):
     image = store.catalog['fedora']
     path = '/' + image['url']
-    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
-        data = tarball.read()
+    data = tarball_bytes(demo_store_dir, image)
     # A catalog fetched before, so that the install's fetch is a 304.
     assert cli('eustore-describe-images', '-U', store.url).returncode == 0
     answers = []
@@ -558,9 +552,10 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
                      '--pad-name', '--debug')
     assert result.returncode == 1
     # Which backend,
-    assert debug_lines(result, 'backend') == [
-        'installing through euca2ools ' + __import__('euca2ools').__version__
-        if uses_euca2ools() else 'installing with the built-in bundler']
+    (backend_line,) = debug_lines(result, 'backend')
+    assert backend_line.startswith('installing through euca2ools ') \
+        if uses_euca2ools() else \
+        backend_line == 'installing with the built-in bundler'
     # the catalog's cached copy, and the signature policy applied,
     store_lines = debug_lines(result, 'store')
     assert [line for line in store_lines if re.match(
@@ -613,8 +608,7 @@ def test_download_cut_mid_stream_resumes(install, non_admin, proxy, store,
                                          tmpdir):
     image = store.catalog['fedora']
     path = '/' + image['url']
-    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
-        data = tarball.read()
+    data = tarball_bytes(demo_store_dir, image)
     # The connection drops after 20000 bytes, once; then a Range resumes.
     store.faults[path] = cut_after(data, 20000, times=1)
     ids = installed_ids(install('-i', image['name'], '-b', 'cut-bundles',
@@ -715,9 +709,7 @@ def test_a_tarball_replaced_mid_stream_is_not_spliced(
         'removed'.format(legacy_store.url, LEGACY_URL))
     assert legacy_store.asked('If-Range') == [None, fault.validator_of(0)]
     assert not proxy.form_requests('RegisterImage')
-    with pytest.raises(CloudError) as gone:
-        cloud.list_keys('replaced-stream')
-    assert gone.value.status_code == 404
+    assert bucket_is_gone(cloud, 'replaced-stream')
 
 
 @pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
@@ -754,9 +746,7 @@ def test_a_416_to_a_resumed_stream_is_a_sentence(install, non_admin, proxy,
         '{0}{1}); what this run uploaded or registered was removed'.format(
             legacy_store.url, LEGACY_URL))
     assert not proxy.form_requests('RegisterImage')
-    with pytest.raises(CloudError) as gone:
-        cloud.list_keys('refused-stream')
-    assert gone.value.status_code == 404
+    assert bucket_is_gone(cloud, 'refused-stream')
 
 
 def test_a_416_to_a_resumed_download_starts_it_over(install, non_admin,
@@ -799,8 +789,7 @@ def test_interrupting_removes_what_the_run_created(
     # Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP
     # alike: undone, one line, exit 128 + the signal as shells report it.
     image = store.catalog['fedora']
-    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
-        data = tarball.read()
+    data = tarball_bytes(demo_store_dir, image)
     released = threading.Event()
 
     def stall_mid_tarball(handler, path):
@@ -833,9 +822,7 @@ def test_interrupting_removes_what_the_run_created(
                    err.decode('utf-8')).messages
     assert lines == ['eustore-install-image: error: interrupted; what this '
                      'run uploaded or registered was removed']
-    with pytest.raises(CloudError) as gone:
-        cloud.list_keys('interrupted-bundles')
-    assert gone.value.status_code == 404
+    assert bucket_is_gone(cloud, 'interrupted-bundles')
 
 
 def test_without_an_iam_endpoint_the_admin_check_is_skipped(install, store,

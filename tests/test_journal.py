@@ -19,10 +19,9 @@ import uuid
 
 import pytest
 
-from eustore_plugin.cloud import CloudError
 from eustore_plugin.journal import (CreatedBucket, Journal, PutObject,
                                     Registered, Registering, undo_abandoned)
-from tests.support.moto import direct_cloud
+from tests.support.moto import bucket_is_gone, direct_cloud
 
 
 @pytest.fixture
@@ -54,12 +53,11 @@ def records(path):
         return [json.loads(line) for line in journal]
 
 
-def bucket_gone(cloud, bucket):
-    try:
-        cloud.list_keys(bucket)
-    except CloudError as err:
-        return err.status_code == 404
-    return False
+def undo_the_abandoned(cloud, cloud_id, directory):
+    """What the next install into ``cloud`` does first; what it said."""
+    said = []
+    undo_abandoned(cloud, cloud_id, said.append, directory=directory)
+    return said
 
 
 def write_abandoned(directory, cloud_id, *actions):
@@ -103,7 +101,7 @@ def test_undo_is_newest_first(cloud, cloud_id, directory, bucket):
     assert [action.describe() for action in journal.pending()] == [
         'object {0}/image.part.00'.format(bucket), 'bucket ' + bucket]
     assert journal.undo(cloud) == []
-    assert bucket_gone(cloud, bucket)
+    assert bucket_is_gone(cloud, bucket)
     assert os.listdir(directory) == []
 
 
@@ -209,8 +207,7 @@ def test_a_killed_runs_journal_is_undone_by_the_next(cloud, cloud_id,
     assert run.wait() == -signal.SIGKILL
     run.stdout.close()
     run.stdin.close()
-    said = []
-    undo_abandoned(cloud, cloud_id, said.append, directory=directory)
+    said = undo_the_abandoned(cloud, cloud_id, directory)
     assert cloud.list_keys(bucket) == []
     (line,) = said
     assert re.match(r'^an install interrupted at \d{{4}}-\d\d-\d\d '
@@ -224,8 +221,7 @@ def test_a_live_runs_journal_is_left_alone(cloud, cloud_id, directory,
                                            bucket):
     run, path = start_run(cloud_id, directory, bucket, 'alive')
     try:
-        said = []
-        undo_abandoned(cloud, cloud_id, said.append, directory=directory)
+        said = undo_the_abandoned(cloud, cloud_id, directory)
         assert said == []
         assert cloud.list_keys(bucket) == ['image.part.00']
         assert os.path.exists(path)
@@ -240,8 +236,7 @@ def test_another_clouds_journal_is_left_alone(cloud, cloud_id, directory,
     elsewhere = dict(cloud_id, s3='http://s3.elsewhere.example:8773/')
     path = write_abandoned(directory, elsewhere, {
         'action': 'put-object', 'bucket': bucket, 'key': 'image.part.00'})
-    said = []
-    undo_abandoned(cloud, cloud_id, said.append, directory=directory)
+    said = undo_the_abandoned(cloud, cloud_id, directory)
     assert said == []
     assert cloud.list_keys(bucket) == ['image.part.00']
     assert os.path.exists(path)
@@ -255,8 +250,7 @@ def test_an_unknown_action_is_left_alone(cloud, cloud_id, directory, bucket):
         directory, cloud_id,
         {'action': 'created-bucket-v2', 'bucket': bucket},
         {'action': 'put-object', 'bucket': bucket, 'key': 'image.part.00'})
-    said = []
-    undo_abandoned(cloud, cloud_id, said.append, directory=directory)
+    said = undo_the_abandoned(cloud, cloud_id, directory)
     assert cloud.list_keys(bucket) == []
     assert cloud.bucket_exists(bucket)
     assert len(said) == 1 and said[0].endswith(

@@ -220,6 +220,16 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
 
+def bucket_is_gone(cloud, bucket):
+    """Whether the cloud (a Cloud) says it has no such bucket (404)."""
+    from eustore_plugin.cloud import CloudError
+    try:
+        cloud.list_keys(bucket)
+    except CloudError as err:
+        return err.status_code == 404
+    return False
+
+
 def direct_cloud(cloud, url=None):
     """eustore_plugin's Cloud on the moto server itself, to look and tidy
     (or on ``url``, a CloudProxy in front of it)."""
