@@ -33,6 +33,17 @@ setup(
         'progressbar==2.5',
         # requestbuilder's service module imports cgi, removed in 3.13.
         'legacy-cgi; python_version >= "3.13"',
+        # ISA-L deflate for the bundler (zlib does the work without it),
+        # only where PyPI has wheels of its newest release that pip would
+        # pick: CPython 3.9+ on Linux (glibc and musl) and macOS, 64-bit
+        # x86 and ARM (macOS ARM from 3.10).  Not 3.8: its last release
+        # has no musl wheel, and no marker tells musl from glibc, so pip
+        # would compile it there.
+        'isal; platform_python_implementation == "CPython" and '
+        '(platform_system == "Linux" or platform_system == "Darwin") and '
+        '((python_version >= "3.9" and (platform_machine == "x86_64" or '
+        'platform_machine == "aarch64")) or (python_version >= "3.10" and '
+        'platform_machine == "arm64"))',
     ],
     extras_require={
         'test': ['pytest', 'moto[server]; python_version >= "3.8"',

@@ -1,177 +1,114 @@
-#!/usr/bin/env python
+#!/usr/bin/env python3
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Benchmark BundleWriter against the shell pipelines it replaces.
+Benchmark bundling an image tarball against the shell pipelines that do
+the same work.
 
-A seeded image (1 MiB segments: long zero runs, incompressible random data,
-text-like data and code-like "binary" data, like a real disk image) is
-written to a temporary directory, then bundled three ways, each reading the
-same file from the page cache:
+A seeded disk-like image (tests/support/images.py) is packed as a store
+tarball (pigz -6); then, in the same run, each reading that tarball from
+the page cache:
 
-  ours   BundleWriter in a child process (tar + SHA-1 + parallel gzip +
-         AES + parts with SHA-1 each; parts deleted as they are handed over)
-  gzip   tar c | gzip -N -c | openssl enc -aes-128-cbc | split -b PART
-  pigz   tar c | pigz -N -c | openssl enc -aes-128-cbc | split -b PART
+  ours LEVEL  BundleWriter at each named level, in a child process, as the
+              install reads tarballs: inflate.open_gzip_reader -> tarfile
+              'r|' -> BundleWriter (tar + SHA-1 of the tar stream + gzip +
+              AES + parts with SHA-1 each; parts deleted as handed over)
+  igzip -1    igzip -dc TARBALL | tar -xO | igzip -1 |
+              openssl enc -aes-128-cbc -K .. -iv .. | split -b PART
+  pigz -6     the same with pigz -6
+  gzip -6     the same with gzip -6
 
-All use the same gzip level (default 6, gzip's own default).  Printed: wall
-time and MB/s (10^6 bytes of image per second) for each, the ratios of our
-wall time to the pipelines' (below 1 = we are faster), the peak RSS of the
-bundling child (from wait4), and the peak total size of part files seen in
-the work directory (sampled every 5 ms and at every part).
+The pipelines compute no digest at all; ours must, for the manifest.
+Printed per contender: wall time of the whole process, image MB/s (10^6
+bytes of image per second), CPU, bundle size, peak RSS of its largest
+process (under /usr/bin/time; see harness.py), peak temporary disk, and
+wall time / the igzip pipeline's; then our time bundling alone (after
+interpreter start and imports).
 
-    python3 benchmarks/bundle.py [--size-mib 512] [--level 6] [--repeat 1]
-                                 [--upload-delay SECONDS]
+    python3 benchmarks/bundle.py [--size-mib 512] [--repeat 1]
+        [--levels fast,balanced,small] [--backend isal|zlib]
+        [--python PYTHON] [--upload-delay SECONDS]
+
+``--python`` runs our child on another interpreter (it runs on 2.7 too,
+where zlib does the work); ``--backend zlib`` forces zlib on Python 3.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import binascii
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1024 * 1024
-
-
-def make_credentials(directory):
-    """A user key + certificate and a cloud certificate, as PEM files."""
-    sys.path.insert(0, REPO)
-    from tests.support.keys import KeyPair
-    paths = {}
-    for role in ('user', 'cloud'):
-        pair = KeyPair(directory, role)
-        paths[role + '_key'] = pair.key_path
-        paths[role + '_cert'] = pair.cert_path
-    return paths
-
-
-def directory_bytes(directory):
-    total = 0
-    for name in os.listdir(directory):
-        try:
-            total += os.path.getsize(os.path.join(directory, name))
-        except OSError:
-            pass  # deleted between listdir and stat
-    return total
+IMAGE_NAME = 'bench-image'
+MEMBER = '{0}/{0}.img'.format(IMAGE_NAME)
+PIPELINES = [('igzip -1', 'igzip -1'), ('pigz -6', 'pigz -6 -c'),
+             ('gzip -6', 'gzip -6 -c')]
+REFERENCE = 'igzip -1'
 
 
 def run_child(options):
-    """Bundle the image (in this child process) and print a JSON result."""
+    """Bundle the tarball's image in this process; print a JSON result.
+    Runs on Python 2.7 too, so it imports nothing of the harness."""
     sys.path.insert(0, REPO)
-    from eustore_plugin.bundle import BundleWriter
+    import tarfile
+    from eustore_plugin.bundle import BundleWriter, pgzip
+    from eustore_plugin.inflate import (CHUNK_SIZE, TAR_BUFSIZE,
+                                        open_gzip_reader)
     with open(options.credentials) as creds:
         paths = json.load(creds)
-    workdir = tempfile.mkdtemp(dir=options.tmpdir, prefix='parts-')
-    peak = [0]
-    stop = threading.Event()
-
-    def sample():
-        while not stop.wait(0.005):
-            peak[0] = max(peak[0], directory_bytes(workdir))
-
-    sampler = threading.Thread(target=sample)
-    sampler.daemon = True
-    sampler.start()
-    started = time.time()
+    compression = pgzip.deflater_for(options.level, options.backend)
     writer = BundleWriter(
-        'image.img', 'machine', 'x86_64', '123456789012',
+        IMAGE_NAME + '.img', 'machine', 'x86_64', '123456789012',
         paths['user_cert'], paths['user_key'], paths['cloud_cert'],
-        part_size=options.part_size, workdir=workdir,
+        part_size=options.part_size, workdir=options.workdir,
         max_pending_parts=options.pending, threads=options.threads,
-        compresslevel=options.level,
-        block_size=options.block_kib * 1024)
-    count = 0
-    for _ in writer.bundle(options.image):
-        peak[0] = max(peak[0], directory_bytes(workdir))
-        count += 1
-        if options.upload_delay:
-            time.sleep(options.upload_delay)   # a slow upload
+        compression=compression)
+    started = time.time()
+    parts = 0
+    with open(options.tarball, 'rb') as tarball:
+        reader = open_gzip_reader(tarball, backend=options.backend)
+        try:
+            with tarfile.open(fileobj=reader, mode='r|',
+                              bufsize=TAR_BUFSIZE) as tar:
+                for member in tar:
+                    if member.name != MEMBER:
+                        continue
+                    for _ in writer.bundle(tar.extractfile(member),
+                                           member.size):
+                        parts += 1
+                        if options.upload_delay:
+                            time.sleep(options.upload_delay)  # slow upload
+            # What the install does too: read to the end, trailer checked.
+            while reader.read(CHUNK_SIZE):
+                pass
+        finally:
+            reader.close()
     writer.manifest()
-    elapsed = time.time() - started
-    stop.set()
-    sampler.join()
-    shutil.rmtree(workdir)
-    hwm = None
-    try:
-        with open('/proc/self/status') as status:
-            for line in status:
-                if line.startswith('VmHWM:'):
-                    hwm = int(line.split()[1]) * 1024
-    except IOError:
-        pass
-    print(json.dumps({'seconds': elapsed, 'parts': count,
+    print(json.dumps({'seconds': time.time() - started, 'parts': parts,
                       'bundled_size': writer.bundled_size,
-                      'peak_disk': peak[0], 'vmhwm': hwm}))
-
-
-def time_ours(options, image, credentials_file):
-    command = [sys.executable, os.path.abspath(__file__), '--child',
-               '--image', image, '--credentials', credentials_file,
-               '--tmpdir', options.tmpdir, '--part-size',
-               str(options.part_size), '--pending', str(options.pending),
-               '--level', str(options.level), '--block-kib',
-               str(options.block_kib), '--upload-delay',
-               str(options.upload_delay)]
-    if options.threads:
-        command += ['--threads', str(options.threads)]
-    started = time.time()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE)
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.time() - started
-    if status != 0:
-        raise SystemExit('the bundling child failed')
-    result = json.loads(output.decode('utf-8'))
-    result['wall'] = elapsed
-    # ru_maxrss is in KiB on Linux.
-    result['maxrss'] = usage.ru_maxrss * 1024
-    result['cpu'] = usage.ru_utime + usage.ru_stime
-    return result
-
-
-def time_pipeline(compressor, options, image):
-    outdir = tempfile.mkdtemp(dir=options.tmpdir, prefix='split-')
-    key = binascii.hexlify(os.urandom(16)).decode('ascii')
-    iv = binascii.hexlify(os.urandom(16)).decode('ascii')
-    script = (
-        'set -e -o pipefail; '
-        'tar c -C {dir} {name} | {compressor} -{level} -c | '
-        'openssl enc -aes-128-cbc -K {key} -iv {iv} | '
-        'split -b {part} - {outdir}/{name}.part.'.format(
-            dir=os.path.dirname(image), name=os.path.basename(image),
-            compressor=compressor, level=options.level, key=key, iv=iv,
-            part=options.part_size, outdir=outdir))
-    started = time.time()
-    child = subprocess.Popen(['bash', '-c', script])
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.time() - started
-    if status != 0:
-        raise SystemExit('the {0} pipeline failed'.format(compressor))
-    size = directory_bytes(outdir)
-    shutil.rmtree(outdir)
-    # wait4 reports bash together with the pipeline it waited for.
-    return {'wall': elapsed, 'bundled_size': size,
-            'cpu': usage.ru_utime + usage.ru_stime}
+                      'deflater': repr(writer.deflater)}))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--size-mib', type=int, default=512)
-    parser.add_argument('--level', type=int, default=6)
+    parser.add_argument('--levels', default=None,
+                        help='comma-separated named levels (default: all)')
+    parser.add_argument('--backend', choices=('isal', 'zlib'), default=None,
+                        help='deflate/inflate backend of ours (default: '
+                        'the best there is)')
+    parser.add_argument('--python', default=sys.executable,
+                        help='interpreter for our child')
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--part-size', type=int, default=10485760)
     parser.add_argument('--pending', type=int, default=2)
-    parser.add_argument('--block-kib', type=int, default=512,
-                        help='compression block size')
     parser.add_argument('--upload-delay', type=float, default=0.0,
-                        help='seconds the consumer spends on each part, to '
+                        help='seconds our consumer spends on each part, to '
                         'see back-pressure bound the part files on disk')
     parser.add_argument('--repeat', type=int, default=1,
                         help='runs of each; the best wall time is shown')
@@ -181,85 +118,147 @@ def main():
     # Internal: the bundling child.
     parser.add_argument('--child', action='store_true',
                         help=argparse.SUPPRESS)
-    parser.add_argument('--generate', action='store_true',
-                        help=argparse.SUPPRESS)
-    parser.add_argument('--image', help=argparse.SUPPRESS)
+    parser.add_argument('--level', help=argparse.SUPPRESS)
+    parser.add_argument('--tarball', help=argparse.SUPPRESS)
     parser.add_argument('--credentials', help=argparse.SUPPRESS)
+    parser.add_argument('--workdir', help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
         run_child(options)
         return
-    if options.generate:
-        sys.path.insert(0, REPO)
-        from tests.support.images import write_disk_image
-        write_disk_image(options.image, options.size_mib * MIB, options.seed)
-        with open(options.credentials, 'w') as creds:
-            json.dump(make_credentials(options.tmpdir), creds)
-        return
+    run_parent(options)
 
-    own_tmpdir = options.tmpdir is None
-    if own_tmpdir:
-        options.tmpdir = tempfile.mkdtemp(prefix='eustore-bench-')
+
+def run_parent(options):
+    sys.path.insert(0, REPO)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import harness
+    from eustore_plugin.bundle import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
+    levels = options.levels.split(',') if options.levels else \
+        list(COMPRESSION_LEVELS)
+    for level in levels:
+        if level not in COMPRESSION_LEVELS:
+            raise SystemExit('--levels: {0} is not one of {1}'.format(
+                level, ', '.join(COMPRESSION_LEVELS)))
+    missing = [tool for tool in ('igzip', 'pigz', 'gzip', 'openssl', 'tar',
+                                 'split') if not shutil.which(tool)]
+    if missing and not options.only_ours:
+        raise SystemExit('not on PATH: {0} (scripts/setup installs them; '
+                         'or --only-ours)'.format(', '.join(missing)))
+    root = tempfile.mkdtemp(prefix='eustore-bench-bundle-',
+                            dir=options.tmpdir)
     try:
         size = options.size_mib * MIB
-        image = os.path.join(options.tmpdir, 'image.img')
-        credentials_file = os.path.join(options.tmpdir, 'credentials.json')
-        print('generating a {0} MiB image (seed {1}) ...'.format(
-            options.size_mib, options.seed))
-        # In a child, so this process stays small: a child's ru_maxrss
-        # starts from the size of the parent it was forked from.
-        subprocess.check_call([
-            sys.executable, os.path.abspath(__file__), '--generate',
-            '--image', image, '--credentials', credentials_file,
-            '--size-mib', str(options.size_mib), '--seed',
-            str(options.seed), '--tmpdir', options.tmpdir])
-        # Warm the page cache so every contender reads from memory.
-        with open(image, 'rb') as warm:
-            while warm.read(8 * MIB):
-                pass
+        image = os.path.join(root, 'image.img')
+        tarball = os.path.join(root, IMAGE_NAME + '.tgz')
+        print('generating a {0} MiB image (seed {1}) and its tarball ...'
+              .format(options.size_mib, options.seed))
+        sys.stdout.flush()
+        harness.write_image(image, size, options.seed)
+        compressor = harness.write_tarball(image, tarball, MEMBER,
+                                           directory=IMAGE_NAME)
+        os.remove(image)
+        credentials = os.path.join(root, 'credentials.json')
+        write_credentials(credentials, root)
+        harness.warm(tarball)
 
-        # Contenders take turns, so a busy spell on a shared machine does
-        # not fall on one of them only; the best run of each is shown.
-        contenders = [('ours (BundleWriter)',
-                       lambda: time_ours(options, image, credentials_file))]
+        def ours(level):
+            workdir = tempfile.mkdtemp(dir=root, prefix='parts-')
+            output = os.path.join(root, 'child.out')
+            command = [options.python, os.path.abspath(__file__), '--child',
+                       '--level', level, '--tarball', tarball,
+                       '--credentials', credentials, '--workdir', workdir,
+                       '--part-size', str(options.part_size), '--pending',
+                       str(options.pending), '--upload-delay',
+                       str(options.upload_delay)]
+            if options.threads:
+                command += ['--threads', str(options.threads)]
+            if options.backend:
+                command += ['--backend', options.backend]
+            watch = harness.DiskWatcher(workdir)
+            with open(output, 'wb') as out:
+                measured = harness.check(harness.run_measured(
+                    command, env=harness.python_env(), stdout=out,
+                    watch=watch), 'bundling at ' + level)
+            with open(output, 'rb') as out:
+                result = harness.child_json(out.read())
+            shutil.rmtree(workdir)
+            result.update(measured._asdict())
+            return result
+
+        contenders = [('ours ' + level, lambda level=level: ours(level))
+                      for level in levels]
         if not options.only_ours:
-            for compressor in ('gzip', 'pigz'):
-                contenders.append((
-                    '{0} pipeline'.format(compressor),
-                    lambda compressor=compressor: time_pipeline(
-                        compressor, options, image)))
-        runs = dict((label, []) for label, _ in contenders)
-        for _ in range(options.repeat):
-            for label, contender in contenders:
-                runs[label].append(contender())
-        results = [(label, min(runs[label], key=lambda run: run['wall']))
-                   for label, _ in contenders]
-        ours = results[0][1]
-        print('image {0} MiB, gzip level {1}, part size {2}, cores {3}'
-              .format(options.size_mib, options.level, options.part_size,
-                      len(os.sched_getaffinity(0))
-                      if hasattr(os, 'sched_getaffinity') else '?'))
+            contenders += [
+                (label, lambda command=command: harness.run_pipeline(
+                    tarball, command, root, options.part_size))
+                for label, command in PIPELINES]
+        runs = harness.take_turns(contenders, options.repeat)
+        results = [(label, harness.best(found))
+                   for label, found in runs.items()]
+        reference = dict(results).get(REFERENCE)
+        deflaters = sorted(set(result['deflater'] for label, result in
+                               results if 'deflater' in result))
+        print('image {0} MiB in a {1:.1f} MiB tarball ({2}); part size {3}; '
+              '{4} cores; best of {5}; ours on Python {6}: {7}; default '
+              'level {8}'.format(
+                  options.size_mib, os.path.getsize(tarball) / MIB,
+                  compressor, options.part_size, harness.cores(),
+                  options.repeat, python_version(options.python),
+                  ', '.join(deflaters), DEFAULT_COMPRESSION))
+        rows = []
         for label, result in results:
-            print('{0:22s} {1:7.2f} s  {2:7.1f} MB/s  cpu {3:6.2f} s  '
-                  'bundle {4:.1f} MiB'.format(
-                      label, result['wall'], size / result['wall'] / 1e6,
-                      result['cpu'], result['bundled_size'] / MIB))
-        print('ours, bundling alone (after interpreter start and imports): '
-              '{0:.2f} s, {1:.1f} MB/s'.format(ours['seconds'],
-                                               size / ours['seconds'] / 1e6))
-        for label, result in results[1:]:
-            print('wall time ours / {0}: {1:.2f} whole process, {2:.2f} '
-                  'bundling alone'.format(label, ours['wall'] / result['wall'],
-                                          ours['seconds'] / result['wall']))
-        limit = (options.pending + 1) * options.part_size
-        print('peak RSS of bundling: {0:.1f} MB (VmHWM {1:.1f} MB)'.format(
-            ours['maxrss'] / 1e6, (ours['vmhwm'] or 0) / 1e6))
-        print('peak temporary disk: {0:.1f} MiB (limit (pending + 1) x part '
-              'size = {1:.1f} MiB)'.format(ours['peak_disk'] / MIB,
-                                           limit / MIB))
+            rows.append([
+                label, '{0:.2f}'.format(result['wall']),
+                '{0:.1f}'.format(size / result['wall'] / 1e6),
+                '{0:.2f}'.format(result['cpu']),
+                '{0:.1f}'.format(result['bundled_size'] / MIB),
+                '{0:.1f}'.format(result['maxrss'] / 1e6),
+                '{0:.1f}'.format(result['peak_disk'] / MIB),
+                '{0:.2f}'.format(result['wall'] / reference['wall'])
+                if reference else '-'])
+        harness.print_table(['', 'wall s', 'MB/s', 'cpu s', 'bundle MiB',
+                             'peak RSS MB', 'peak disk MiB',
+                             '/ ' + REFERENCE], rows)
+        for label, result in results:
+            if 'seconds' in result:
+                print('{0}, bundling alone (after start-up and imports): '
+                      '{1:.2f} s, {2:.1f} MB/s{3}'.format(
+                          label, result['seconds'],
+                          size / result['seconds'] / 1e6,
+                          ', / {0}: {1:.2f}'.format(
+                              REFERENCE, result['seconds'] /
+                              reference['wall']) if reference else ''))
+        if options.repeat > 1:
+            print('every run, wall s: ' + '; '.join(
+                '{0} {1}'.format(label, ' '.join(
+                    '{0:.2f}'.format(run['wall']) for run in found))
+                for label, found in runs.items()))
+        print('our part files on disk are bounded by (pending {0} + 1) x '
+              'part size = {1:.1f} MiB; the pipelines write the whole '
+              'bundle'.format(options.pending, (options.pending + 1) *
+                              options.part_size / MIB))
     finally:
-        if own_tmpdir:
-            shutil.rmtree(options.tmpdir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_credentials(path, directory):
+    """A user key + certificate and a cloud certificate, as PEM files."""
+    from tests.support.keys import KeyPair
+    paths = {}
+    for role in ('user', 'cloud'):
+        pair = KeyPair(directory, role)
+        paths[role + '_key'] = pair.key_path
+        paths[role + '_cert'] = pair.cert_path
+    with open(path, 'w') as out:
+        json.dump(paths, out)
+
+
+def python_version(python):
+    import subprocess
+    return subprocess.check_output([python, '-c', 'import platform; print('
+                                    'platform.python_version())'],
+                                   universal_newlines=True).strip()
 
 
 if __name__ == '__main__':

@@ -1,38 +1,44 @@
 #!/usr/bin/env python3
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Benchmark eustore-install-image end to end against its stages run alone.
+Benchmark eustore-install-image end to end against the fastest shell
+pipeline that bundles the same tarball, and against its own stages.
 
-A seeded disk image (benchmarks/bundle.py's generator: zero runs, random,
-text-like and code-like data) is packed as an HVM image tarball (one top
-directory, one .img member, so no kernel and no admin account are needed),
-described in a catalog (size and SHA-256) and served from loopback by
-tests/support/http.StoreServer; moto_server (tests/support/moto.MotoCloud)
-is the cloud.  Then, in the same run, each in a process of its own:
+A seeded disk-like image (tests/support/images.py) is packed as an HVM
+image tarball (one top directory, one .img member, so no kernel and no
+admin account are needed), described in a catalog (size and SHA-256) and
+served from loopback by tests/support/http.StoreServer; moto_server
+(tests/support/moto.MotoCloud) is the cloud.  Then, in the same run, each
+in a process of its own, measured by benchmarks/harness.py:
 
   end to end  the real eustore-install-image command with a eucarc-like
-              environment (-i NAME -b BUCKET --no-progress, no -d)
-  download    eustore_plugin.download.download of the tarball from the store
-              to a file, checked against the catalog
-  bundle      BundleWriter over the .img member streamed out of the tarball,
-              each part deleted as it is handed over
+              environment (-i NAME -b BUCKET --no-progress)
+  igzip -1    igzip -dc TARBALL | tar -xO | igzip -1 | openssl enc ... |
+              split, on the store's copy of the tarball: bundling only,
+              with no digest, no download and no upload
+  download    eustore_plugin.download.download of the tarball to a file
+  bundle      BundleWriter over the tarball's image, read as
+              benchmarks/bundle.py reads it (inflate.open_gzip_reader)
   upload      as many parts as that bundle had (same sizes, random bytes),
               each written to a file and sent with Cloud.put_file to moto
 
-Printed: wall time and MB/s (10^6 bytes of image per second) of each, the
-ratios end to end / slowest stage (the goal is 1.25 or less: the stages
-overlap) and end to end / sum of the stages, when the install's temporary
-files show its first and last bundle parts, its peak RSS (from wait4), and
-the peak size of its temporary files (sampled every 5 ms), split into the
-tarball (none, as the install streams it) and the bundle part files.  The
-end-to-end time is the whole command, start-up and cloud calls included; the
-stages are timed inside their processes.
+Printed: wall time, image MB/s (10^6 bytes of image per second), CPU,
+peak RSS of the command itself and its peak temporary disk, and the
+ratios end to end / igzip pipeline (the goal is 1.25 or less) and end to
+end / slowest stage.
 
     python3 benchmarks/install.py [--size-mib 1024] [--repeat 1]
+    python3 benchmarks/install.py --link [--latency-ms 40] [--rate-mb 25]
+    python3 benchmarks/install.py --sizes [256,1024,4096]
 
-Python 3 only (moto is).  Everything runs on loopback, so the store and the
-cloud are as fast as this machine lets them be: the figures show the
-install's own overheads, not those of a network.
+``--link`` puts a loopback proxy between the install and moto that makes
+each request wait --latency-ms and each connection carry at most
+--rate-mb MB/s each way, and runs the install with --upload-concurrency 1
+beside its default concurrency.  ``--sizes`` installs images of each size
+(MiB) and prints seconds per GiB, peak RSS and peak temporary disk.
+
+Python 3 only (moto is).  Everything runs on loopback: without --link the
+figures show the install's own overheads, not those of a network.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -46,30 +52,26 @@ import re
 import resource
 import shutil
 import signal
-import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 import types
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from tests.support.commands import command_argv  # noqa: E402
-from tests.support.images import write_disk_image  # noqa: E402
 
-MIB = 1024 * 1024
+MIB = harness.MIB
+GIB = harness.GIB
 IMAGE_NAME = 'bench-hvm-x86_64'
 TARBALL = IMAGE_NAME + '.tgz'
 MEMBER = '{0}/{0}.img'.format(IMAGE_NAME)
 BUCKET = 'bench-install'
 ACCOUNT = '123456789012'
-# Pinned, like the gzip header's, so that a seed always gives the same
-# tarball and checksum.
-MTIME = 1400000000
 PART_NAME_RE = re.compile(r'\.part\.\d+$')
+REFUSED = re.compile(r'unrecognized arguments|no such option|'
+                     r'unknown option', re.I)
 
 
 def install_defaults():
@@ -89,36 +91,14 @@ def install_defaults():
 
 def stage_generate(config):
     """Write the image tarball and the catalog into the store directory."""
-    size = config['size_mib'] * MIB
     image = os.path.join(config['workdir'], IMAGE_NAME + '.img')
-    write_disk_image(image, size, config['seed'])
+    from tests.support.images import write_disk_image
+    write_disk_image(image, config['size_mib'] * MIB, config['seed'])
     tarball = os.path.join(config['store'], 'images', TARBALL)
-    os.makedirs(os.path.dirname(tarball))
-    pigz = shutil.which('pigz')
-    with open(tarball, 'wb') as out:
-        # pigz, when there is one, so that generating a large image does not
-        # take longer than the benchmark itself; -n keeps the output the
-        # same from run to run.
-        if pigz:
-            compressor = subprocess.Popen([pigz, '-6', '-n', '-c'],
-                                          stdin=subprocess.PIPE, stdout=out)
-            stream = compressor.stdin
-        else:
-            import gzip
-            compressor = None
-            stream = gzip.GzipFile(fileobj=out, mode='wb', compresslevel=6,
-                                   mtime=0)
-        with tarfile.open(fileobj=stream, mode='w|') as tar:
-            top = tarfile.TarInfo(IMAGE_NAME)
-            top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, MTIME
-            tar.addfile(top)
-            member = tarfile.TarInfo(MEMBER)
-            member.size, member.mode, member.mtime = size, 0o644, MTIME
-            with open(image, 'rb') as data:
-                tar.addfile(member, data)
-        stream.close()
-        if compressor is not None and compressor.wait() != 0:
-            raise SystemExit('pigz failed')
+    if not os.path.isdir(os.path.dirname(tarball)):
+        os.makedirs(os.path.dirname(tarball))
+    compressor = harness.write_tarball(image, tarball, MEMBER,
+                                       directory=IMAGE_NAME)
     os.remove(image)
     digest = hashlib.sha256()
     with open(tarball, 'rb') as data:
@@ -132,8 +112,7 @@ def stage_generate(config):
              'sha256': digest.hexdigest()}
     with open(os.path.join(config['store'], 'catalog'), 'w') as catalog:
         json.dump({'images': [entry]}, catalog, indent=2)
-    return {'tarball_size': entry['size'],
-            'compressor': 'pigz' if pigz else 'python gzip'}
+    return {'tarball_size': entry['size'], 'compressor': compressor}
 
 
 class _StageClock(object):
@@ -177,6 +156,7 @@ def stage_download(config):
 
 def stage_bundle(config):
     from eustore_plugin.bundle import BundleWriter
+    from eustore_plugin.inflate import TAR_BUFSIZE, open_gzip_reader
     part_size, pending = install_defaults()
     tarball = os.path.join(config['store'], 'images', TARBALL)
     keys = config['keys']
@@ -187,13 +167,21 @@ def stage_bundle(config):
                           max_pending_parts=pending)
     parts = []
     with _StageClock() as clock:
-        with tarfile.open(tarball, 'r|gz') as tar:
-            for member in tar:
-                if member.name == MEMBER:
-                    # Resuming the generator deletes the part just seen.
-                    for part in writer.bundle(tar.extractfile(member),
-                                              member.size):
-                        parts.append(part.size)
+        with open(tarball, 'rb') as raw:
+            reader = open_gzip_reader(raw)
+            try:
+                with tarfile.open(fileobj=reader, mode='r|',
+                                  bufsize=TAR_BUFSIZE) as tar:
+                    for member in tar:
+                        if member.name == MEMBER:
+                            # Resuming the generator deletes the part seen.
+                            for part in writer.bundle(tar.extractfile(member),
+                                                      member.size):
+                                parts.append(part.size)
+                while reader.read(1 << 20):
+                    pass
+            finally:
+                reader.close()
         writer.manifest()
     return {'seconds': clock.seconds, 'cpu': clock.cpu, 'part_sizes': parts}
 
@@ -240,32 +228,7 @@ def user_env(root):
     """The environment of a user with no euca2ools configuration, as the
     tests give the commands (nothing from this shell leaks in)."""
     from tests.support.commands import clean_env
-    return clean_env(os.path.join(root, 'home'), PYTHONPATH=REPO)
-
-
-def run_process(command, env, output_path, watcher=None):
-    """Run a child to its end; returns (exit code, rusage, wall seconds).
-
-    wait4 rather than Popen.wait: its rusage is this child's alone, where
-    RUSAGE_CHILDREN would mix in every earlier child."""
-    with open(output_path, 'wb') as output:
-        started = time.time()
-        child = subprocess.Popen(command, env=env, stdout=output,
-                                 stdin=subprocess.DEVNULL)
-        try:
-            if watcher is not None:
-                watcher.start(started)
-            _, status, usage = os.wait4(child.pid, 0)
-        except BaseException:
-            child.kill()
-            child.wait()
-            raise
-        finally:
-            if watcher is not None:
-                watcher.stop()
-    child.returncode = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
-                        else -os.WTERMSIG(status))
-    return child.returncode, usage, time.time() - started
+    return clean_env(os.path.join(root, 'home'), PYTHONPATH=harness.REPO)
 
 
 def run_stage(name, config, root):
@@ -275,88 +238,24 @@ def run_stage(name, config, root):
         json.dump(dict(config, workdir=workdir), out)
     env = dict(user_env(root), TMPDIR=workdir)
     output = os.path.join(root, name + '.out')
-    code, _, _ = run_process(
-        [sys.executable, os.path.abspath(__file__), '--stage', name,
-         '--config', config_path], env, output)
-    if code != 0:
-        raise SystemExit('the {0} stage failed (exit {1})'.format(name, code))
+    with open(output, 'wb') as out:
+        measured = harness.check(harness.run_measured(
+            [sys.executable, os.path.abspath(__file__), '--stage', name,
+             '--config', config_path], env=env, stdout=out),
+            'the {0} stage'.format(name))
     shutil.rmtree(workdir)
-    with open(output) as result:
-        return json.load(result)
+    with open(output, 'rb') as result:
+        found = harness.child_json(result.read())
+    # Stages time themselves, after start-up and imports; their memory is
+    # the child's.
+    found['maxrss'] = measured.maxrss
+    return found
 
 
-def _files_under(root):
-    """(name, size) of every file under root; files may vanish meanwhile."""
-    directories = [root]
-    while directories:
-        try:
-            entries = list(os.scandir(directories.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    directories.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    yield entry.name, entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                pass
-
-
-class TempDiskWatcher(object):
-    """
-    Samples the files under the install's TMPDIR in a thread: peak bytes of
-    the tarball (its .part while downloading), of bundle part files, and of
-    anything else, and when the download began and ended and parts came and
-    went (seconds since the command started).
-    """
-
-    def __init__(self, root, interval=0.005):
-        self.root = root
-        self.interval = interval
-        self.peak = {'tarball': 0, 'parts': 0, 'other': 0, 'total': 0}
-        self.tarball_started = self.tarball_done = None
-        self.first_part = self.last_part = None
-        self._stop = threading.Event()
-        self._thread = None
-
-    def start(self, started):
-        self._started = started
-        self._thread = threading.Thread(target=self._run)
-        self._thread.daemon = True
-        self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.sample()
-
-    def _run(self):
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def sample(self):
-        now = time.time() - self._started
-        sizes = {'tarball': 0, 'parts': 0, 'other': 0}
-        for name, size in _files_under(self.root):
-            if name in (TARBALL, TARBALL + '.part'):
-                sizes['tarball'] += size
-                if self.tarball_started is None:
-                    self.tarball_started = now
-                if name == TARBALL and self.tarball_done is None:
-                    self.tarball_done = now
-            elif PART_NAME_RE.search(name):
-                sizes['parts'] += size
-            else:
-                sizes['other'] += size
-        sizes['total'] = sum(sizes.values())
-        for kind, size in sizes.items():
-            self.peak[kind] = max(self.peak[kind], size)
-        if sizes['parts']:
-            if self.first_part is None:
-                self.first_part = now
-            self.last_part = now
+def classify(name):
+    if name in (TARBALL, TARBALL + '.part'):
+        return 'tarball'
+    return 'parts' if PART_NAME_RE.search(name) else 'other'
 
 
 def process_cpu(pid):
@@ -368,131 +267,280 @@ def process_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
-def own_cpu():
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+class Bench(object):
+    """The store, the cloud and the credentials of one benchmark run."""
+
+    def __init__(self, options):
+        from tests.support.http import StoreServer
+        from tests.support.keys import KeyPair
+        from tests.support.moto import MotoCloud, find_moto_server
+        executable = find_moto_server()
+        if not executable:
+            raise SystemExit('moto_server not found: run scripts/setup (it '
+                             'installs moto[server]), or set MOTO_SERVER')
+        self.options = options
+        self.root = tempfile.mkdtemp(prefix='eustore-bench-install-',
+                                     dir=options.tmpdir)
+        self.store = self.moto = self.link = None
+        for directory in ('home', 'keys', 'store'):
+            os.mkdir(os.path.join(self.root, directory))
+        user = KeyPair(os.path.join(self.root, 'keys'), 'user')
+        cloud_keys = KeyPair(os.path.join(self.root, 'keys'), 'cloud')
+        self.config = {'seed': options.seed,
+                       'store': os.path.join(self.root, 'store'),
+                       'keys': {'user_cert': user.cert_path,
+                                'user_key': user.key_path,
+                                'cloud_cert': cloud_keys.cert_path}}
+        self.store = StoreServer(self.config['store']).start()
+        self.moto = MotoCloud(executable)
+        self.config['store_url'] = self.store.url
+        self.config['moto'] = {'url': self.moto.url,
+                               'key_id': self.moto.key_id,
+                               'secret_key': self.moto.secret_key}
+        self.user = user
+        self.cloud_keys = cloud_keys
+        from tests.support.moto import direct_cloud
+        self.cloud = direct_cloud(self.moto)
+        # moto builds its EC2 backend (hundreds of stock AMIs) on the first
+        # EC2 call, about a second and a half: not the install's to pay.
+        self.cloud.images_named(IMAGE_NAME)
+
+    def eucarc(self, cloud_url=None):
+        from tests.support.moto import REGION
+        url = cloud_url or self.moto.url
+        return {'EC2_URL': url, 'S3_URL': url, 'EUARE_URL': url,
+                'AWS_DEFAULT_REGION': REGION,
+                'AWS_ACCESS_KEY_ID': self.moto.key_id,
+                'AWS_SECRET_ACCESS_KEY': self.moto.secret_key,
+                'EC2_CERT': self.user.cert_path,
+                'EC2_PRIVATE_KEY': self.user.key_path,
+                'EUCALYPTUS_CERT': self.cloud_keys.cert_path,
+                'EC2_USER_ID': ACCOUNT, 'EUSTORE_URL': self.store.url}
+
+    @property
+    def tarball(self):
+        return os.path.join(self.config['store'], 'images', TARBALL)
+
+    def generate(self, size_mib):
+        print('generating a {0} MiB image tarball (seed {1}) ...'.format(
+            size_mib, self.options.seed))
+        sys.stdout.flush()
+        self.config['size_mib'] = size_mib
+        generated = run_stage('generate', self.config, self.root)
+        # Into the page cache, so the store serves every run from memory.
+        harness.warm(self.tarball)
+        return generated
+
+    def install(self, extra_args=(), cloud_url=None):
+        """The real command, as a user with a sourced eucarc runs it."""
+        tmpdir = tempfile.mkdtemp(dir=self.root, prefix='install-tmp-')
+        env = dict(user_env(self.root), TMPDIR=tmpdir,
+                   **self.eucarc(cloud_url))
+        output = os.path.join(self.root, 'install.out')
+        watch = harness.DiskWatcher(tmpdir, classify)
+        moto_pid = self.moto._proc.pid  # MotoCloud keeps its process private
+        moto_before = process_cpu(moto_pid)
+        with open(output, 'wb') as out:
+            measured = harness.run_measured(
+                command_argv('eustore-install-image') +
+                ['-i', IMAGE_NAME, '-b', BUCKET, '--no-progress'] +
+                list(extra_args), env=env, stdout=out, stderr=out,
+                watch=watch)
+        moto_cpu = process_cpu(moto_pid) - moto_before
+        with open(output, 'rb') as out:
+            printed = out.read().decode('utf-8', 'replace')
+        match = re.search(r'Installed new image (\S+)', printed)
+        # Deregistered and emptied so that the next run installs afresh
+        # and moto does not hold every run's parts in memory.
+        if match:
+            self.cloud.deregister_image(match.group(1))
+        if self.cloud.bucket_exists(BUCKET):
+            empty_bucket(self.cloud, BUCKET)
+        leftovers = harness.files_under(tmpdir)
+        shutil.rmtree(tmpdir)
+        if measured.returncode != 0:
+            if extra_args and REFUSED.search(printed):
+                raise SystemExit(
+                    'eustore-install-image refused {0}: this version does '
+                    'not have the option yet, so this mode cannot run '
+                    '({1})'.format(' '.join(extra_args),
+                                   printed.strip().splitlines()[-1]))
+            raise SystemExit('eustore-install-image failed (exit {0}): {1}'
+                             .format(measured.returncode, printed))
+        result = measured._asdict()
+        result.update(moto_cpu=moto_cpu, peak=dict(watch.peak),
+                      seen=watch.seen, leftovers=leftovers)
+        return result
+
+    def pipeline(self):
+        part_size, _ = install_defaults()
+        return harness.run_pipeline(self.tarball, 'igzip -1', self.root,
+                                    part_size)
+
+    def close(self):
+        if self.link is not None:
+            self.link.stop()
+        if self.store is not None:
+            self.store.stop()
+        if self.moto is not None:
+            self.moto.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
-def run_install(root, eucarc, cloud, moto_pid):
-    """The real command, as a user with a sourced eucarc runs it."""
-    tmpdir = tempfile.mkdtemp(dir=root, prefix='install-tmp-')
-    env = dict(user_env(root), TMPDIR=tmpdir, **eucarc)
-    output = os.path.join(root, 'install.out')
-    watcher = TempDiskWatcher(tmpdir)
-    # On loopback the cloud and the store share the install's cores: their
-    # CPU is part of what the end-to-end time is made of.
-    moto_before, own_before = process_cpu(moto_pid), own_cpu()
-    status, usage, wall = run_process(
-        command_argv('eustore-install-image') +
-        ['-i', IMAGE_NAME, '-b', BUCKET, '--no-progress'], env, output,
-        watcher)
-    moto_cpu = process_cpu(moto_pid) - moto_before
-    own = own_cpu() - own_before
-    with open(output) as out:
-        printed = out.read()
-    if status != 0:
-        raise SystemExit('eustore-install-image failed (exit {0}): {1}'
-                         .format(status, printed))
-    match = re.search(r'Installed new image (\S+)', printed)
-    # Deregistered and emptied so that the next run installs afresh and
-    # moto does not hold every run's parts in memory.
-    if match:
-        cloud.deregister_image(match.group(1))
-    empty_bucket(cloud, BUCKET)
-    leftovers = list(_files_under(tmpdir))
-    shutil.rmtree(tmpdir)
-    return {'seconds': wall, 'cpu': usage.ru_utime + usage.ru_stime,
-            # ru_maxrss is in KiB on Linux.
-            'maxrss': usage.ru_maxrss * 1024, 'peak': watcher.peak,
-            'moto_cpu': moto_cpu, 'own_cpu': own,
-            'tarball_started': watcher.tarball_started,
-            'tarball_done': watcher.tarball_done,
-            'first_part': watcher.first_part,
-            'last_part': watcher.last_part, 'leftovers': leftovers}
+def figures(label, result, size):
+    wall = result.get('wall', result.get('seconds'))
+    return [label, '{0:.2f}'.format(wall),
+            '{0:.1f}'.format(size / wall / 1e6),
+            '{0:.2f}'.format(result['cpu']),
+            '{0:.1f}'.format(result['maxrss'] / 1e6)
+            if result.get('maxrss') else '-',
+            '{0:.1f}'.format(result['peak_disk'] / MIB)
+            if result.get('peak_disk') is not None else '-']
 
 
-def report(options, generated, runs, cores):
-    part_size, pending = install_defaults()
-    best = dict((label, min(results, key=lambda run: run['seconds']))
-                for label, results in runs.items())
-    size = options.size_mib * MIB
-    bundle = best['bundle']
-    bundled = sum(bundle['part_sizes'])
-    print('image {0} MiB -> tarball {1:.1f} MiB (gzip -6, {2}) -> bundle '
-          '{3:.1f} MiB in {4} parts of up to {5:.0f} MiB; {6} cores; best '
-          'of {7}'.format(options.size_mib, generated['tarball_size'] / MIB,
-                          generated['compressor'], bundled / MIB,
-                          len(bundle['part_sizes']), part_size / MIB, cores,
-                          options.repeat))
-    moved = {'download': ('tarball', generated['tarball_size']),
-             'bundle': ('image', size), 'upload': ('parts', bundled)}
-    labels = (('install', 'end to end'), ('download', 'download only'),
-              ('bundle', 'bundle only'), ('upload', 'upload only'))
-    print('{0:16s} {1:>8s} {2:>11s} {3:>8s}'.format(
-        '', 'wall s', 'image MB/s', 'cpu s'))
-    for key, label in labels:
-        result = best[key]
-        line = '{0:16s} {1:8.2f} {2:11.1f} {3:8.2f}'.format(
-            label, result['seconds'], size / result['seconds'] / 1e6,
-            result['cpu'])
-        if key in moved:
-            what, count = moved[key]
-            line += '   {0} {1:.0f} MB at {2:.1f} MB/s'.format(
-                what, count / 1e6, count / result['seconds'] / 1e6)
-        else:
-            line += '   whole command, start-up and cloud calls included'
-        print(line)
-    if options.repeat > 1:
-        # The spread tells how far the best runs can be trusted on a busy
-        # machine.
-        print('every run, wall s: ' + '; '.join(
-            '{0} {1}'.format(label, ' '.join(
-                '{0:.2f}'.format(run['seconds']) for run in runs[key]))
-            for key, label in labels))
-    stages = [(key, best[key]['seconds'])
-              for key in ('download', 'bundle', 'upload')]
-    slowest = max(stages, key=lambda stage: stage[1])
-    total = best['install']['seconds']
-    print('end to end / slowest stage ({0}): {1:.2f} (goal <= 1.25)'.format(
-        slowest[0], total / slowest[1]))
-    print('end to end / sum of stages: {0:.2f}'.format(
-        total / sum(seconds for _, seconds in stages)))
+HEADERS = ['', 'wall s', 'image MB/s', 'cpu s', 'peak RSS MB',
+           'peak disk MiB']
 
-    install = best['install']
 
-    def when(seconds):
-        return 'never seen' if seconds is None else '{0:.2f} s'.format(
-            seconds)
-    # Before the first part: interpreter start-up, imports, the catalog,
-    # the already-installed check and the first part's compression (the
-    # tarball streams from the store into the bundler).
-    print('inside the install (from its temporary files): first part at '
-          '{0}, last part at {1}, exit at {2:.2f} s'.format(
-              when(install['first_part']), when(install['last_part']),
-              install['seconds']))
-    print('cpu during the install: {0:.2f} s its own + {1:.2f} s '
-          'moto_server + {2:.2f} s store server and sampling = {3:.2f} s of '
-          'the {4:.2f} s that {5} cores x wall offer'.format(
-              install['cpu'], install['moto_cpu'], install['own_cpu'],
-              install['cpu'] + install['moto_cpu'] + install['own_cpu'],
-              cores * install['seconds'], cores))
-    print('peak RSS of the install: {0:.1f} MB'.format(
-        install['maxrss'] / 1e6))
+def report_install(install, pending, part_size):
     peak = install['peak']
-    limit = (pending + 1) * part_size
-    print('peak temporary disk of the install: {0:.1f} MiB in all'.format(
-        peak['total'] / MIB))
-    print('  bundle part files: {0:.1f} MiB (limit (pending parts {1} + 1) '
-          'x part size = {2:.1f} MiB)'.format(peak['parts'] / MIB, pending,
-                                              limit / MIB))
-    print('  tarball: {0:.1f} MiB (without -d it streams from the store '
-          'into the bundler; nothing of it should be on disk)'.format(
-              peak['tarball'] / MIB))
-    if peak['other']:
-        print('  other files: {0:.1f} MiB'.format(peak['other'] / MIB))
+    print('peak temporary disk of the install: {0:.1f} MiB: bundle parts '
+          '{1:.1f} MiB (limit (pending {2} + 1) x part size = {3:.1f} MiB), '
+          'tarball {4:.1f} MiB (it streams: none should be on disk), other '
+          '{5:.1f} MiB'.format(peak.get('total', 0) / MIB,
+                               peak.get('parts', 0) / MIB, pending,
+                               (pending + 1) * part_size / MIB,
+                               peak.get('tarball', 0) / MIB,
+                               peak.get('other', 0) / MIB))
+    print('peak RSS of the install: {0:.1f} MB of its own (GNU time); wait4 '
+          'on a process forked from this benchmark says {1:.1f} MB, as it '
+          'counts what that process had when forked'.format(
+              install['maxrss'] / 1e6, install['maxrss_wait4'] / 1e6))
+    parts = install['seen'].get('parts')
+    if parts:
+        print('inside the install (its temporary files): first part at '
+              '{0:.2f} s, last at {1:.2f} s, exit at {2:.2f} s'.format(
+                  parts[0], parts[1], install['wall']))
+    print('cpu during the install: {0:.2f} s its own + {1:.2f} s '
+          'moto_server, of the {2:.2f} s that {3} cores x wall offer'.format(
+              install['cpu'], install['moto_cpu'],
+              harness.cores() * install['wall'], harness.cores()))
     if install['leftovers']:
         print('left behind in its temporary directory: {0}'.format(
             install['leftovers']))
+
+
+def mode_default(bench, options):
+    part_size, pending = install_defaults()
+    generated = bench.generate(options.size_mib)
+    size = options.size_mib * MIB
+    stages = {}
+
+    def stage(name):
+        extra = {}
+        if name == 'upload':
+            extra['part_sizes'] = stages['bundle'][-1]['part_sizes']
+        result = run_stage(name, dict(bench.config, **extra), bench.root)
+        stages.setdefault(name, []).append(result)
+        return result
+
+    runs = harness.take_turns(
+        [('install', bench.install), ('pipeline', bench.pipeline),
+         ('download', lambda: stage('download')),
+         ('bundle', lambda: stage('bundle')),
+         ('upload', lambda: stage('upload'))], options.repeat)
+    best = dict((label, harness.best(found, 'wall' if 'wall' in found[0]
+                                     else 'seconds'))
+                for label, found in runs.items())
+    bundled = sum(best['bundle']['part_sizes'])
+    print('image {0} MiB -> tarball {1:.1f} MiB ({2}) -> bundle {3:.1f} MiB '
+          'in {4} parts; {5} cores; best of {6}'.format(
+              options.size_mib, generated['tarball_size'] / MIB,
+              generated['compressor'], bundled / MIB,
+              len(best['bundle']['part_sizes']), harness.cores(),
+              options.repeat))
+    install, pipeline = best['install'], best['pipeline']
+    harness.print_table(HEADERS, [
+        figures('end to end', install, size),
+        figures('igzip pipeline', pipeline, size),
+        figures('download only', best['download'], size),
+        figures('bundle only', best['bundle'], size),
+        figures('upload only', best['upload'], size)])
+    slowest = max(('download', 'bundle', 'upload'),
+                  key=lambda name: best[name]['seconds'])
+    print('end to end / igzip pipeline: {0:.2f} (goal <= 1.25)'.format(
+        install['wall'] / pipeline['wall']))
+    print('end to end / slowest stage ({0}): {1:.2f}'.format(
+        slowest, install['wall'] / best[slowest]['seconds']))
+    print('stages time themselves after start-up; the install and the '
+          'pipeline are whole processes')
+    if options.repeat > 1:
+        print('every run, wall s: ' + '; '.join(
+            '{0} {1}'.format(label, ' '.join('{0:.2f}'.format(
+                run.get('wall', run.get('seconds'))) for run in found))
+            for label, found in runs.items()))
+    report_install(install, pending, part_size)
+
+
+def mode_link(bench, options):
+    part_size, pending = install_defaults()
+    generated = bench.generate(options.size_mib)
+    size = options.size_mib * MIB
+    bench.link = harness.LinkProxy(
+        '127.0.0.1', bench.moto.port, latency=options.latency_ms / 1000.0,
+        rate=options.rate_mb * 1e6)
+    one = ['--upload-concurrency', '1']
+    # Refused at once if the command has no such option, before the long
+    # runs (install() says so clearly).
+    runs = harness.take_turns(
+        [('concurrency 1', lambda: bench.install(one, bench.link.url)),
+         ('default', lambda: bench.install((), bench.link.url))],
+        options.repeat)
+    best = dict((label, harness.best(found))
+                for label, found in runs.items())
+    print('image {0} MiB -> tarball {1:.1f} MiB; cloud behind a link of '
+          '{2:.0f} ms per request and {3:.0f} MB/s per connection; {4} '
+          'cores; best of {5}'.format(
+              options.size_mib, generated['tarball_size'] / MIB,
+              options.latency_ms, options.rate_mb, harness.cores(),
+              options.repeat))
+    harness.print_table(HEADERS, [
+        figures('--upload-concurrency 1', best['concurrency 1'], size),
+        figures('default concurrency', best['default'], size)])
+    print('default / --upload-concurrency 1: {0:.2f}'.format(
+        best['default']['wall'] / best['concurrency 1']['wall']))
+    print('requests through the link: {0}, bytes up {1:.1f} MB, down '
+          '{2:.1f} MB'.format(bench.link.requests, bench.link.sent / 1e6,
+                              bench.link.received / 1e6))
+    report_install(best['default'], pending, part_size)
+
+
+def mode_sizes(bench, options):
+    part_size, pending = install_defaults()
+    rows = []
+    for size_mib in options.sizes:
+        generated = bench.generate(size_mib)
+        install = harness.best([bench.install()
+                                for _ in range(options.repeat)])
+        pipeline = harness.best([bench.pipeline()
+                                 for _ in range(options.repeat)])
+        gib = size_mib * MIB / GIB
+        rows.append([
+            '{0} MiB'.format(size_mib),
+            '{0:.1f}'.format(generated['tarball_size'] / MIB),
+            '{0:.2f}'.format(install['wall']),
+            '{0:.2f}'.format(install['wall'] / gib),
+            '{0:.2f}'.format(pipeline['wall'] / gib),
+            '{0:.2f}'.format(install['wall'] / pipeline['wall']),
+            '{0:.1f}'.format(install['maxrss'] / 1e6),
+            '{0:.1f}'.format(install['peak']['total'] / MIB)])
+        os.remove(bench.tarball)
+    print('end to end installs; {0} cores; best of {1}; part files are '
+          'bounded by (pending {2} + 1) x {3:.0f} MiB'.format(
+              harness.cores(), options.repeat, pending, part_size / MIB))
+    harness.print_table(['image', 'tarball MiB', 'wall s', 's/GiB',
+                         'igzip pipeline s/GiB', '/ pipeline',
+                         'peak RSS MB', 'peak disk MiB'], rows)
 
 
 def main():
@@ -503,6 +551,16 @@ def main():
     parser.add_argument('--seed', type=int, default=20240501)
     parser.add_argument('--tmpdir', default=None,
                         help='where the store, keys and temporary files go')
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument('--link', action='store_true',
+                       help='the cloud behind a slow link: '
+                       '--upload-concurrency 1 against the default')
+    modes.add_argument('--sizes', nargs='?', const='256,1024,4096',
+                       help='install each size (MiB, comma-separated; '
+                       'default 256,1024,4096)')
+    parser.add_argument('--latency-ms', type=float, default=40.0)
+    parser.add_argument('--rate-mb', type=float, default=25.0,
+                        help='MB/s each connection carries each way')
     # Internal: a stage in a child process.
     parser.add_argument('--stage', choices=sorted(STAGES),
                         help=argparse.SUPPRESS)
@@ -513,84 +571,23 @@ def main():
             result = STAGES[options.stage](json.load(config))
         print(json.dumps(result))
         return
+    if options.sizes:
+        options.sizes = [int(size) for size in options.sizes.split(',')]
 
     # A SIGTERM (a CI timeout, kill) becomes an exception like Ctrl-C's, so
     # the cleanup below still stops the servers and the running child.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(
         'terminated'))
-    from tests.support.keys import KeyPair
-    from tests.support.http import StoreServer
-    from tests.support.moto import (REGION, MotoCloud, direct_cloud,
-                                    find_moto_server)
-    executable = find_moto_server()
-    if not executable:
-        raise SystemExit('moto_server not found: run scripts/setup (it '
-                         'installs moto[server]), or set MOTO_SERVER')
-    root = tempfile.mkdtemp(prefix='eustore-bench-install-',
-                            dir=options.tmpdir)
-    store = moto = None
+    bench = Bench(options)
     try:
-        for directory in ('home', 'keys', 'store'):
-            os.mkdir(os.path.join(root, directory))
-        user = KeyPair(os.path.join(root, 'keys'), 'user')
-        cloud_keys = KeyPair(os.path.join(root, 'keys'), 'cloud')
-        config = {'size_mib': options.size_mib, 'seed': options.seed,
-                  'store': os.path.join(root, 'store'),
-                  'keys': {'user_cert': user.cert_path,
-                           'user_key': user.key_path,
-                           'cloud_cert': cloud_keys.cert_path}}
-        print('generating a {0} MiB image tarball (seed {1}) ...'.format(
-            options.size_mib, options.seed))
-        sys.stdout.flush()
-        generated = run_stage('generate', config, root)
-        # Into the page cache, so the store serves every run from memory.
-        with open(os.path.join(config['store'], 'images', TARBALL),
-                  'rb') as warm:
-            while warm.read(8 * MIB):
-                pass
-
-        store = StoreServer(config['store']).start()
-        moto = MotoCloud(executable)
-        config['store_url'] = store.url
-        config['moto'] = {'url': moto.url, 'key_id': moto.key_id,
-                          'secret_key': moto.secret_key}
-        eucarc = {'EC2_URL': moto.url, 'S3_URL': moto.url,
-                  'EUARE_URL': moto.url, 'AWS_DEFAULT_REGION': REGION,
-                  'AWS_ACCESS_KEY_ID': moto.key_id,
-                  'AWS_SECRET_ACCESS_KEY': moto.secret_key,
-                  'EC2_CERT': user.cert_path,
-                  'EC2_PRIVATE_KEY': user.key_path,
-                  'EUCALYPTUS_CERT': cloud_keys.cert_path,
-                  'EC2_USER_ID': ACCOUNT, 'EUSTORE_URL': store.url}
-        cloud = direct_cloud(moto)
-        # moto builds its EC2 backend (hundreds of stock AMIs) on the first
-        # EC2 call, about a second and a half: not the install's to pay.
-        cloud.images_named(IMAGE_NAME)
-
-        # Contenders take turns, so a busy spell on a shared machine does
-        # not fall on one of them only.  Upload follows bundle: it sends as
-        # many bytes, in the same part sizes, as that bundle produced.
-        runs = {'install': [], 'download': [], 'bundle': [], 'upload': []}
-        for round_number in range(options.repeat):
-            print('round {0} of {1} ...'.format(round_number + 1,
-                                                options.repeat))
-            sys.stdout.flush()
-            runs['download'].append(run_stage('download', config, root))
-            bundled = run_stage('bundle', config, root)
-            runs['bundle'].append(bundled)
-            runs['upload'].append(run_stage(
-                'upload', dict(config, part_sizes=bundled['part_sizes']),
-                root))
-            # MotoCloud keeps its process private; only its pid is read.
-            runs['install'].append(run_install(root, eucarc, cloud,
-                                               moto._proc.pid))
-        report(options, generated, runs, len(os.sched_getaffinity(0)))
+        if options.link:
+            mode_link(bench, options)
+        elif options.sizes:
+            mode_sizes(bench, options)
+        else:
+            mode_default(bench, options)
     finally:
-        if store is not None:
-            store.stop()
-        if moto is not None:
-            moto.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        bench.close()
 
 
 if __name__ == '__main__':

@@ -210,8 +210,8 @@ class Euca2oolsStrategy(object):
         return common
 
     def start(self, member, role, plan):
-        if member.tarball_path is None:
-            raise EustoreError('BUG: euca2ools needs the tarball on disk')
+        if member.tarball_path is None and member.file_path is None:
+            raise EustoreError('BUG: euca2ools needs the image on disk')
         return _Euca2oolsBundle(self, member, role, plan)
 
     def register(self, params):
@@ -234,9 +234,13 @@ class Euca2oolsStrategy(object):
         # inherit (and so hold open) the write end of any pipe fed from
         # here: the feeder process holds it alone, so euca2ools sees the
         # member end when it exits.
-        feeder = subprocess.Popen(
-            [sys.executable, '-c', _FEEDER, member.tarball_path,
-             str(member.index)], stdout=subprocess.PIPE)
+        if member.file_path is not None:  # a whole-disk image's raw file
+            feeder = subprocess.Popen(['cat', '--', member.file_path],
+                                      stdout=subprocess.PIPE)
+        else:
+            feeder = subprocess.Popen(
+                [sys.executable, '-c', _FEEDER, member.tarball_path,
+                 str(member.index)], stdout=subprocess.PIPE)
         bucket = plan.bucket_for(role)
         args = dict(self._common_args(self.cloud.s3), image=feeder.stdout,
                     image_size=member.size, prefix=plan.names[role],
@@ -271,7 +275,8 @@ class Euca2oolsStrategy(object):
             # euca2ools takes a short image for a whole one without a word.
             raise EustoreError('reading {0} out of {1} failed (exit status '
                                '{2}); nothing was registered from it'.format(
-                                   member.name, member.tarball_path, status))
+                                   member.name, member.tarball_path or
+                                   member.file_path, status))
         return result
 
     def _journal_puts(self, service):

@@ -177,8 +177,48 @@ def _as_list(value):
                  if item.strip())
 
 
+class DiskImage(object):
+    """
+    A whole-disk image a store offers for an image (simplestreams'
+    disk1.img, a virt-builder template): installed as an HVM machine image
+    once it is a raw disk.  ``size`` and the digests are of the file as
+    stored; ``disk_format`` is 'raw' or 'qcow2'; ``compression`` 'xz' or
+    None; ``virtual_size`` the raw disk's size when the store says.
+    """
+
+    def __init__(self, location, size=None, sha256=None, sha512=None,
+                 md5=None, disk_format='raw', compression=None,
+                 virtual_size=None):
+        self.location = location
+        self.size = size
+        self.sha256 = sha256
+        self.sha512 = sha512
+        self.md5 = md5
+        self.disk_format = disk_format
+        self.compression = compression
+        self.virtual_size = virtual_size
+        self.name_checksum = None
+
+    def to_dict(self):
+        return dict((name, getattr(self, name)) for name in (
+            'location', 'size', 'sha256', 'sha512', 'md5', 'disk_format',
+            'compression', 'virtual_size'))
+
+
 class CatalogImage(object):
-    """One image as the catalog describes it."""
+    """
+    One image as the store describes it: the eustore catalog's fields, the
+    tarball they name (``location``, ``size``, digests), and, for stores
+    of other kinds (sources.py), a whole-disk image (``disk``).
+    """
+
+    # What -v adds to a listing, for this kind of store.
+    verbose_columns = ('date', 'stamp', 'recipe', 'contact')
+    source_format = 'eustore'
+    disk = None
+    hidden = False
+    aliases = ()
+    sha512 = None
 
     def __init__(self, entry, catalog_url=None):
         self.fields = dict(entry)
@@ -241,7 +281,14 @@ class CatalogImage(object):
         data['md5'] = self.md5
         data['sha256'] = self.sha256
         data['location'] = self.location
+        data['store_format'] = self.source_format
+        if self.disk is not None:
+            data['disk'] = self.disk.to_dict()
         return data
+
+    def verbose_values(self):
+        return [self.fields.get(column) if column not in TEXT_FIELDS else
+                getattr(self, column) for column in self.verbose_columns]
 
     def __repr__(self):
         return 'CatalogImage({0!r})'.format(self.name)
@@ -304,10 +351,25 @@ class Catalog(object):
                    valid_until=parse_utc(valid_until) if valid_until is None
                    or parse_utc(valid_until) is not None else 0)
 
-    def find(self, name):
-        for image in self.images:
-            if image.name == name:
-                return image
+    def find(self, name, architecture=None):
+        """
+        The image called ``name`` (or having it as an alias); among several
+        of that name (a virt-builder index has one per architecture), the
+        one for ``architecture``.
+        """
+        found = [image for image in self.images if image.name == name] or \
+            [image for image in self.images if name in image.aliases]
+        if architecture and len(found) > 1:
+            found = [image for image in found if (image.architecture or '')
+                     .lower() == architecture.lower()] or found
+        if len(found) > 1 and len(set(image.architecture
+                                      for image in found)) > 1:
+            raise EustoreError(
+                'the image store has "{0}" for several architectures ({1}); '
+                'choose one with -a'.format(name, ', '.join(sorted(
+                    image.architecture or '?' for image in found))))
+        if found:
+            return found[0]
         raise UnknownImageError(name, closest_names(
             name, [image.name for image in self.images]))
 
@@ -328,7 +390,8 @@ class Catalog(object):
             return fnmatch.fnmatchcase(value, pattern)
 
         return [image for image in self.images
-                if matches_any(image.name, names, glob_match) and
+                if not image.hidden and
+                matches_any(image.name, names, glob_match) and
                 matches_any(image.os, oses, same_word) and
                 matches_any(image.architecture, architectures, same_word)]
 

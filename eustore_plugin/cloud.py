@@ -231,6 +231,10 @@ class DeregisterImage(_EC2Request):
     pass
 
 
+class CreateTags(_EC2Request):
+    pass
+
+
 class ListAccountAliases(AWSQueryRequest):
     SUITE = EustoreSuite
     SERVICE_CLASS = IAM
@@ -313,6 +317,13 @@ class Cloud(object):
             'Owner.1': 'self', 'Filter.1.Name': 'name',
             'Filter.1.Value.1': name})
         return result.get('imagesSet') or []
+
+    def create_tags(self, resource_id, tags):
+        params = {'ResourceId.1': resource_id}
+        for number, (key, value) in enumerate(sorted(tags.items()), 1):
+            params['Tag.{0}.Key'.format(number)] = key
+            params['Tag.{0}.Value'.format(number)] = value
+        self._send(CreateTags, self.ec2, params)
 
     def deregister_image(self, image_id):
         self._send(DeregisterImage, self.ec2, {'ImageId': image_id})

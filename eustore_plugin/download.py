@@ -89,8 +89,15 @@ class IntegrityError(DownloadError):
     """What was downloaded is not the file the catalog describes."""
 
 
-DownloadResult = collections.namedtuple('DownloadResult',
-                                        'path size md5 sha256')
+class DownloadResult(collections.namedtuple('DownloadResult',
+                                            'path size md5 sha256 sha512')):
+    """What was downloaded: where, how many bytes, their digests (sha512
+    only when it was asked for)."""
+    __slots__ = ()
+
+    def __new__(cls, path, size, md5, sha256, sha512=None):
+        return super(DownloadResult, cls).__new__(cls, path, size, md5,
+                                                  sha256, sha512)
 
 
 # ----------------------------------------------------------- the decision
@@ -215,19 +222,33 @@ def _validator(response):
 
 
 class Hashes(object):
-    """The MD5 and SHA-256 of the same bytes, fed as they pass."""
+    """The MD5 and SHA-256 (and, when asked, SHA-512) of the same bytes,
+    fed as they pass."""
 
-    def __init__(self):
+    def __init__(self, sha512=False):
         self.md5 = hashlib.md5()
         self.sha256 = hashlib.sha256()
+        self.sha512 = hashlib.sha512() if sha512 else None
 
     def update(self, data):
         self.md5.update(data)
         self.sha256.update(data)
+        if self.sha512 is not None:
+            self.sha512.update(data)
+
+    def fresh(self):
+        """New hashes of the same kinds."""
+        return Hashes(sha512=self.sha512 is not None)
+
+    def result(self, path, size):
+        return DownloadResult(path, size, self.md5.hexdigest(),
+                              self.sha256.hexdigest(),
+                              self.sha512.hexdigest() if self.sha512
+                              is not None else None)
 
     @classmethod
-    def of_file(cls, path):
-        hashes = cls()
+    def of_file(cls, path, sha512=False):
+        hashes = cls(sha512)
         size = 0
         with io.open(path, 'rb') as part:
             for chunk in iter(lambda: part.read(1 << 20), b''):
@@ -386,8 +407,7 @@ class DownloadStream(object):
 
     def result(self, path=None):
         """What was read, once read to the end."""
-        return DownloadResult(path, self.done, self.hashes.md5.hexdigest(),
-                              self.hashes.sha256.hexdigest())
+        return self.hashes.result(path, self.done)
 
     def close(self):
         self._watch.stop()
@@ -463,7 +483,7 @@ class DownloadStream(object):
 
     def _restart(self):
         self.on_restart()
-        self.done, self.hashes, self.validator = 0, Hashes(), None
+        self.done, self.hashes, self.validator = 0, self.hashes.fresh(), None
 
     def _report(self):
         if self.progress is not None:
@@ -547,7 +567,7 @@ class _ErrorAnswer(object):
 
 def download(open_url, url, dest_path, expected_size=None, progress=None,
              max_resumes=DEFAULT_MAX_RESUMES,
-             stall_timeout=DEFAULT_STALL_TIMEOUT):
+             stall_timeout=DEFAULT_STALL_TIMEOUT, sha512=False):
     """
     Download ``url`` to ``dest_path``, in a directory the caller owns, and
     return a :class:`DownloadResult`.  ``open_url(url, headers)`` returns a
@@ -558,7 +578,7 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
     """
     part_path = dest_path + PART_SUFFIX
     validator_path = dest_path + VALIDATOR_SUFFIX
-    hashes, done = Hashes(), 0
+    hashes, done = Hashes(sha512), 0
     if os.path.lexists(part_path) and not _is_regular_file(part_path):
         raise DownloadError('{0} is not a file this tool wrote; remove it '
                             'and run the command again'.format(part_path))
@@ -569,7 +589,7 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
                       'start of the file, removed', part_path, expected_size)
             _discard(part_path, validator_path)
         else:
-            hashes, done = Hashes.of_file(part_path)
+            hashes, done = Hashes.of_file(part_path, sha512)
             LOG.debug('resuming %s from the %d bytes of %s', url, done,
                       part_path)
     if expected_size is not None and 0 < expected_size == done:
@@ -577,8 +597,7 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
         if progress is not None:
             progress(done, expected_size)
         _finish(part_path, validator_path, dest_path)
-        return DownloadResult(dest_path, done, hashes.md5.hexdigest(),
-                              hashes.sha256.hexdigest())
+        return hashes.result(dest_path, done)
     part = _PartFile(part_path, validator_path, append=done > 0)
     stream = DownloadStream(open_url, url, expected_size, progress,
                             max_resumes, offset=done, hashes=hashes,
@@ -694,11 +713,10 @@ class _PartFile(object):
 
 # ------------------------------------------------------------------- verify
 
-def file_result(path):
+def file_result(path, sha512=False):
     """A DownloadResult for a file already on disk (kept by an earlier run)."""
-    hashes, size = Hashes.of_file(path)
-    return DownloadResult(path, size, hashes.md5.hexdigest(),
-                          hashes.sha256.hexdigest())
+    hashes, size = Hashes.of_file(path, sha512)
+    return hashes.result(path, size)
 
 
 def name_checksum_of(md5_hex):
@@ -708,11 +726,10 @@ def name_checksum_of(md5_hex):
 
 def compare(result, image):
     """
-    Check a :class:`DownloadResult` against what the catalog says of
-    ``image`` (a :class:`eustore_plugin.catalog.CatalogImage`): its size,
-    SHA-256, SHA-512, MD5 and euca2ools 2.x checksum name, those it has.
-    Returns the names of the checks made and the descriptions of those that
-    failed.
+    Check a :class:`DownloadResult` against what the store says of
+    ``image`` (a CatalogImage's tarball, or a DiskImage): its size, SHA-256,
+    SHA-512, MD5 and euca2ools 2.x checksum name, those it has.  Returns
+    the names of the checks made and the descriptions of those that failed.
     """
     checks = []
     failures = []
@@ -727,6 +744,8 @@ def compare(result, image):
         check('size', image.size, result.size)
     if image.sha256 is not None:
         check('sha256', image.sha256, result.sha256.lower())
+    if getattr(image, 'sha512', None) is not None and result.sha512:
+        check('sha512', image.sha512, result.sha512.lower())
     if image.md5 is not None:
         check('md5', image.md5, result.md5.lower())
     if image.name_checksum is not None:
@@ -735,21 +754,21 @@ def compare(result, image):
     return checks, failures
 
 
-def verify(result, image):
+def verify(result, image, name=None, what='tarball'):
     """
     :func:`compare`, for a download to use: returns the names of the checks
     made (empty: nothing could be checked).  On a mismatch the downloaded
     file (in the caller's own directory) is removed and
-    :class:`IntegrityError` raised.
+    :class:`IntegrityError` raised.  ``name``: the image's, for messages.
     """
     checks, failures = compare(result, image)
     if failures:
         if result.path:
             remove_if_present(result.path)
         raise IntegrityError(
-            'the tarball downloaded for image "{0}" is not the one the '
-            'catalog describes ({1}); {2}: run the command again to download '
-            'it afresh, and if it fails again tell the store\'s operator'
-            .format(image.name, '; '.join(failures),
+            'the {0} downloaded for image "{1}" is not the one the store '
+            'describes ({2}); {3}: run the command again to download it '
+            'afresh, and if it fails again tell the store\'s operator'
+            .format(what, name or image.name, '; '.join(failures),
                     'it was removed' if result.path else 'nothing was kept'))
     return checks

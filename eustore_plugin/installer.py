@@ -28,13 +28,21 @@ import logging
 import tarfile
 import zlib
 
+from eustore_plugin.cloud import CloudError
 from eustore_plugin.journal import CreatedBucket, Registered, Registering
-from eustore_plugin.layout import LayoutError, analyze, provisional_role
+from eustore_plugin.layout import (HVM, ImageLayout, LayoutError, MemberRef,
+                                   analyze, provisional_role)
+from eustore_plugin.output import warn
 from eustore_plugin.signals import Deferred, Interrupted
 
 LOG = logging.getLogger('eustore.installer')
 
 ROLES = ('kernel', 'ramdisk', 'machine')
+# The tags that say where an installed image came from.
+SOURCE_TAGS = dict((name, 'eustore:' + name) for name in (
+    'store', 'format', 'image', 'version', 'checksum'))
+# EC2 takes descriptions of at most this many characters.
+MAX_DESCRIPTION = 255
 
 
 class InstallPlan(object):
@@ -42,7 +50,8 @@ class InstallPlan(object):
 
     def __init__(self, names, architecture, bucket, key_prefix='',
                  description=None, hypervisor=None, virtualization_type=None,
-                 kernel_id=None, ramdisk_id=None, separate_buckets=False):
+                 kernel_id=None, ramdisk_id=None, separate_buckets=False,
+                 tags=None):
         self.names = dict(names)
         self.architecture = architecture
         self.bucket = bucket
@@ -53,6 +62,8 @@ class InstallPlan(object):
         self.kernel_id = kernel_id
         self.ramdisk_id = ramdisk_id
         self.separate_buckets = separate_buckets
+        # {key: value} of where the image came from (SOURCE_TAGS).
+        self.tags = dict(tags or {})
 
     def bucket_for(self, role):
         if self.separate_buckets and role != 'machine':
@@ -74,11 +85,12 @@ class InstallPlan(object):
 
 
 class TarballMember(collections.namedtuple(
-        'TarballMember', 'name size index stream tarball_path')):
+        'TarballMember', 'name size index stream tarball_path file_path')):
     """
-    One member as a strategy gets it: its exact archive name, size, position
-    among the archive's members, a stream of its bytes (readable only until
-    the next member), and the tarball's path when it is a file on disk.
+    One image file as a strategy gets it: its exact archive name, size,
+    position among the archive's members, a stream of its bytes (readable
+    only until the next member), the tarball's path when it is a file on
+    disk, or the image's own path when it is one (a whole-disk image).
     """
     __slots__ = ()
 
@@ -101,11 +113,14 @@ def install(plan, source, strategy, cloud, journal, report=None):
     left for the caller to undo.
     """
     buckets = _Buckets(cloud, journal)
-    pending, members = _bundle_members(plan, source, strategy, buckets)
-    layout = analyze(members, hypervisor=plan.hypervisor,
-                     virtualization_type=plan.virtualization_type)
-    LOG.debug('the tarball\'s layout: %r', layout)
-    _check_bundled(plan, layout, pending)
+    if hasattr(source, 'member'):
+        pending, layout = _bundle_disk(plan, source, strategy, buckets)
+    else:
+        pending, members = _bundle_members(plan, source, strategy, buckets)
+        layout = analyze(members, hypervisor=plan.hypervisor,
+                         virtualization_type=plan.virtualization_type)
+        LOG.debug('the tarball\'s layout: %r', layout)
+        _check_bundled(plan, layout, pending)
     ids = {'kernel': plan.kernel_id, 'ramdisk': plan.ramdisk_id}
     for role in ROLES:
         if role not in pending:
@@ -115,7 +130,7 @@ def install(plan, source, strategy, cloud, journal, report=None):
                           ramdisk_id=ids['ramdisk']) if role == 'machine' \
             else {}
         location = bundle.finish(**kernel_ids)
-        ids[role] = register(plan, strategy, journal, role, location,
+        ids[role] = register(plan, strategy, cloud, journal, role, location,
                              layout.virtualization_type, **kernel_ids)
         if report is not None:
             report(role, ids[role])
@@ -165,7 +180,8 @@ def _bundle_members(plan, source, strategy, buckets):
                 LOG.debug('bundling %s as the %s image', info.name, role)
                 buckets.ensure(plan.bucket_for(role))
                 member = TarballMember(info.name, info.size, index,
-                                       tar.extractfile(info), source.path)
+                                       tar.extractfile(info), source.path,
+                                       None)
                 pending[role] = (strategy.start(member, role, plan),
                                  info.name)
     except (tarfile.TarError, zlib.error, EOFError, IOError) as err:
@@ -175,6 +191,20 @@ def _bundle_members(plan, source, strategy, buckets):
             source.label, err))
     source.finish(fileobj)
     return pending, members
+
+
+def _bundle_disk(plan, source, strategy, buckets):
+    """A whole-disk image: the machine image alone, HVM."""
+    disk = source.member()
+    buckets.ensure(plan.bucket_for('machine'))
+    LOG.debug('bundling %s (%d bytes) as an HVM machine image', disk.name,
+              disk.size)
+    member = TarballMember(disk.name, disk.size, 0, disk.stream, None,
+                           disk.file_path)
+    pending = {'machine': (strategy.start(member, 'machine', plan),
+                           disk.name)}
+    source.finish()
+    return pending, ImageLayout(MemberRef(disk.name, disk.size), kind=HVM)
 
 
 def _check_bundled(plan, layout, pending):
@@ -188,8 +218,8 @@ def _check_bundled(plan, layout, pending):
             .format(', '.join(sorted(set(wanted) ^ set(bundled)))))
 
 
-def register(plan, strategy, journal, role, location, virtualization_type,
-             kernel_id=None, ramdisk_id=None):
+def register(plan, strategy, cloud, journal, role, location,
+             virtualization_type, kernel_id=None, ramdisk_id=None):
     """
     RegisterImage for one bundle.  It is not cut short: an interruption
     while it is in flight waits for the answer (so that the id is known and
@@ -197,9 +227,9 @@ def register(plan, strategy, journal, role, location, virtualization_type,
     """
     params = dict(ImageLocation=location, Name=plan.names[role],
                   Architecture=plan.architecture)
-    if plan.description:
-        params['Description'] = plan.description if role == 'machine' \
-            else '{0} ({1})'.format(plan.description, role)
+    description = describe(plan, role)
+    if description:
+        params['Description'] = description
     if role == 'machine':
         params.update((key, value) for key, value in (
             ('KernelId', kernel_id), ('RamdiskId', ramdisk_id),
@@ -220,4 +250,31 @@ def register(plan, strategy, journal, role, location, virtualization_type,
         LOG.debug('registered %s as %s', location, image_id)
     if held.received is not None:
         raise Interrupted(held.received)
+    if plan.tags:
+        try:
+            cloud.create_tags(image_id, plan.tags)
+        except CloudError as err:
+            # Clouds without tags still have the description.
+            LOG.debug('tagging %s failed (%s)', image_id, err)
+            warn('the cloud did not take tags for {0} ({1}); its '
+                 'description says where it came from'.format(image_id, err))
     return image_id
+
+
+def describe(plan, role):
+    """
+    The description an image is registered with: the user's or the
+    store's, the role for kernels and ramdisks, and where it came from
+    (for clouds without tags), in EC2's 255 characters.
+    """
+    parts = [plan.description or '']
+    if role != 'machine':
+        parts.append('({0})'.format(role))
+    name = plan.tags.get(SOURCE_TAGS['image'])
+    if name:
+        parts.append('[eustore: {0}{1} from {2}]'.format(
+            name, ' ' + plan.tags[SOURCE_TAGS['version']]
+            if plan.tags.get(SOURCE_TAGS['version']) else '',
+            plan.tags.get(SOURCE_TAGS['store'], '?')))
+    text = ' '.join(part for part in parts if part)
+    return text[:MAX_DESCRIPTION] or None

@@ -18,6 +18,7 @@ user accepted from the store, and not expired.
 
 from __future__ import absolute_import
 
+import email.utils
 import glob
 import io
 import logging
@@ -35,13 +36,14 @@ import six
 import six.moves.urllib_parse as urlparse
 from six.moves.urllib.request import pathname2url, url2pathname
 
-from eustore_plugin import openpgp
-from eustore_plugin.catalog import Catalog, CatalogError
+from eustore_plugin import openpgp, simplestreams, virtbuilder
+from eustore_plugin.catalog import Catalog, CatalogError, load_json
 from eustore_plugin.catalogcache import CachedCatalog, CatalogCache
 from eustore_plugin.download import (CHUNK_SIZE, DEFAULT_STALL_TIMEOUT,
                                      StallWatch)
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.output import warn
+from eustore_plugin.sources import simplestreams_catalog, virt_builder_catalog
 from eustore_plugin.urlpolicy import UrlPolicy, UrlRefused
 from eustore_plugin.values import as_count
 
@@ -76,16 +78,9 @@ def normalize_store_url(url):
     if scheme not in ('http', 'https', 'file'):
         url = 'file://' + pathname2url(os.path.abspath(
             os.path.expanduser(url)))
-    if url.lower().endswith('.json') or url.endswith('/'):
+    if names_a_document(url) or url.endswith('/'):
         return url
     return url + '/'
-
-
-def catalog_candidates(store_url):
-    """The URLs to try for the catalog, in order."""
-    if store_url.lower().endswith('.json'):
-        return [store_url]
-    return [urlparse.urljoin(store_url, name) for name in CATALOG_NAMES]
 
 
 def store_option(config, name):
@@ -295,7 +290,8 @@ class CatalogReader(object):
     conditional GET against the user's cached copy, from that copy (with a
     notice) when the store cannot be reached or stalls, checked against the
     OpenPGP keys the user trusts, and refused when older than the copy or
-    expired.
+    expired.  The store may be of any of the kinds sources.py knows; what
+    it is is found from what is there (:func:`document_kind`).
     """
 
     def __init__(self, service, config, trusted_keys=None,
@@ -313,30 +309,52 @@ class CatalogReader(object):
     def read(self):
         """Read, verify and parse the store's catalog; raises StoreError."""
         store_url = self.service.endpoint
-        cached = self.cache.load(store_url) if self.cache else None
+        fetched, cached = self._fetch_cached(store_url, store_candidates(
+            store_url), 'catalog')
+        kind = document_kind(fetched.url, fetched.body)
+        LOG.debug('%s is %s', fetched.url, KIND_NAMES[kind])
+        if kind is None and fetched.url.rsplit('/', 1)[-1] in \
+                CATALOG_NAMES + ('catalog.json',) or \
+                kind is None and fetched.url.endswith('.json'):
+            # Where an eustore catalog is kept: say what is wrong with it
+            # as one.
+            kind = EUSTORE_CATALOG
+        if kind == EUSTORE_CATALOG:
+            catalog = self._eustore_catalog(fetched, cached)
+        elif kind == VIRT_BUILDER_INDEX:
+            catalog = self._virt_builder_catalog(fetched)
+        elif kind in (SIMPLESTREAMS_INDEX, SIMPLESTREAMS_PRODUCTS):
+            catalog = self._simplestreams_catalog(fetched, cached, kind)
+        else:
+            raise StoreError(
+                'the document at {0} is neither an image store catalog, a '
+                'simplestreams index nor a virt-builder index; check the '
+                'store URL'.format(fetched.url))
+        self._keep(store_url, fetched, cached)
+        return catalog
+
+    # Fetching ---------------------------------------------------------
+
+    def _fetch_cached(self, key, candidates, what):
+        """
+        The first of ``candidates`` the store has, fetched against the copy
+        cached under ``key``, or that copy when the store cannot be reached:
+        (fetched, cached).
+        """
+        cached = self.cache.load(key) if self.cache else None
         try:
-            fetched = self._fetch(store_url, cached)
+            return self._fetch(candidates, cached, what), cached
         except StoreError as err:
             if cached is None or (err.status_code is not None and
                                   err.status_code < 500):
                 raise
-            warn(u'{0}; using its catalog as fetched at {1}, which may '
-                 u'be out of date'.format(err, cached.fetched_text))
-            fetched = cached
-        # The signature first: a tampered catalog is reported as such, not
-        # as whatever parsing it would then say.
-        signed_by = self.check_signature(fetched)
-        try:
-            catalog = Catalog.parse(fetched.body, fetched.url)
-        except CatalogError as err:
-            raise StoreError(six.text_type(err))
-        catalog.signed_by = signed_by
-        if signed_by:
-            self.check_freshness(catalog, cached if cached is not fetched
-                                 else None)
+            warn(u'{0}; using its {1} as fetched at {2}, which may be out '
+                 u'of date'.format(err, what, cached.fetched_text))
+            return cached, cached
+
+    def _keep(self, key, fetched, cached):
         if self.cache is not None and fetched is not cached:
-            self.cache.save(store_url, fetched)
-        return catalog
+            self.cache.save(key, fetched)
 
     def _get(self, url, headers=None, limit=MAX_DOCUMENT_BYTES):
         headers = dict(headers or {})
@@ -345,9 +363,9 @@ class CatalogReader(object):
         return read_document(self.service, url, headers, limit,
                              self.stall_timeout)
 
-    def _fetch(self, store_url, cached):
+    def _fetch(self, candidates, cached, what):
         tried = []
-        for url in catalog_candidates(store_url):
+        for url in candidates:
             validators = cached.validators() if cached and \
                 cached.url == url else {}
             try:
@@ -361,37 +379,168 @@ class CatalogReader(object):
                             'is misconfigured, tell its operator'.format(url))
                     LOG.debug('%s is unchanged since %s (304)', url,
                               cached.fetched_text)
-                    return self._refresh_signature(cached)
+                    # As fetched now (its signature may still be new).
+                    return CachedCatalog(cached.url, cached.body, None,
+                                         etag=cached.etag,
+                                         last_modified=cached.last_modified)
                 if err.status_code in MISSING_STATUSES:
                     tried.append('{0} ({1})'.format(url, err.status_code))
                     continue
                 raise
             return CachedCatalog(
-                url, body, self._get_signature(url),
-                etag=response.headers.get('ETag'),
+                url, body, None, etag=response.headers.get('ETag'),
                 last_modified=response.headers.get('Last-Modified'))
         hint = 'check the store URL (-U or EUSTORE_URL)'
         if any(attempt.endswith('(403)') for attempt in tried):
             hint += ("; 403 is also how S3 refuses anonymous readers: a "
                      "store's files must be public-read")
-        raise StoreError('the image store has no catalog: nothing at {0}; '
-                         '{1}'.format(' or '.join(tried), hint), 404)
+        raise StoreError('the image store has no {0}: nothing at {1}; {2}'
+                         .format(what, ' or '.join(tried), hint), 404)
 
-    def _get_signature(self, catalog_url):
+    def _with_signature(self, fetched):
+        """A fetched eustore catalog with its detached signature."""
         try:
-            return self._get(catalog_url + SIGNATURE_SUFFIX,
-                             limit=MAX_SIGNATURE_BYTES)[0]
+            signature = self._get(fetched.url + SIGNATURE_SUFFIX,
+                                  limit=MAX_SIGNATURE_BYTES)[0]
         except StoreError as err:
-            if err.status_code in MISSING_STATUSES:
-                return None
-            raise
+            if err.status_code not in MISSING_STATUSES:
+                raise
+            signature = None
+        return CachedCatalog(fetched.url, fetched.body, signature,
+                             etag=fetched.etag,
+                             last_modified=fetched.last_modified,
+                             fetched_at=fetched.fetched_at)
 
-    def _refresh_signature(self, cached):
-        """An unchanged catalog, whose signature may still be new."""
-        return CachedCatalog(cached.url, cached.body,
-                             self._get_signature(cached.url),
-                             etag=cached.etag,
-                             last_modified=cached.last_modified)
+    # The three kinds --------------------------------------------------
+
+    def _eustore_catalog(self, fetched, cached):
+        if fetched is not cached:  # offline, the cached copy has its own
+            fetched.signature = self._with_signature(fetched).signature
+        # The signature first: a tampered catalog is reported as such, not
+        # as whatever parsing it would then say.
+        signed_by = self.check_signature(fetched)
+        try:
+            catalog = Catalog.parse(fetched.body, fetched.url)
+        except CatalogError as err:
+            raise StoreError(six.text_type(err))
+        catalog.signed_by = signed_by
+        if signed_by:
+            self.check_freshness(catalog, cached if cached is not fetched
+                                 else None)
+        return catalog
+
+    def _clearsigned(self, fetched, noun):
+        """The text of a document that may be clearsigned, and its signer
+        (None: unsigned, or no trusted key), by the same policy."""
+        keys = self.trusted_key_files()
+        self._log_policy(fetched, noun, keys)
+        if not openpgp.is_clearsigned(fetched.body):
+            self._unsigned(fetched, noun)
+            return fetched.body, None
+        if not keys:
+            self._no_keys(fetched, noun)
+            try:
+                return openpgp.clearsigned_content_unverified(
+                    fetched.body, noun), None
+            except openpgp.SignatureError as err:
+                raise StoreError('refusing the {0} at {1}: {2}'.format(
+                    noun, fetched.url, err))
+        try:
+            text, signer = openpgp.verify_clearsigned(fetched.body, keys,
+                                                      noun)
+        except openpgp.SignatureError as err:
+            raise StoreError('refusing the {0} at {1}: {2}'.format(
+                noun, fetched.url, err))
+        LOG.debug('the %s at %s is signed by %s', noun, fetched.url, signer)
+        return text, signer
+
+    def _virt_builder_catalog(self, fetched):
+        text, signer = self._clearsigned(fetched, 'index')
+        try:
+            entries, warnings = virtbuilder.parse_index(text, fetched.url)
+        except virtbuilder.VirtBuilderError as err:
+            raise StoreError(six.text_type(err))
+        catalog = virt_builder_catalog(entries, fetched.url, warnings)
+        catalog.signed_by = signer
+        return catalog
+
+    def _simplestreams_catalog(self, fetched, cached, kind):
+        text, signer = self._clearsigned(fetched, 'index')
+        data = self._json(text, fetched.url)
+        mirror = simplestreams.mirror_root(fetched.url)
+        if kind == SIMPLESTREAMS_PRODUCTS:
+            documents = [(fetched, text, signer, cached)]
+            warnings = []
+        else:
+            try:
+                refs, warnings = simplestreams.parse_index(data, fetched.url)
+            except simplestreams.SimplestreamsError as err:
+                raise StoreError(six.text_type(err))
+            mirror = refs[0].mirror_url if refs else mirror
+            documents = [self._products(ref, signed=signer is not None)
+                         for ref in refs]
+        versions = []
+        signers = set()
+        for document, products_text, products_signer, previous in \
+                documents:
+            products = self._json(products_text, document.url)
+            if products_signer:
+                self._check_updated(document, products, previous)
+            signers.add(products_signer)
+            try:
+                found, more = simplestreams.parse_products(
+                    products, document.url, mirror)
+            except simplestreams.SimplestreamsError as err:
+                raise StoreError(six.text_type(err))
+            versions.extend(found)
+            warnings.extend(more)
+        catalog = simplestreams_catalog(versions, fetched.url, mirror,
+                                        warnings, all_versions=True)
+        # Signed only if the index and every products file are.
+        catalog.signed_by = signer if signers == set([signer]) else None
+        return catalog
+
+    def _products(self, ref, signed):
+        """One products file an index names, fetched, cached and checked:
+        (fetched, text, signer, cached)."""
+        candidates = [ref.url]
+        if ref.url.endswith('.json'):
+            # A signed mirror serves each products file signed as well.
+            sjson = ref.url[:-len('.json')] + '.sjson'
+            candidates = [sjson, ref.url] if signed else [ref.url]
+        fetched, cached = self._fetch_cached(ref.url, candidates,
+                                             'products file')
+        text, signer = self._clearsigned(fetched, 'products file')
+        self._keep(ref.url, fetched, cached)
+        return fetched, text, signer, cached
+
+    @staticmethod
+    def _json(text, url):
+        try:
+            return load_json(text, 'the document at {0}'.format(url))
+        except CatalogError as err:
+            raise StoreError(six.text_type(err))
+
+    def _check_updated(self, fetched, products, cached):
+        """A signed products file must not be older than the copy cached
+        (its "updated" time; a replayed one would hide newer versions)."""
+        if cached is None or cached is fetched:
+            return
+        try:
+            previous = load_json(openpgp.clearsigned_content_unverified(
+                cached.body, 'products file') if openpgp.is_clearsigned(
+                    cached.body) else cached.body, 'the cached copy')
+        except (CatalogError, openpgp.SignatureError):
+            return
+        now, before = (parse_rfc2822(data.get('updated'))
+                       if isinstance(data, dict) else None
+                       for data in (products, previous))
+        if before is not None and (now is None or now < before):
+            raise StoreError(
+                'refusing the products file at {0}: it is older than the '
+                'one you had from it on {1}, so it may be a replayed file '
+                'hiding newer images; try again later'.format(
+                    fetched.url, cached.fetched_text))
 
     # ---------------------------------------------------------- policies
 
@@ -417,33 +566,13 @@ class CatalogReader(object):
         (with a warning), StoreError when it must not be used.
         """
         keys = self.trusted_key_files()
-        required = self.config.convert_to_bool(
-            store_option(self.config, 'eustore-require-signature'),
-            default=bool(keys))
-        LOG.debug('signature policy: %s; trusted keys: %s',
-                  'signed catalogs only' if required else
-                  'unsigned or unverifiable catalogs are used with a warning',
-                  ', '.join(keys) or 'none')
-        signature_url = fetched.url + SIGNATURE_SUFFIX
+        self._log_policy(fetched, 'catalog', keys)
         if fetched.signature is None:
-            if required:
-                raise StoreError(
-                    'the catalog at {0} is not signed (there is no {1}), and '
-                    'your configuration requires signed catalogs; ask the '
-                    'store\'s operator to sign it'.format(
-                        fetched.url, signature_url))
-            warn('the catalog at {0} is not signed, so the images it lists '
-                 'cannot be verified'.format(fetched.url))
+            self._unsigned(fetched, 'catalog', '(there is no {0})'.format(
+                fetched.url + SIGNATURE_SUFFIX))
             return None
         if not keys:
-            if required:
-                raise StoreError(
-                    'your configuration requires signed catalogs, but names '
-                    'no key to trust: give --trusted-key FILE or set '
-                    '"eustore-trusted-keys"')
-            warn('the catalog at {0} is signed, but you trust no key to '
-                 'check it with (give --trusted-key FILE or set '
-                 '"eustore-trusted-keys")'.format(fetched.url))
+            self._no_keys(fetched, 'catalog')
             return None
         try:
             signer = openpgp.verify_detached(fetched.body, fetched.signature,
@@ -453,6 +582,37 @@ class CatalogReader(object):
                 fetched.url, err))
         LOG.debug('the catalog at %s is signed by %s', fetched.url, signer)
         return signer
+
+    def signature_required(self):
+        return self.config.convert_to_bool(
+            store_option(self.config, 'eustore-require-signature'),
+            default=bool(self.trusted_key_files()))
+
+    def _log_policy(self, fetched, noun, keys):
+        LOG.debug('signature policy for the %s at %s: %s; trusted keys: %s',
+                  noun, fetched.url, 'signed catalogs only' if
+                  self.signature_required() else 'unsigned or unverifiable '
+                  'catalogs are used with a warning', ', '.join(keys) or
+                  'none')
+
+    def _unsigned(self, fetched, noun, how=''):
+        if self.signature_required():
+            raise StoreError(
+                'the {0} at {1} is not signed{2}, and your configuration '
+                'requires signed catalogs; ask the store\'s operator to sign '
+                'it'.format(noun, fetched.url, ' ' + how if how else ''))
+        warn('the {0} at {1} is not signed, so the images it lists cannot '
+             'be verified'.format(noun, fetched.url))
+
+    def _no_keys(self, fetched, noun):
+        if self.signature_required():
+            raise StoreError(
+                'your configuration requires signed catalogs, but names no '
+                'key to trust: give --trusted-key FILE or set '
+                '"eustore-trusted-keys"')
+        warn('the {0} at {1} is signed, but you trust no key to check it '
+             'with (give --trusted-key FILE or set "eustore-trusted-keys")'
+             .format(noun, fetched.url))
 
     def check_freshness(self, catalog, cached):
         """
@@ -489,3 +649,64 @@ class CatalogReader(object):
 
 def _utc(timestamp):
     return time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(timestamp))
+
+
+# ------------------------------------------------------------ store kinds
+
+EUSTORE_CATALOG = 'eustore'
+SIMPLESTREAMS_INDEX = 'simplestreams-index'
+SIMPLESTREAMS_PRODUCTS = 'simplestreams-products'
+VIRT_BUILDER_INDEX = 'virt-builder'
+KIND_NAMES = {EUSTORE_CATALOG: 'an eustore catalog',
+              SIMPLESTREAMS_INDEX: 'a simplestreams index',
+              SIMPLESTREAMS_PRODUCTS: 'a simplestreams products file',
+              VIRT_BUILDER_INDEX: 'a virt-builder index', None: 'unknown'}
+# Where each kind keeps its first document, in the order they are tried.
+STORE_DOCUMENTS = ('catalog', 'catalog.json', 'streams/v1/index.sjson',
+                   'streams/v1/index.json', 'index.asc', 'index')
+_DOCUMENT_NAMES = ('index', 'index.asc')
+_DOCUMENT_SUFFIXES = ('.json', '.sjson')
+
+
+def names_a_document(url):
+    """Whether a store URL names its first document rather than a
+    directory holding one."""
+    last = urlparse.urlparse(url).path.rstrip('/').rsplit('/', 1)[-1]
+    return url.lower().endswith(_DOCUMENT_SUFFIXES) or \
+        (last in _DOCUMENT_NAMES and not url.endswith('/'))
+
+
+def store_candidates(store_url):
+    """The URLs to try for a store's first document, in order."""
+    if names_a_document(store_url):
+        return [store_url]
+    return [urlparse.urljoin(store_url, name) for name in STORE_DOCUMENTS]
+
+
+def document_kind(url, body):
+    """What kind of store's document ``body`` (bytes) is, or None."""
+    text = body
+    if openpgp.is_clearsigned(body):
+        try:
+            text = openpgp.clearsigned_content_unverified(body, 'document')
+        except openpgp.SignatureError:
+            return None
+    if virtbuilder.looks_like_index(text):
+        return VIRT_BUILDER_INDEX
+    try:
+        data = load_json(text, 'the document')
+    except CatalogError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get('images'), list):
+        return EUSTORE_CATALOG
+    kind = simplestreams.document_kind(data)
+    return {'index': SIMPLESTREAMS_INDEX,
+            'products': SIMPLESTREAMS_PRODUCTS}.get(kind)
+
+
+def parse_rfc2822(text):
+    """A simplestreams "updated" time (RFC 2822) as seconds, or None."""
+    if not isinstance(text, six.string_types):
+        return None
+    parsed = email.utils.parsedate_tz(text)
+    return email.utils.mktime_tz(parsed) if parsed else None

@@ -11,8 +11,8 @@ import pytest
 from tests.support.commands import clean_env, run_command
 from tests.support.demostore import METADATA, TARBALLS, write_demo_store
 from tests.support.http import StoreServer
-from tests.support.keys import KeyPair
-from tests.support.moto import REGION, CloudProxy
+from tests.support.install import set_admin
+from tests.support.moto import REGION, CloudProxy, direct_cloud
 
 
 def pytest_configure(config):
@@ -80,14 +80,6 @@ def _start_moto(check_signatures):
         pytest.skip('moto_server not found: run scripts/setup (it installs '
                     'moto[server] on Python 3), or set MOTO_SERVER')
     return MotoCloud(executable, check_signatures=check_signatures)
-
-
-@pytest.fixture(scope='session')
-def keys(tmpdir_factory):
-    """(user, cloud): the certificates and keys bundling needs, as a
-    eucarc's EC2_CERT, EC2_PRIVATE_KEY and EUCALYPTUS_CERT name them."""
-    directory = str(tmpdir_factory.mktemp('keys'))
-    return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
 
 
 @pytest.fixture(scope='session')
@@ -201,3 +193,35 @@ def operator(cli, public_cloud, operator_s3, signing_key, store_bucket,
 
     run.publish = publish
     return run
+
+
+@pytest.fixture(scope='session')
+def keys(tmpdir_factory):
+    """A user's and a cloud's keys and certificates."""
+    from tests.support.keys import KeyPair
+    directory = str(tmpdir_factory.mktemp('keys'))
+    return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
+
+
+@pytest.fixture
+def cloud(install_cloud):
+    """The install cloud, spoken to directly (to look and to tidy)."""
+    return direct_cloud(install_cloud)
+
+
+@pytest.fixture
+def proxy(install_cloud):
+    """The install cloud behind a recording, fault-injecting proxy."""
+    server = CloudProxy(install_cloud.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin(cloud):
+    set_admin(cloud, True)
+
+
+@pytest.fixture
+def non_admin(cloud):
+    set_admin(cloud, False)

@@ -33,6 +33,9 @@ KIB = 1024
 PART = 64 * KIB
 PREFIX = 'test-image.img'
 ACCOUNT = '1234-5678-9012'
+# gzip's own level on the backend every Python has, for the tests that
+# compare with zlib.
+ZLIB_6 = pgzip.Deflater('zlib', 6)
 
 
 @pytest.fixture(scope='module')
@@ -281,7 +284,7 @@ def test_reader_takes_parts_from_a_callable_of_streams(keys, tmpdir):
 def test_parallel_gzip_is_one_standard_gzip_member(tmpdir, threads, size):
     data = image_bytes(size, seed=size + threads)
     out = []
-    writer = pgzip.ParallelGzipWriter(out.append, level=6, threads=threads,
+    writer = pgzip.ParallelGzipWriter(out.append, ZLIB_6, threads=threads,
                                       block_size=64 * KIB)
     for start in range(0, len(data), 7000):   # writes not block aligned
         writer.write(data[start:start + 7000])
@@ -299,10 +302,12 @@ def test_parallel_gzip_is_one_standard_gzip_member(tmpdir, threads, size):
     assert run(['gzip', '-d', '-c', path]) == data
 
 
+@pytest.mark.parametrize('backend', pgzip.BACKENDS)
 @pytest.mark.parametrize('zeros_first', [False, True])
 @pytest.mark.parametrize('threads', [1, 2])
-def test_parallel_gzip_reuses_zero_blocks_byte_for_byte(threads,
-                                                        zeros_first):
+def test_parallel_gzip_reuses_zero_blocks_byte_for_byte(threads, zeros_first,
+                                                        backend):
+    deflater = pgzip.deflater_for('balanced', backend)
     block = 64 * KIB
     data = (os.urandom(block + 100) + b'\0' * (6 * block) + os.urandom(500) +
             b'\0' * (3 * block + 7))
@@ -311,7 +316,7 @@ def test_parallel_gzip_reuses_zero_blocks_byte_for_byte(threads,
         # of later zero blocks and must not be reused for them.
         data = b'\0' * (2 * block) + data
     out = []
-    writer = pgzip.ParallelGzipWriter(out.append, level=6, threads=threads,
+    writer = pgzip.ParallelGzipWriter(out.append, deflater, threads=threads,
                                       block_size=block)
     writer.write(data)
     writer.close()
@@ -320,11 +325,11 @@ def test_parallel_gzip_reuses_zero_blocks_byte_for_byte(threads,
     dictionary = b''
     whole = len(data) - len(data) % block
     for start in range(0, whole, block):
-        expected.append(pgzip.compress_block(data[start:start + block], 6,
-                                             dictionary, False))
+        expected.append(deflater.compress_block(data[start:start + block],
+                                                dictionary, False))
         dictionary = data[start + block - 32 * KIB:start + block] \
-            if pgzip._HAS_ZDICT else b''
-    expected.append(pgzip.compress_block(data[whole:], 6, dictionary, True))
+            if deflater.zdict else b''
+    expected.append(deflater.compress_block(data[whole:], dictionary, True))
     expected.append(struct.pack('<II', zlib.crc32(data) & 0xffffffff,
                                 len(data)))
     assert b''.join(out) == b''.join(expected)
@@ -332,16 +337,142 @@ def test_parallel_gzip_reuses_zero_blocks_byte_for_byte(threads,
     assert gzip.GzipFile(fileobj=io.BytesIO(b''.join(out))).read() == data
 
 
+def _isal_imports():
+    try:
+        import isal.isal_zlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_isal_is_used_where_it_imports_and_zlib_elsewhere():
+    expected = 'isal' if _isal_imports() else 'zlib'
+    assert pgzip.DEFAULT_BACKEND == expected
+    assert pgzip.deflater_for().backend == expected
+    assert pgzip.BACKENDS[-1] == 'zlib'
+    if not _isal_imports():
+        with pytest.raises(ValueError) as caught:
+            pgzip.Deflater('isal', 1)
+        assert 'not available' in str(caught.value)
+
+
+def test_every_named_level_exists_on_every_backend():
+    assert pgzip.DEFAULT_COMPRESSION in pgzip.COMPRESSION_LEVELS
+    for backend in ('isal', 'zlib'):
+        assert pgzip.DEFAULT_COMPRESSION_BY_BACKEND[backend] in \
+            pgzip.COMPRESSION_LEVELS
+    assert pgzip.deflater_for(backend='zlib') == pgzip.deflater_for(
+        pgzip.DEFAULT_COMPRESSION_BY_BACKEND['zlib'], 'zlib')
+    for name in pgzip.COMPRESSION_LEVELS:
+        assert sorted(pgzip.LEVELS[name]) == ['isal', 'zlib']
+    # Fastest first, on both backends.
+    for backend in ('isal', 'zlib'):
+        numbers = [pgzip.LEVELS[name][backend]
+                   for name in pgzip.COMPRESSION_LEVELS]
+        assert numbers == sorted(set(numbers))
+        assert numbers[0] >= 1   # never stored or Huffman-only
+
+
+@pytest.mark.parametrize('name', pgzip.COMPRESSION_LEVELS)
+def test_both_backends_decode_with_gzip_to_the_same_tar_stream(tmpdir, name):
+    data = image_bytes(900 * KIB, seed=17) + b'\0' * (300 * KIB)
+    stream = b''.join(tarstream.iter_tar_stream(
+        io.BytesIO(data), len(data), PREFIX, 64 * KIB, mtime=1500000000))
+    outputs = {}
+    for backend in pgzip.BACKENDS:
+        out = []
+        writer = pgzip.ParallelGzipWriter(
+            out.append, pgzip.deflater_for(name, backend), threads=2,
+            block_size=64 * KIB)
+        for start in range(0, len(stream), 10000):
+            writer.write(stream[start:start + 10000])
+        writer.close()
+        path = str(tmpdir.join('{0}-{1}.gz'.format(name, backend)))
+        with open(path, 'wb') as gz_file:
+            gz_file.write(b''.join(out))
+        run(['gzip', '-t', path])
+        outputs[backend] = b''.join(out)
+        assert run(['gzip', '-d', '-c', path]) == stream
+    if len(outputs) == 2:
+        # Two encoders, one stream: proof both really ran.
+        assert outputs['isal'] != outputs['zlib']
+
+
+class FailingOutput(object):
+    """An output callable that fails on its ``fail_at``-th call."""
+
+    def __init__(self, fail_at):
+        self.calls = 0
+        self.fail_at = fail_at
+
+    def __call__(self, data):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise IOError('disk full')
+
+
+@pytest.mark.parametrize('threads', [1, 2])
+def test_parallel_gzip_raises_what_its_output_raised(threads):
+    threads_before = set(threading.enumerate())
+    output = FailingOutput(3)
+    writer = pgzip.ParallelGzipWriter(output, threads=threads,
+                                      block_size=64 * KIB)
+    data = os.urandom(64 * KIB)
+    with pytest.raises(IOError) as caught:
+        for _ in range(50):
+            writer.write(data)
+        writer.close()
+    assert 'disk full' in str(caught.value)
+    writer.abort()
+    # Nothing more is written once output has failed.
+    assert output.calls == 3
+    deadline = time.time() + 5
+    while set(threading.enumerate()) - threads_before and \
+            time.time() < deadline:
+        time.sleep(0.01)
+    assert set(threading.enumerate()) - threads_before == set()
+
+
+@pytest.mark.parametrize('kwargs', [
+    {'compression': 'fastest'}, {'compression': 6},
+    {'compression': 'small', 'compresslevel': 6}, {'compresslevel': 10},
+])
+def test_bad_compression_arguments(keys, kwargs):
+    with pytest.raises(BundleError) as caught:
+        make_writer(keys, **kwargs)
+    assert 'compress' in str(caught.value)
+
+
+@pytest.mark.parametrize('name', pgzip.COMPRESSION_LEVELS)
+def test_named_levels_round_trip(keys, tmpdir, name):
+    data = image_bytes(5 * PART, seed=23)
+    writer, _ = reader_round_trip(keys, data, str(tmpdir), compression=name,
+                                  threads=2)
+    assert writer.deflater == pgzip.deflater_for(name)
+
+
+def test_default_compression(keys):
+    assert make_writer(keys).deflater == pgzip.deflater_for(
+        pgzip.DEFAULT_COMPRESSION)
+
+
+def test_compresslevel_is_a_zlib_level(keys):
+    assert make_writer(keys, compresslevel=3).deflater == \
+        pgzip.Deflater('zlib', 3)
+    assert make_writer(keys, compression=pgzip.Deflater('zlib', 9)) \
+        .deflater == pgzip.Deflater('zlib', 9)
+
+
 def test_parallel_gzip_ratio_is_close_to_single_stream():
     data = image_bytes(2 * 1024 * KIB, seed=9)
     out = []
-    writer = pgzip.ParallelGzipWriter(out.append, level=6, threads=2,
+    writer = pgzip.ParallelGzipWriter(out.append, ZLIB_6, threads=2,
                                       block_size=128 * KIB)
     writer.write(data)
     writer.close()
     parallel = len(b''.join(out))
     single = len(zlib.compress(data, 6))
-    limit = 1.01 if pgzip._HAS_ZDICT else 1.05
+    limit = 1.01 if ZLIB_6.zdict else 1.05
     assert parallel <= single * limit
 
 
@@ -376,13 +507,15 @@ def _on_path(program):
                for directory in os.environ.get('PATH', '').split(os.pathsep))
 
 
-def test_java_gzipinputstream_reads_parallel_gzip(tmpdir):
+@pytest.mark.parametrize('backend', pgzip.BACKENDS)
+def test_java_gzipinputstream_reads_parallel_gzip(tmpdir, backend):
     if not _on_path('java'):
         pytest.skip('no java on PATH: cannot check GZIPInputStream')
-    data = image_bytes(700 * KIB, seed=21)
+    data = image_bytes(700 * KIB, seed=21) + b'\0' * (200 * KIB)
     out = []
-    writer = pgzip.ParallelGzipWriter(out.append, level=6, threads=2,
-                                      block_size=64 * KIB)
+    writer = pgzip.ParallelGzipWriter(
+        out.append, pgzip.deflater_for(backend=backend), threads=2,
+        block_size=64 * KIB)
     writer.write(data)
     writer.close()
     gz_path = str(tmpdir.join('data.gz'))

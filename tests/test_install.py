@@ -24,27 +24,15 @@ import pytest
 from six.moves import shlex_quote
 
 from eustore_plugin.backend import uses_euca2ools
-from eustore_plugin.cloud import ListAccountAliases
-from tests.support.bundles import decode_with_tools, openssl_decrypt_hex
-from tests.support.moto import (REGION, CloudProxy, bucket_is_gone,
-                                direct_cloud, which)
+from tests.support.bundles import openssl_decrypt_hex
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.demostore import write_tarball
 from tests.support.http import (ReplacedFile, StoreServer, cut_after, header,
                                 serve)
 from tests.support.images import image_bytes
-
-
-INSTALL = 'eustore-install-image'
-ACCOUNT = '123456789012'
-
-
-class CreateAccountAlias(ListAccountAliases):
-    pass
-
-
-class DeleteAccountAlias(ListAccountAliases):
-    pass
+from tests.support.install import (ACCOUNT, INSTALL, eucarc_env,
+                                   fetch_and_decode, installed_ids)
+from tests.support.moto import REGION, bucket_is_gone, which
 
 
 @pytest.fixture
@@ -58,48 +46,9 @@ def store(demo_store_dir):
 
 
 @pytest.fixture
-def cloud(install_cloud):
-    return direct_cloud(install_cloud)
-
-
-@pytest.fixture
-def proxy(install_cloud):
-    server = CloudProxy(install_cloud.url)
-    yield server
-    server.stop()
-
-
-def set_admin(cloud, admin):
-    aliases = cloud.account_aliases()
-    if admin and 'eucalyptus' not in aliases:
-        cloud._send(CreateAccountAlias, cloud.iam,
-                    {'AccountAlias': 'eucalyptus'})
-    if not admin and 'eucalyptus' in aliases:
-        cloud._send(DeleteAccountAlias, cloud.iam,
-                    {'AccountAlias': 'eucalyptus'})
-
-
-@pytest.fixture
-def admin(cloud):
-    set_admin(cloud, True)
-
-
-@pytest.fixture
-def non_admin(cloud):
-    set_admin(cloud, False)
-
-
-@pytest.fixture
 def eucarc(install_cloud, proxy, store, keys):
     """A sourced eucarc, pointing at the proxied moto and the demo store."""
-    user, cloud_keys = keys
-    return {'EC2_URL': proxy.url, 'S3_URL': proxy.url, 'EUARE_URL': proxy.url,
-            'AWS_DEFAULT_REGION': REGION, 'AWS_AUTH_REGION': REGION,
-            'AWS_ACCESS_KEY_ID': install_cloud.key_id,
-            'AWS_SECRET_ACCESS_KEY': install_cloud.secret_key,
-            'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
-            'EUCALYPTUS_CERT': cloud_keys.cert_path, 'EC2_USER_ID': ACCOUNT,
-            'EUSTORE_URL': store.url}
+    return eucarc_env(install_cloud, proxy.url, keys, store.url)
 
 
 @pytest.fixture
@@ -108,19 +57,6 @@ def install(cli, eucarc):
         env = dict(eucarc, **kwargs.pop('env', {}))
         return cli(INSTALL, *args, env=env, **kwargs)
     return run
-
-
-def installed_ids(result):
-    """{'kernel': id, 'ramdisk': id, 'image': id} from the output."""
-    assert result.returncode == 0, result.stderr
-    ids = {}
-    for line in result.lines:
-        match = re.match(r'^Installed new (kernel|ramdisk|image) (\S+)$',
-                         line)
-        assert match, line
-        ids[match.group(1)] = match.group(2)
-    assert result.lines[-1].startswith('Installed new image ')
-    return ids
 
 
 def tarball_bytes(store_dir, image):
@@ -134,22 +70,6 @@ def member_bytes(store_dir, image, suffix):
             if member.name.endswith(suffix):
                 return tar.extractfile(member).read()
     raise AssertionError('no member ending in ' + suffix)
-
-
-def fetch_and_decode(cloud, bucket, manifest_key, cloud_keys, workdir):
-    """The image inside an uploaded bundle, decoded by the standard tools."""
-    os.mkdir(workdir)
-    manifest = cloud.get_object(bucket, manifest_key)
-    for name in re.findall(r'<filename>(.*?)</filename>',
-                           manifest.decode('utf-8')):
-        with open(os.path.join(workdir, name), 'wb') as part:
-            part.write(cloud.get_object(bucket, name))
-    _, _, _, extracted = decode_with_tools(manifest, workdir,
-                                           cloud_keys.key_path, workdir,
-                                           key_field='ec2')
-    (member,) = os.listdir(extracted)
-    with open(os.path.join(extracted, member), 'rb') as image:
-        return image.read()
 
 
 def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
@@ -172,7 +92,19 @@ def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
     assert machine_call['RamdiskId'] == ids['ramdisk']
     assert machine_call['Architecture'] == 'x86_64'
     assert machine_call['VirtualizationType'] == 'paravirtual'
-    assert machine_call['Description'] == image['description']
+    # The store's description, and (for clouds without tags) where the
+    # image came from.
+    assert machine_call['Description'] == '{0} [eustore: {1} {2} from {3}]' \
+        .format(image['description'], image['name'], image['version'],
+                store.url)
+    (tag_call,) = [call for call in proxy.form_requests('CreateTags')
+                   if call['ResourceId.1'] == ids['image']]
+    tags = dict((tag_call['Tag.{0}.Key'.format(n)],
+                 tag_call['Tag.{0}.Value'.format(n)]) for n in range(1, 6))
+    assert tags == {'eustore:store': store.url, 'eustore:format': 'eustore',
+                    'eustore:image': image['name'],
+                    'eustore:version': image['version'],
+                    'eustore:checksum': 'sha256:' + image['sha256']}
 
     part_puts = [headers for (method, path, _), headers
                  in zip(proxy.requests, proxy.headers)
@@ -561,8 +493,9 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
     assert [line for line in store_lines if re.match(
         r'^{0}catalog is unchanged since .* \(304\)$'.format(
             re.escape(store.url)), line)]
-    assert 'signature policy: unsigned or unverifiable catalogs are used ' \
-        'with a warning; trusted keys: none' in store_lines
+    assert 'signature policy for the catalog at {0}catalog: unsigned or ' \
+        'unverifiable catalogs are used with a warning; trusted keys: ' \
+        'none'.format(store.url) in store_lines
     # a resume and why, and a 200 answered to it,
     download_lines = debug_lines(result, 'download')
     assert [line for line in download_lines if re.match(

@@ -46,7 +46,9 @@ from eustore_plugin.bundle.errors import (BundleError, ImageSourceError,
 from eustore_plugin.bundle.manifest import (
     DEFAULT_MACHINE_BLOCK_DEVICE_MAPPINGS, IMAGE_TYPES, ManifestPart,
     build_manifest, image_xml, machine_configuration_xml)
-from eustore_plugin.bundle.pgzip import DEFAULT_BLOCK_SIZE, ParallelGzipWriter
+from eustore_plugin.bundle.pgzip import (COMPRESSION_LEVELS,
+                                         DEFAULT_BLOCK_SIZE, Deflater,
+                                         ParallelGzipWriter, deflater_for)
 from eustore_plugin.bundle.tarstream import iter_tar_stream
 
 # EC2 refuses S3-backed images larger than this.
@@ -55,7 +57,6 @@ DEFAULT_PART_SIZE = 10485760
 # Part names add ".part.NNNN" and S3 keys may have 1024 bytes; 200 leaves
 # room for a key prefix and keeps the tar header small.
 MAX_PREFIX_LENGTH = 200
-DEFAULT_COMPRESS_LEVEL = 6
 BUNDLER_NAME = 'eustore-plugin'
 BUNDLER_RELEASE = '0'
 AES_BLOCK = 16
@@ -267,6 +268,22 @@ def _check_account_id(account_id):
     return text
 
 
+def _check_compression(compression, compresslevel):
+    if compresslevel is not None:
+        if compression is not None:
+            raise BundleError('give compression or compresslevel, not both')
+        if compresslevel not in range(0, 10):
+            raise BundleError('compresslevel must be 0-9, not {0!r}'
+                              .format(compresslevel))
+        return Deflater('zlib', compresslevel)
+    if isinstance(compression, Deflater):
+        return compression
+    if compression is not None and compression not in COMPRESSION_LEVELS:
+        raise BundleError('compression must be one of {0}, not {1!r}'.format(
+            ', '.join(COMPRESSION_LEVELS), compression))
+    return deflater_for(compression)
+
+
 class BundleWriter(object):
     """Bundles one image at a time; see the module docstring.
 
@@ -274,13 +291,21 @@ class BundleWriter(object):
     ``cryptography`` objects.  Everything that can be checked before reading
     the image is checked here, including that ``user_private_key`` belongs
     to ``user_cert``.
+
+    ``compression`` is one of :data:`COMPRESSION_LEVELS` (``'fast'``,
+    ``'balanced'``, ``'small'``; see ``pgzip.LEVELS``), compressed with isal
+    where it imports and zlib otherwise, or a ``pgzip.Deflater`` for an
+    exact backend and level; by default :data:`DEFAULT_COMPRESSION`
+    (``'balanced'`` with isal, ``'fast'`` with zlib: the measurements are
+    in pgzip).  ``compresslevel`` (0-9), if given instead, is a zlib
+    level, as before there were names; 0 stores.
     """
 
     def __init__(self, prefix, image_type, architecture, account_id,
                  user_cert, user_private_key, cloud_cert,
                  part_size=DEFAULT_PART_SIZE, workdir=None,
                  max_pending_parts=2, threads=None,
-                 compresslevel=DEFAULT_COMPRESS_LEVEL,
+                 compression=None, compresslevel=None,
                  block_size=DEFAULT_BLOCK_SIZE):
         self.prefix = _check_prefix(prefix)
         if image_type not in IMAGE_TYPES:
@@ -319,10 +344,7 @@ class BundleWriter(object):
                 self.threads < 1:
             raise BundleError('threads must be 1 or more, not {0!r}'
                               .format(threads))
-        if compresslevel not in range(0, 10):
-            raise BundleError('compresslevel must be 0-9, not {0!r}'
-                              .format(compresslevel))
-        self.compresslevel = compresslevel
+        self.deflater = _check_compression(compression, compresslevel)
         self.block_size = block_size
         self.manifest_filename = '{0}.manifest.xml'.format(prefix)
         self._result = None
@@ -472,7 +494,7 @@ class BundleWriter(object):
             encryptor = _CbcEncryptor(key, iv)
             compressor = ParallelGzipWriter(
                 lambda data: sink.write(encryptor.update(data)),
-                level=self.compresslevel, threads=self.threads,
+                deflater=self.deflater, threads=self.threads,
                 block_size=self.block_size)
             tar_sha1 = hashlib.sha1()
             for chunk in iter_tar_stream(fileobj, size, self.prefix,

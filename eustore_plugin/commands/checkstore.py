@@ -6,7 +6,7 @@ from requestbuilder import Arg
 from requestbuilder.exceptions import ClientError
 import six
 
-from eustore_plugin.download import DownloadStream, compare
+from eustore_plugin.download import DownloadStream, Hashes, compare
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.urlpolicy import UrlRefused
 from eustore_plugin.output import emit, tsv_line
@@ -59,22 +59,33 @@ class CheckStore(CatalogRequest):
     # ------------------------------------------------------------------
 
     def check_image(self, image):
-        """What is wrong with an image's tarball, as a list of problems."""
-        if not image.location:
+        """What is wrong with an image's files (its tarball, its whole-disk
+        image), as a list of problems."""
+        files = [artifact for artifact in (image if image.location else None,
+                                           image.disk) if artifact]
+        if not files:
             return ['the catalog gives no url']
+        problems = []
+        for artifact in files:
+            problems.extend(self.check_file(image, artifact))
+        return problems
+
+    def check_file(self, image, artifact):
         try:
-            self.check_location(image)
+            self.service.policy.check(artifact.location,
+                                      'image "{0}"'.format(image.name))
         except UrlRefused as err:
             return [six.text_type(err)]
         if self.args.get('quick'):
-            return self.check_presence(image)
-        stream = DownloadStream(self.service.open_url, image.location,
-                                expected_size=image.size,
-                                stall_timeout=self.stall_timeout)
+            return self.check_presence(artifact)
+        stream = DownloadStream(
+            self.service.open_url, artifact.location,
+            expected_size=artifact.size, stall_timeout=self.stall_timeout,
+            hashes=Hashes(sha512=artifact.sha512 is not None))
         try:
             for _ in stream.chunks():
                 pass
-            checks, failures = compare(stream.result(), image)
+            checks, failures = compare(stream.result(), artifact)
         except EustoreError as err:
             return [six.text_type(err)]
         finally:

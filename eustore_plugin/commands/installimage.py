@@ -22,12 +22,14 @@ from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG, Cloud,
                                   find_bundle_credentials)
 from eustore_plugin.commands.base import CatalogRequest
 from eustore_plugin.errors import EustoreError
-from eustore_plugin.installer import InstallPlan, install, open_tar
+from eustore_plugin.installer import (SOURCE_TAGS, InstallPlan, install,
+                                      open_tar)
 from eustore_plugin.journal import Journal, undo_abandoned
 from eustore_plugin.layout import analyze, image_name_base, registered_names
 from eustore_plugin.output import emit, warn
 from eustore_plugin.signals import Deferred, Interrupted, signal_number
-from eustore_plugin.tarball import UserTarball, fetch_tarball, stream_tarball
+from eustore_plugin.imagesource import (Fetch, UserTarball, disk_source,
+                                        tarball_source)
 from eustore_plugin.urlpolicy import UrlRefused
 from eustore_plugin.workarea import WorkArea
 
@@ -167,7 +169,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 upload_concurrency=self.args.get('upload_concurrency'),
                 progress=self.progress_bar)
             try:
-                source = self.tarball_source(image, strategy, area)
+                source = self.image_source(image, plan, strategy, area)
                 install(plan, source, strategy, cloud, journal,
                         report=registered.__setitem__)
             except BaseException as err:
@@ -190,15 +192,24 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
     def catalog_image(self):
         """The catalog's entry for -i, checked before anything is read."""
         catalog = self.fetch_catalog()
-        image = catalog.find(self.args['image_name'])
-        if not image.location:
+        image = catalog.find(self.args['image_name'],
+                             architecture=self.args.get('architecture'))
+        if not image.location and image.disk is None:
             raise InstallError('the catalog gives no url for image "{0}"'
                                .format(image.name))
         try:
-            self.check_location(image)
+            for location in (image.location, image.disk and
+                             image.disk.location):
+                if location:
+                    self.service.policy.check(location, 'image "{0}"'.format(
+                        image.name))
         except UrlRefused as err:
             raise InstallError(six.text_type(err))
-        if catalog.signed_by and not image.sha256:
+        unverifiable = [artifact for artifact in (
+            image if image.location else None, image.disk)
+            if artifact is not None and not (artifact.sha256 or
+                                             artifact.sha512)]
+        if catalog.signed_by and unverifiable:
             # The signature vouches for the catalog; only a strong digest
             # in it carries that over to the tarball.
             raise InstallError(
@@ -208,13 +219,17 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         return image
 
     def build_plan(self, image):
+        tags = {}
         if image is not None:
-            tarball = image.location
+            tarball = image.location or image.disk.location
             description = self.args.get('description') or image.description
             architecture = self.args.get('architecture') or \
                 image.architecture
             virt_type = self.args.get('virtualization_type') or \
                 image.virtualization_type
+            if self.uses_disk(image):
+                virt_type = 'hvm'
+            tags = self.source_tags(image)
         else:
             tarball = self.args['tarball']
             description = self.args['description']
@@ -234,7 +249,27 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             virtualization_type=virt_type,
             kernel_id=self.args.get('kernel'),
             ramdisk_id=self.args.get('ramdisk'),
-            separate_buckets=self.args.get('separate_buckets'))
+            separate_buckets=self.args.get('separate_buckets'), tags=tags)
+
+    def source_tags(self, image):
+        """
+        Where an image comes from, to be told later (describe --installed):
+        the store, its kind, the entry's name and version, and the digest
+        of what was installed, as tags on every image registered.
+        """
+        artifact = image.disk if self.uses_disk(image) else image
+        checksum = None
+        for algorithm in ('sha512', 'sha256', 'md5'):
+            if getattr(artifact, algorithm, None):
+                checksum = '{0}:{1}'.format(algorithm,
+                                            getattr(artifact, algorithm))
+                break
+        tags = {SOURCE_TAGS['store']: self.service.endpoint,
+                SOURCE_TAGS['format']: image.source_format,
+                SOURCE_TAGS['image']: image.name,
+                SOURCE_TAGS['version']: image.version,
+                SOURCE_TAGS['checksum']: checksum}
+        return dict((key, value) for key, value in tags.items() if value)
 
     def local_virtualization_type(self, path):
         """A local tarball says itself whether it has a kernel."""
@@ -300,29 +335,38 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                     'other names, or another bucket'.format(
                         plan.manifest_location(role)))
 
-    def tarball_source(self, image, strategy, area):
+    def image_source(self, image, plan, strategy, area):
         """
-        Where the tarball is read from: the local file given with -t; or,
-        from the store, straight off the network into the bundler (nothing
+        Where the image is read from: the local file given with -t; or,
+        from the store, its tarball or (see uses_disk) its whole-disk image,
+        straight off the network into the bundler where it can be (nothing
         on disk but bundle parts), unless -d asks to keep a copy or the
         strategy needs a file (euca2ools reads each member in a pass of its
         own).
         """
         if image is None:
             return UserTarball(self.args['tarball'])
-        if area.keeps_downloads or strategy.needs_local_tarball:
-            return fetch_tarball(self.service.open_url, image,
-                                 area.download_path(image.location),
-                                 self.progress_bar, self.warn_unverified,
-                                 self.stall_timeout)
-        return stream_tarball(self.service.open_url, image,
-                              self.progress_bar, self.warn_unverified,
-                              self.stall_timeout)
+        fetch = Fetch(self.service.open_url, self.progress_bar,
+                      self.warn_unverified, self.stall_timeout)
+        if self.uses_disk(image):
+            return disk_source(fetch, image, area,
+                               strategy.needs_local_tarball)
+        return tarball_source(fetch, image, area,
+                              strategy.needs_local_tarball)
+
+    def uses_disk(self, image):
+        """
+        Whether the store's whole-disk image is installed: when it has no
+        tarball, or HVM is asked for and it has a disk image.
+        """
+        return image.disk is not None and (
+            not image.location or
+            self.args.get('virtualization_type') == 'hvm')
 
     @staticmethod
-    def warn_unverified(image):
-        warn('the catalog gives no size or checksum for image "{0}", so '
-             'the download could not be verified'.format(image.name))
+    def warn_unverified(name):
+        warn('the store gives no size or checksum for image "{0}", so the '
+             'download could not be verified'.format(name))
 
     def check_hypervisor_chosen(self, image):
         """

@@ -14,7 +14,7 @@ from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.layout import (TARBALL_SUFFIXES, catalog_fields,
                                    tarball_stem)
 from eustore_plugin.output import emit, warn
-from eustore_plugin.tarball import inspect_tarball
+from eustore_plugin.imagesource import inspect_tarball
 
 
 class PublishImage(PublisherRequest):

@@ -19,6 +19,9 @@ from six.moves import BaseHTTPServer, socketserver
 import six.moves.urllib_parse as urlparse
 
 
+_KEEP_ETAGS_FROM = 16 * 1024 * 1024
+
+
 class StoreServer(object):
     """
     ``faults`` maps a URL path to a status code, or to a callable
@@ -30,6 +33,7 @@ class StoreServer(object):
         self.root = root
         self.faults = {}
         self.requests = []
+        self._etags = {}
         server = self
 
         class Handler(_StoreHandler):
@@ -53,6 +57,29 @@ class StoreServer(object):
     def start(self):
         self._thread.start()
         return self
+
+    def etag(self, filename):
+        """
+        An S3-like ETag (the MD5 of the content) for conditional GETs,
+        hashed in pieces: a benchmark's tarball held whole would swell the
+        process that every later child is forked from.  Those of large
+        files are kept (tests rewrite only small ones), so that serving a
+        large tarball does not start with hashing all of it.
+        """
+        status = os.stat(filename)
+        key = (filename, status.st_size, status.st_mtime_ns
+               if hasattr(status, 'st_mtime_ns') else status.st_mtime,
+               status.st_ino)
+        if key in self._etags:
+            return self._etags[key]
+        digest = hashlib.md5()
+        with open(filename, 'rb') as source:
+            for chunk in iter(lambda: source.read(1 << 20), b''):
+                digest.update(chunk)
+        etag = '"{0}"'.format(digest.hexdigest())
+        if status.st_size >= _KEEP_ETAGS_FROM:
+            self._etags[key] = etag
+        return etag
 
     def stop(self):
         self._httpd.shutdown()
@@ -99,9 +126,7 @@ class _StoreHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         if not os.path.isfile(filename):
             return self.send_body(404, b'<Error>NoSuchKey</Error>')
         size = os.path.getsize(filename)
-        # An S3-like ETag (the MD5 of the content) for conditional GETs.
-        with open(filename, 'rb') as source:
-            etag = '"{0}"'.format(hashlib.md5(source.read()).hexdigest())
+        etag = self.store.etag(filename)
         if self.headers.get('If-None-Match') == etag:
             self.send_response(304)
             self.send_header('ETag', etag)

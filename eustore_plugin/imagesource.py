@@ -1,0 +1,326 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+Where an install reads its image from, each as one small type.
+
+Tarballs (a disk image, and maybe kernels and ramdisks):
+
+- :class:`StoreStream`: straight off the store while installing (nothing
+  on disk but bundle parts), checked against the store's digests once read
+  to its end, before anything is registered;
+- :class:`DownloadedTarball`: downloaded into the work area first, checked,
+  then read (kept for a rerun with ``-d``);
+- :class:`UserTarball`: a local file the user gave with ``-t``.
+
+Each gives the tar.gz's bytes (``open()``), is told when reading is over
+(``finish()``, which raises IntegrityError when the bytes are not the
+store's), and says whether it is a file on disk (``path``: strategies that
+read members again, euca2ools', need one).
+
+Whole-disk images (simplestreams' disk1.img, virt-builder templates) are
+:class:`DiskSource` objects: one raw disk (``member()``), streamed and
+decompressed as it is downloaded when that can be, else made a raw file in
+the work area (qcow2, or when the bundler needs a file); diskimage.py says
+how.
+
+(:func:`inspect_tarball` reads a local tarball for its publisher.)
+"""
+
+from __future__ import absolute_import
+
+import collections
+import io
+import logging
+import os.path
+import tarfile
+import zlib
+
+from eustore_plugin.diskimage import (QCOW2_HEADER_BYTES, DiskImageError,
+                                      check_raw_size, convert_qcow2,
+                                      decompress_to, qcow2_virtual_size,
+                                      xz_reader)
+from eustore_plugin.download import (CountingReader, DownloadStream, Hashes,
+                                     IntegrityError, download, file_result,
+                                     remove_if_present, verify)
+from eustore_plugin.errors import EustoreError
+from eustore_plugin.layout import LayoutError
+
+LOG = logging.getLogger('eustore.imagesource')
+
+
+class UserTarball(object):
+    """A tarball the user named (-t): theirs, read and never touched."""
+
+    def __init__(self, path):
+        self.path = path
+        self.label = path
+
+    def open(self):
+        return io.open(self.path, 'rb')
+
+    def finish(self, fileobj):
+        fileobj.close()
+
+
+class DownloadedTarball(UserTarball):
+    """A tarball downloaded into the work area and already verified."""
+
+    def __init__(self, path, url):
+        UserTarball.__init__(self, path)
+        self.label = url
+
+
+class StoreStream(object):
+    """
+    A tarball read from the store as it is installed.  ``unverified()`` is
+    told when the store gave nothing to check it by; ``done()`` when it has
+    been read to its end.
+    """
+
+    path = None
+
+    def __init__(self, stream, expected, name, unverified, done=None):
+        self.stream = stream
+        self.expected = expected
+        self.name = name
+        self.unverified = unverified
+        self.done = done
+        self.label = stream.url
+
+    def open(self):
+        return self.stream
+
+    def finish(self, fileobj):
+        # tar stops reading at its end-of-archive blocks: the checksums are
+        # of every byte, padding included.
+        for _ in self.stream.chunks():
+            pass
+        fileobj.close()
+        if self.done is not None:
+            self.done()
+        if not verify(self.stream.result(), self.expected, self.name):
+            self.unverified()
+
+
+class Fetch(object):
+    """
+    How files are read from the store for one install: its ``open_url``,
+    the progress bars, the progress deadline, and who is told when the
+    store gave nothing to check a file by.
+    """
+
+    def __init__(self, open_url, progress, unverified, stall_timeout):
+        self.open_url = open_url
+        self.progress = progress
+        self.unverified = unverified
+        self.stall_timeout = stall_timeout
+
+    def to_file(self, expected, url, path, name, what='tarball'):
+        """
+        Download ``url`` to ``path`` in the work area (reusing a copy an
+        earlier run kept there if it still checks) and verify it against
+        ``expected`` (size and digests).
+        """
+        sha512 = getattr(expected, 'sha512', None) is not None
+        try:
+            kept = file_result(path, sha512)
+        except (IOError, OSError):
+            kept = None
+        if kept is not None:
+            try:
+                checks = verify(kept, expected, name, what)
+            except IntegrityError:  # verify removed it: ours, not the one
+                checks = None
+            if checks:
+                LOG.debug('reusing %s, kept by an earlier run', path)
+                return path
+            remove_if_present(path)  # ours, but nothing proves it is it
+        LOG.debug('downloading %s to %s before installing it', url, path)
+        bar = self.progress('downloading', expected.size)
+        result = download(self.open_url, url, path,
+                          expected_size=expected.size,
+                          progress=lambda done, total: bar.update(done),
+                          stall_timeout=self.stall_timeout, sha512=sha512)
+        bar.finish()
+        if not verify(result, expected, name, what):
+            self.unverified(name)
+        return path
+
+    def stream(self, expected, url, label):
+        """A download of ``url`` as a stream, with one progress bar (the
+        download paces the whole install)."""
+        LOG.debug('installing %s as it streams from the store', url)
+        bar = self.progress(label, expected.size)
+        stream = DownloadStream(
+            self.open_url, url, expected_size=expected.size,
+            progress=lambda done, total: bar.update(done),
+            stall_timeout=self.stall_timeout,
+            hashes=Hashes(sha512=getattr(expected, 'sha512', None)
+                          is not None))
+        return stream, bar
+
+    def head(self, url, count):
+        """The first ``count`` bytes of ``url`` (a Range request)."""
+        response = self.open_url(url, {'Range': 'bytes=0-{0}'.format(
+            count - 1), 'Accept-Encoding': 'identity'})
+        try:
+            data = b''
+            for chunk in response.iter_content(count):
+                data += chunk
+                if len(data) >= count:
+                    break
+            return data[:count]
+        finally:
+            response.close()
+
+
+def tarball_source(fetch, image, work_area, needs_file):
+    """A store image's tarball: streamed, or downloaded first when -d keeps
+    it or the strategy needs a file."""
+    if work_area.keeps_downloads or needs_file:
+        path = fetch.to_file(image, image.location,
+                             work_area.download_path(image.location),
+                             image.name)
+        return DownloadedTarball(path, image.location)
+    stream, bar = fetch.stream(image, image.location,
+                               'downloading and bundling')
+    return StoreStream(stream, image, image.name,
+                       lambda: fetch.unverified(image.name), done=bar.finish)
+
+
+# --------------------------------------------------------------- disks
+
+class DiskMember(collections.namedtuple('DiskMember',
+                                        'name size stream file_path')):
+    """The raw disk of a DiskSource: what a strategy bundles as the machine
+    image (``file_path`` when it is a file on disk)."""
+    __slots__ = ()
+
+
+class DiskSource(object):
+    """A whole-disk image, as one raw disk to bundle as an HVM image."""
+
+    path = None
+
+    def __init__(self, name, label, size, stream=None, file_path=None,
+                 finish=None):
+        self.name = name
+        self.label = label
+        self.size = size
+        self._stream = stream
+        self.file_path = file_path
+        self._finish = finish
+        self._file = None
+
+    def member(self):
+        if self.file_path is not None:
+            self._file = io.open(self.file_path, 'rb')
+            return DiskMember(self.name, self.size, self._file,
+                              self.file_path)
+        return DiskMember(self.name, self.size, self._stream, None)
+
+    def finish(self):
+        if self._file is not None:
+            self._file.close()
+        if self._finish is not None:
+            self._finish()
+
+
+def disk_source(fetch, image, work_area, needs_file):
+    """
+    The raw disk of a store image's whole-disk image (``image.disk``):
+    checked against the 10 GiB limit before downloading when its size is
+    known, verified against the store's digests before anything is
+    registered.
+    """
+    disk = image.disk
+    name = os.path.basename(disk.location.split('?', 1)[0]) or image.name
+    if disk.compression == 'xz' and name.endswith('.xz'):
+        name = name[:-3]
+    raw_size = disk.virtual_size
+    if raw_size is None and disk.disk_format == 'raw' and \
+            not disk.compression:
+        raw_size = disk.size
+    if disk.disk_format == 'qcow2' and raw_size is None and \
+            not disk.compression:
+        # Its header says, in its first bytes: refuse before downloading.
+        raw_size = qcow2_virtual_size(fetch.head(disk.location,
+                                                 QCOW2_HEADER_BYTES))
+        if raw_size is None:
+            raise DiskImageError('{0} is not a qcow2 image (its header is '
+                                 'not one)'.format(disk.location))
+    check_raw_size(raw_size, disk.location)
+    streamable = disk.disk_format == 'raw' and raw_size is not None
+    if streamable and not (work_area.keeps_downloads or needs_file):
+        stream, bar = fetch.stream(disk, disk.location,
+                                   'downloading and bundling')
+        reader = xz_reader(stream) if disk.compression == 'xz' else stream
+
+        def finish():
+            for _ in stream.chunks():
+                pass
+            bar.finish()
+            if not verify(stream.result(), disk, image.name, 'disk image'):
+                fetch.unverified(image.name)
+        return DiskSource(name, disk.location, raw_size, stream=reader,
+                          finish=finish)
+    path = fetch.to_file(disk, disk.location,
+                         work_area.download_path(disk.location), image.name,
+                         'disk image')
+    raw = os.path.join(work_area.run_dir, 'disk.raw')
+    if disk.compression == 'xz':
+        unpacked = raw if disk.disk_format == 'raw' else \
+            os.path.join(work_area.run_dir, 'disk.qcow2')
+        with io.open(path, 'rb') as packed:
+            size = decompress_to(packed, unpacked)
+        path = unpacked
+    else:
+        size = os.path.getsize(path)
+    if disk.disk_format == 'qcow2':
+        size = convert_qcow2(path, raw, disk.location)
+        path = raw
+    elif disk.disk_format != 'raw':
+        raise DiskImageError('{0} is a {1} image; only raw and qcow2 ones '
+                             'can be installed'.format(disk.location,
+                                                       disk.disk_format))
+    if disk.virtual_size is not None and size != disk.virtual_size:
+        raise EustoreError('the disk image of "{0}" is {1} bytes where the '
+                           'store says {2}; tell its operator'.format(
+                               image.name, size, disk.virtual_size))
+    return DiskSource(name, disk.location, size, file_path=path)
+
+
+# --------------------------------------------------------- publishing
+
+class TarballFacts(collections.namedtuple('TarballFacts',
+                                          'path size sha256 md5 members')):
+    """What one pass over a local tarball learnt: its size, digests and
+    members (for the layout rules)."""
+    __slots__ = ()
+
+
+def inspect_tarball(path):
+    """
+    Read a local tar.gz once: its member list (for the layout rules) and its
+    size, SHA-256 and MD5 (for the catalog).  Raises LayoutError when it is
+    not a tar.gz.
+    """
+    try:
+        source = io.open(path, 'rb')
+    except (IOError, OSError) as err:
+        raise LayoutError('cannot read {0} ({1})'.format(
+            path, err.strerror or err))
+    with source:
+        reader = CountingReader(source, Hashes())
+        try:
+            # Big reads: tarfile's default (10 KiB) costs more in calls than
+            # decompressing and hashing do.
+            with tarfile.open(fileobj=reader, mode='r|gz',
+                              bufsize=1 << 20) as tar:
+                members = list(tar)
+        except (tarfile.TarError, zlib.error, IOError, EOFError) as err:
+            raise LayoutError('{0} is not a readable tar.gz ({1}); an image '
+                              'store holds gzipped tarballs'.format(path, err))
+        for _ in iter(lambda: reader.read(1 << 20), b''):
+            pass  # what is left after the archive's end: padding, trailer
+    return TarballFacts(path, reader.size, reader.hashes.sha256.hexdigest(),
+                        reader.hashes.md5.hexdigest(), members)

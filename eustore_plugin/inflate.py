@@ -1,0 +1,372 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+Reading a gzip stream front to back, fast: the tarball side of an install
+or a publish.
+
+    tarfile.open(fileobj=open_gzip_reader(download), mode='r|',
+                 bufsize=TAR_BUFSIZE)
+
+:func:`open_gzip_reader` returns a readable binary file object that
+inflates with ISA-L (the ``isal`` package) where it imports, several times
+faster than zlib, and with zlib otherwise (Python 2.7, machines with no
+isal wheel).  Inflating runs on a thread of its own, reading the source
+too, so that the network, inflate and whoever parses the tar stream
+overlap instead of taking turns (measured bundling 512 MiB on 2 cores:
+as fast as inflating on the reader's thread, or up to 20% faster); at
+most a few chunks wait between them, so memory stays bounded whatever the
+stream's size.
+
+It reads what gzip(1) reads: one member or several concatenated (each
+checked against its CRC-32 and length), with zero bytes after the last
+ignored, as tar and some stores pad.  What gzip(1) would only warn about
+is refused here, since a tarball that is not exactly what was published is
+not one to install: anything else after the last member.  Every problem
+with the data itself, corrupt, truncated, empty or not gzip at all, is a
+:class:`GzipDataError` (a ValueError, message one line); errors from the
+source (a dropped connection, say) are raised as the source raised them.
+"""
+
+from __future__ import absolute_import, division
+
+import io
+import sys
+import threading
+import zlib
+
+import six
+from six.moves import queue
+
+try:
+    from isal import igzip_lib, isal_zlib
+except ImportError:  # Python 2.7, or a machine with no isal wheel
+    igzip_lib = isal_zlib = None
+
+BACKENDS = ('isal', 'zlib') if isal_zlib is not None else ('zlib',)
+DEFAULT_BACKEND = BACKENDS[0]
+# Compressed bytes asked of the source at a time.  Small, because zlib
+# copies what one inflate call leaves of its input for the next: a zero
+# run inflates a thousandfold, so a large read would be copied a thousand
+# times over.
+READ_SIZE = 128 * 1024
+# Inflated bytes handed on at a time; reads of a whole chunk are passed on
+# uncopied.
+CHUNK_SIZE = 1024 * 1024
+# The ``bufsize`` to give tarfile over a reader: tarfile joins what it
+# holds with each read and slices the result, so its copying grows with
+# bufsize (1 MiB cost 3-5% more CPU than this when bundling 512 MiB; its
+# default, 10 KiB, costs as much in calls).
+TAR_BUFSIZE = 64 * 1024
+# Chunks waiting between the inflating thread and the reader.
+QUEUE_CHUNKS = 4
+_GZIP_WBITS = 16 + 15
+_END = object()
+
+
+class GzipDataError(ValueError):
+    """The gzip data is corrupt, truncated, empty or not gzip at all."""
+
+
+def open_gzip_reader(fileobj, threaded=True, backend=None,
+                     read_size=READ_SIZE, chunk_size=CHUNK_SIZE):
+    """
+    A readable binary file object of what the gzip stream ``fileobj`` (a
+    readable binary file object; it need not seek) holds.  ``threaded``
+    inflates on a thread of its own; ``backend`` is ``'isal'`` or
+    ``'zlib'`` (default: the best there is).  Close it when done: that
+    stops the thread, once a read of ``fileobj`` under way has returned.
+    ``fileobj`` is not closed; it is its owner's.  Read it to its end
+    (``read()`` returns b'') before trusting it: the last member's CRC-32
+    and length are checked there.
+    """
+    backend = backend or DEFAULT_BACKEND
+    if backend not in BACKENDS:
+        raise ValueError('no inflate backend {0!r} here (there are: {1})'
+                         .format(backend, ', '.join(BACKENDS)))
+    member = _IsalMember if backend == 'isal' else _ZlibMember
+    chunks = _inflate(fileobj, member, read_size, chunk_size)
+    if threaded:
+        chunks = _ThreadedChunks(chunks)
+    return GzipReader(chunks)
+
+
+class _IsalMember(object):
+    """One gzip member, inflated by ISA-L.  Its decompressor keeps the
+    input it has not used yet itself, so nothing is copied between calls;
+    it checks the member's CRC-32 and length."""
+
+    error = igzip_lib.error if igzip_lib is not None else None
+
+    def __init__(self):
+        self._decompressor = igzip_lib.IgzipDecompressor(
+            flag=igzip_lib.DECOMP_GZIP)
+
+    @property
+    def needs_input(self):
+        return self._decompressor.needs_input and \
+            not self._decompressor.eof
+
+    @property
+    def ended(self):
+        return self._decompressor.eof
+
+    @property
+    def unused_data(self):
+        return self._decompressor.unused_data
+
+    def decompress(self, data, limit):
+        return self._decompressor.decompress(data, limit)
+
+
+class _ZlibMember(object):
+    """One gzip member, inflated by zlib."""
+
+    error = zlib.error
+
+    def __init__(self):
+        self._decompressor = zlib.decompressobj(_GZIP_WBITS)
+        self._tail = b''
+        # Output may be pending inside zlib when a call filled its limit.
+        self._full = False
+        self.ended = False
+        self.unused_data = b''
+
+    @property
+    def needs_input(self):
+        return not (self.ended or self._tail or self._full)
+
+    def decompress(self, data, limit):
+        """Inflate ``data``, or with b'' go on with what is held."""
+        out = self._decompressor.decompress(data or self._tail, limit)
+        self._full = len(out) == limit
+        decompressor = self._decompressor
+        ended = getattr(decompressor, 'eof', None)
+        if ended is None:
+            # Python 2's zlib has no ``eof``: a member has ended once input
+            # is left over after it (see finish for the last one).
+            ended = bool(decompressor.unused_data)
+        if ended:
+            # All that follows the member; zlib may leave a stale copy of
+            # some of it in unconsumed_tail.
+            self.ended = True
+            self.unused_data = decompressor.unused_data
+            self._tail = b''
+        else:
+            self._tail = decompressor.unconsumed_tail
+        return out
+
+    def finish(self):
+        """At the end of the input: whether the member is complete."""
+        if not self.ended and getattr(self._decompressor, 'eof',
+                                      None) is None:
+            # On Python 2 a byte more tells: it is left over only if the
+            # member is complete (if it is not, it is truncated whatever
+            # the byte does to it).
+            try:
+                self._decompressor.decompress(b'\0')
+            except zlib.error:
+                return False
+            self.ended = bool(self._decompressor.unused_data)
+        return self.ended
+
+
+def _inflate(source, member_class, read_size, chunk_size):
+    """Inflated chunks of about ``chunk_size`` bytes (but the last) of the
+    gzip stream read from ``source``."""
+    given = 0       # compressed bytes handed to a decompressor so far
+    members = 0
+    member = None
+    padding = False
+    pending = b''
+    pieces = []
+    held = 0
+    while True:
+        if held >= chunk_size:
+            yield pieces[0] if len(pieces) == 1 else b''.join(pieces)
+            pieces = []
+            held = 0
+        if member is None or member.needs_input:
+            if not pending:
+                pending = source.read(read_size)
+                if not pending:
+                    break
+        if member is None:
+            if members and pending[:1] == b'\0':
+                stripped = pending.lstrip(b'\0')
+                given += len(pending) - len(stripped)
+                pending = stripped
+                padding = True
+                continue
+            if padding or (members and len(pending) >= 2 and
+                           pending[:2] != b'\x1f\x8b'):
+                raise GzipDataError(
+                    'the gzip data has something other than gzip after its '
+                    'end, at byte {0}; the file is damaged'.format(given))
+            member = member_class()
+        data = b''
+        if member.needs_input:
+            data, pending = pending, b''
+            given += len(data)
+        try:
+            # Bounded, so that a zero run does not inflate all at once.
+            out = member.decompress(data, chunk_size - held)
+        except member.error as err:
+            raise GzipDataError('the gzip data is corrupt at or before byte '
+                                '{0} ({1}); the file is damaged'.format(
+                                    given, _reason(err)))
+        if member.ended:
+            pending = member.unused_data
+            given -= len(pending)
+            member = None
+            members += 1
+        if out:
+            pieces.append(out)
+            held += len(out)
+    if pieces:
+        yield b''.join(pieces)
+    if member is not None:
+        if not getattr(member, 'finish', lambda: member.ended)():
+            raise GzipDataError('the gzip data ends early, after {0} bytes; '
+                                'the file is truncated'.format(given))
+        members += 1
+    if not members:
+        raise GzipDataError('there is no gzip data (the file is empty)')
+
+
+def _reason(err):
+    """zlib's and isal's messages, without their "Error -3 while
+    decompressing data:" prefixes."""
+    text = str(err)
+    return text.split(': ', 1)[-1] if ': ' in text else \
+        text.split(' ', 2)[-1] if text.startswith('Error ') else text
+
+
+class _ThreadedChunks(object):
+    """Runs a chunk iterator on a thread of its own, a few chunks ahead."""
+
+    def __init__(self, chunks):
+        self._chunks = chunks
+        self._queue = queue.Queue(QUEUE_CHUNKS)
+        self._closing = False
+        self._thread = threading.Thread(target=self._run,
+                                        name='gzip-inflate')
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _run(self):
+        try:
+            for chunk in self._chunks:
+                if self._closing:
+                    return
+                self._queue.put(chunk)
+            self._queue.put(_END)
+        except BaseException:  # pylint: disable=broad-except
+            self._queue.put(sys.exc_info())
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self._queue.get()
+        if item is _END:
+            self._queue.put(_END)   # and so again for any later call
+            raise StopIteration
+        if isinstance(item, tuple):
+            self._queue.put(item)
+            six.reraise(*item)
+        return item
+
+    next = __next__
+
+    def close(self):
+        self._closing = True
+        while self._thread.is_alive():
+            # Room in the queue lets a blocked put finish and the thread
+            # see that it is to stop.
+            try:
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(0.05)
+
+
+class GzipReader(io.BufferedIOBase):
+    """What :func:`open_gzip_reader` returns: ``read(n)`` gives ``n``
+    bytes unless the stream ends first, ``read1(n)`` what is at hand (at
+    most ``n``), ``readinto`` as files have it."""
+
+    def __init__(self, chunks):
+        io.BufferedIOBase.__init__(self)
+        self._chunks = chunks
+        self._chunk = b''
+        self._offset = 0
+        self._eof = False
+        self._position = 0
+
+    def readable(self):
+        return True
+
+    def tell(self):
+        """Bytes read so far (it cannot seek)."""
+        return self._position
+
+    def _next_chunk(self):
+        if self._eof:
+            return False
+        try:
+            self._chunk = next(self._chunks)
+        except StopIteration:
+            self._eof = True
+            self._chunk = b''
+            return False
+        self._offset = 0
+        return True
+
+    def read1(self, size=-1):
+        if self.closed:
+            raise ValueError('read of a closed gzip reader')
+        if self._offset >= len(self._chunk) and not self._next_chunk():
+            return b''
+        chunk, offset = self._chunk, self._offset
+        if size is None or size < 0 or size >= len(chunk) - offset:
+            data = chunk[offset:] if offset else chunk
+        else:
+            data = chunk[offset:offset + size]
+        self._offset += len(data)
+        self._position += len(data)
+        return data
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            pieces = []
+            while True:
+                data = self.read1()
+                if not data:
+                    return b''.join(pieces)
+                pieces.append(data)
+        data = self.read1(size)
+        if len(data) == size or not data:
+            return data
+        pieces = [data]
+        missing = size - len(data)
+        while missing:
+            data = self.read1(missing)
+            if not data:
+                break
+            pieces.append(data)
+            missing -= len(data)
+        return b''.join(pieces)
+
+    def readinto(self, buffer):
+        view = memoryview(buffer)
+        data = self.read(len(view))
+        view[:len(data)] = data
+        return len(data)
+
+    def close(self):
+        """Stop inflating (and its thread); the source is not closed."""
+        if not self.closed:
+            closer = getattr(self._chunks, 'close', None)
+            if closer is not None:
+                closer()
+        io.BufferedIOBase.close(self)

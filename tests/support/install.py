@@ -1,0 +1,81 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+Installing into moto as a user with a eucarc would, and looking at what an
+install left there: the account's admin alias, the ids the command printed,
+and the image inside an uploaded bundle, decoded by the standard tools.
+"""
+
+from __future__ import absolute_import
+
+import os
+import re
+
+from eustore_plugin.cloud import ListAccountAliases
+from tests.support.bundles import decode_with_tools
+from tests.support.moto import REGION
+
+ACCOUNT = '123456789012'
+INSTALL = 'eustore-install-image'
+
+
+class CreateAccountAlias(ListAccountAliases):
+    pass
+
+
+class DeleteAccountAlias(ListAccountAliases):
+    pass
+
+
+def set_admin(cloud, admin):
+    """Make the account the cloud administrator's ("eucalyptus") or not."""
+    aliases = cloud.account_aliases()
+    if admin and 'eucalyptus' not in aliases:
+        cloud._send(CreateAccountAlias, cloud.iam,
+                    {'AccountAlias': 'eucalyptus'})
+    if not admin and 'eucalyptus' in aliases:
+        cloud._send(DeleteAccountAlias, cloud.iam,
+                    {'AccountAlias': 'eucalyptus'})
+
+
+def eucarc_env(moto, cloud_url, keys, store_url):
+    """What sourcing a eucarc for ``moto`` (reached at ``cloud_url``) and
+    the store at ``store_url`` puts in the environment."""
+    user, cloud_keys = keys
+    return {'EC2_URL': cloud_url, 'S3_URL': cloud_url,
+            'EUARE_URL': cloud_url, 'AWS_DEFAULT_REGION': REGION,
+            'AWS_AUTH_REGION': REGION, 'AWS_ACCESS_KEY_ID': moto.key_id,
+            'AWS_SECRET_ACCESS_KEY': moto.secret_key,
+            'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
+            'EUCALYPTUS_CERT': cloud_keys.cert_path, 'EC2_USER_ID': ACCOUNT,
+            'EUSTORE_URL': store_url}
+
+
+def installed_ids(result):
+    """{'kernel': id, 'ramdisk': id, 'image': id} from the output."""
+    assert result.returncode == 0, result.stderr
+    ids = {}
+    for line in result.lines:
+        match = re.match(r'^Installed new (kernel|ramdisk|image) (\S+)$',
+                         line)
+        assert match, line
+        ids[match.group(1)] = match.group(2)
+    assert result.lines[-1].startswith('Installed new image ')
+    return ids
+
+
+def fetch_and_decode(cloud, bucket, manifest_key, cloud_keys, workdir):
+    """The image inside an uploaded bundle, decoded by the standard tools."""
+    os.mkdir(workdir)
+    manifest = cloud.get_object(bucket, manifest_key)
+    prefix = manifest_key.rsplit('/', 1)[0] + '/' if '/' in manifest_key \
+        else ''
+    for name in re.findall(r'<filename>(.*?)</filename>',
+                           manifest.decode('utf-8')):
+        with open(os.path.join(workdir, name), 'wb') as part:
+            part.write(cloud.get_object(bucket, prefix + name))
+    _, _, _, extracted = decode_with_tools(manifest, workdir,
+                                           cloud_keys.key_path, workdir,
+                                           key_field='ec2')
+    (member,) = os.listdir(extracted)
+    with open(os.path.join(extracted, member), 'rb') as image:
+        return image.read()
