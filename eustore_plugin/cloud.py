@@ -7,7 +7,10 @@ Endpoints and credentials come from where euca2ools users keep them: command
 line options, eucarc variables (EC2_URL, S3_URL, EUARE_URL or AWS_IAM_URL,
 AWS_ACCESS_KEY_ID or EC2_ACCESS_KEY, ...) and the euca2ools configuration
 (``ec2-url``, ``s3-url``, ``iam-url``, ``key-id``, ``secret-key``).  Requests
-are signed with AWS signature version 4, as euca2ools 3 signs them.
+are signed with AWS signature version 4 (euca2ools 3.4 signs its EC2
+requests so, and its S3 ones with HMAC-V1 unless ``s3-force-sigv4`` is
+set).  S3's answers are read as XML with requestbuilder's parser, listings
+page by page.
 """
 
 from __future__ import absolute_import

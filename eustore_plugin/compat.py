@@ -43,8 +43,12 @@ on every Python (tests/test_compat.py checks them
 against botocore byte for byte on both): HmacV1 signed ``?acl`` as ``acl=``
 and appended the sub-resource list once per parameter; query V2 failed on
 non-ASCII values; V4 hashed a seekable body through ``req.data`` (prepared
-requests have none) and encoded S3 keys twice.  Everything else is Python 3
-porting and is left alone on Python 2.7, where euca2ools may run beside us.
+requests have none) and encoded S3 keys twice.  And ``--debug`` printed each
+request's signature (good for replaying it for minutes) and any session
+token: the output requestbuilder's root logger sends to the terminal goes
+through :class:`RedactSecrets` (``_install_log_redaction``).  Everything else
+is Python 3 porting and is left alone on Python 2.7, where euca2ools may run
+beside us.
 """
 
 from __future__ import absolute_import
@@ -53,6 +57,7 @@ import base64
 import hashlib
 import hmac
 import io
+import logging
 import re
 import tempfile
 import textwrap
@@ -396,6 +401,7 @@ def install():
                             module=r'.*requestbuilder')
     _install_signers()
     _install_retry_rewind()
+    _install_log_redaction()
     if six.PY3:
         _port_to_python3()
     _INSTALLED.append(True)
@@ -421,6 +427,58 @@ def _install_retry_rewind():
         BaseService._BaseService__log_and_prepare_request)
     BaseService.send_request = send
     BaseService._BaseService__log_and_prepare_request = prepare
+
+
+# What --debug output must never show: request signatures (SigV4 headers and
+# queries, query V2 parameters, HMAC-V1 headers), session tokens, and a
+# secret key given on the command line (requestbuilder logs the parsed
+# arguments).
+_SECRETS = [
+    (re.compile(r'(Signature=)[^,&\s\'"]+'), r'\1<redacted>'),
+    (re.compile(r'(X-Amz-Security-Token=)[^&\s\'"]+', re.I),
+     r'\1<redacted>'),
+    (re.compile(r'\b((?:X-Amz-)?(?:Signature|Security-?Token):\s*)\S+',
+                re.I), r'\1<redacted>'),
+    (re.compile(r'(Authorization:\s*AWS [^:\s]+:)\S+'), r'\1<redacted>'),
+    (re.compile(r"""(['"](?:secret_key|security_token)['"]:\s*u?)"""
+                r"""(['"])[^'"]*\2"""), r"\1'<redacted>'"),
+]
+
+
+def redact_secrets(text):
+    """``text`` with every signature, token and secret key taken out."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """A handler's filter: each record's message, secrets redacted."""
+
+    def filter(self, record):
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is logging's to report
+            return True
+        redacted = redact_secrets(message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def _install_log_redaction():
+    """Every handler requestbuilder gives the root logger (the one --debug
+    output goes through, euca2ools' included) redacts secrets."""
+    import requestbuilder.command as command
+    configure = command.configure_root_logger
+
+    def configure_root_logger(*args, **kwargs):
+        configure(*args, **kwargs)
+        for handler in logging.getLogger().handlers:
+            if not any(isinstance(existing, RedactSecrets)
+                       for existing in handler.filters):
+                handler.addFilter(RedactSecrets())
+    command.configure_root_logger = configure_root_logger
 
 
 def _port_to_python3():

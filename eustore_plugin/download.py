@@ -477,14 +477,18 @@ class DownloadStream(object):
             self._use_range = False
             return self._open()
         if plan.action == RESTART:
-            LOG.debug('the store sent the whole file to a resume (%s): '
-                      'starting over', 'file changed' if same is False
-                      else 'Range ignored')
+            LOG.debug('the store answered %s (the whole file) to a resume: '
+                      '%s; starting over', status, 'the file changed since '
+                      'the first answer' if same is False else
+                      'it ignores Range')
             self._restart()
         elif plan.skip:
-            LOG.debug('the store ignores Range: skipping the %d bytes '
-                      'already read', plan.skip)
-        if self.validator is None:
+            LOG.debug('the store answered %s (the whole file) to a resume: '
+                      'it ignores Range; skipping the %d bytes already read',
+                      status, plan.skip)
+        if self.validator is None and validator:
+            LOG.debug('resumes of %s will ask for the same file (If-Range: '
+                      '%s)', self.url, validator)
             self.validator = validator
         self.total = plan.total
         self._response, self._skip = response, plan.skip
@@ -599,7 +603,9 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
     if _is_regular_file(part_path):
         if expected_size is not None and \
                 os.path.getsize(part_path) > expected_size:
-            _discard(part_path, validator_path)  # not a prefix of the file
+            LOG.debug('%s is longer than the catalog\'s %d bytes: not a '
+                      'start of the file, removed', part_path, expected_size)
+            _discard(part_path, validator_path)
         else:
             hashes, done = Hashes.of_file(part_path, sha512)
             LOG.debug('resuming %s from the %d bytes of %s', url, done,

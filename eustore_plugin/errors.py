@@ -1,9 +1,10 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
-"""The one error type the commands report, and what it carries."""
+"""The error types the commands report, and what they carry."""
 
 from __future__ import absolute_import
 
 from requestbuilder.exceptions import ClientError
+import six
 
 
 class EustoreError(ClientError):
@@ -17,6 +18,19 @@ class EustoreError(ClientError):
     def __init__(self, message, status_code=None):
         ClientError.__init__(self, message)
         self.status_code = status_code
+
+
+class MessageError(ValueError):
+    """
+    Bad input from a document or a tool, as a ValueError whose str() is
+    its one-line message (what is wrong, what to do), non-ASCII included
+    on Python 2, where str() of an exception holding such text fails.
+    """
+
+    def __init__(self, message):
+        if six.PY2 and isinstance(message, six.text_type):
+            message = message.encode('utf-8')
+        ValueError.__init__(self, message)
 
 
 def status_of(err):

@@ -134,6 +134,7 @@ class Fetch(object):
                 LOG.debug('reusing %s, kept by an earlier run', path)
                 return path
             remove_if_present(path)  # ours, but nothing proves it is it
+        LOG.debug('downloading %s to %s before installing it', url, path)
         bar = self.progress('downloading', expected.size)
         result = download(self.open_url, url, path,
                           expected_size=expected.size,
@@ -147,6 +148,7 @@ class Fetch(object):
     def stream(self, expected, url, label):
         """A download of ``url`` as a stream, with one progress bar (the
         download paces the whole install)."""
+        LOG.debug('installing %s as it streams from the store', url)
         bar = self.progress(label, expected.size)
         stream = DownloadStream(
             self.open_url, url, expected_size=expected.size,

@@ -114,6 +114,7 @@ def install(plan, source, strategy, cloud, journal, report=None):
         pending, members = _bundle_members(plan, source, strategy, buckets)
         layout = analyze(members, hypervisor=plan.hypervisor,
                          virtualization_type=plan.virtualization_type)
+        LOG.debug('the tarball\'s layout: %r', layout)
         _check_bundled(plan, layout, pending)
     ids = {'kernel': plan.kernel_id, 'ramdisk': plan.ramdisk_id}
     for role in ROLES:
@@ -163,6 +164,9 @@ def _bundle_members(plan, source, strategy, buckets):
                 role = provisional_role(info, plan.hypervisor,
                                         plan.virtualization_type)
                 if not plan.wants(role):
+                    if role is not None:
+                        LOG.debug('not bundling %s (the %s given is used)',
+                                  info.name, role)
                     continue
                 if role in pending:
                     raise LayoutError(

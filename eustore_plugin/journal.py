@@ -114,12 +114,22 @@ class Registering(Action):
         return 'a registration of {0}'.format(self.name)
 
 
+# What EC2 answers (400, not 404) for an image that is gone already.
+GONE_IMAGE_CODES = ('InvalidAMIID.NotFound', 'InvalidAMIID.Unavailable')
+
+
 class Registered(Action):
     KIND = 'registered'
     FIELDS = ('image_id', 'name')
 
     def undo(self, cloud):
-        cloud.deregister_image(self.image_id)
+        try:
+            cloud.deregister_image(self.image_id)
+        except Exception as err:
+            if getattr(err, 'code', None) not in GONE_IMAGE_CODES:
+                raise
+            LOG.debug('%s was deregistered already (%s)', self.image_id,
+                      err.code)
 
     def describe(self):
         return 'image {0} ({1})'.format(self.image_id, self.name)
@@ -222,21 +232,10 @@ class Journal(object):
     def undo(self, cloud):
         """
         Remove everything recorded, newest first; returns descriptions of
-        what could not be removed.  What is recorded is what the run was
-        about to create, so something already gone (a 404) is done.
+        what could not be removed.
         """
-        left = []
-        for action in self.pending():
-            try:
-                remains = action.undo(cloud)
-            except Exception as err:  # keep undoing the rest
-                if status_of(err) != 404:
-                    left.append('{0} ({1})'.format(action.describe(), err))
-                    continue
-                remains = None
-            self._settled.add(id(action))
-            if remains:
-                left.append(remains)
+        done, left = undo_actions(self.pending(), cloud)
+        self._settled.update(id(action) for action in done)
         if not left:
             self.discard()
         return left
@@ -277,6 +276,32 @@ class AbandonedJournal(object):
             self.actions))) if index not in self.settled and action]
 
 
+def undo_actions(actions, cloud):
+    """
+    Undo ``actions`` in the order given, going on after a failure; returns
+    (the actions done, descriptions of what is left).  What is recorded is
+    what a run was about to create, so something already gone (a 404) is
+    done.
+    """
+    done, left = [], []
+    for action in actions:
+        LOG.debug('undoing: %s', action.describe())
+        try:
+            remains = action.undo(cloud)
+        except Exception as err:  # keep undoing the rest
+            if status_of(err) != 404:
+                LOG.debug('could not undo %s (%s)', action.describe(), err)
+                left.append('{0} ({1})'.format(action.describe(), err))
+                continue
+            LOG.debug('%s was not there (404): done', action.describe())
+            remains = None
+        done.append(action)
+        if remains:
+            LOG.debug('left: %s', remains)
+            left.append(remains)
+    return done, left
+
+
 def _read_abandoned(path):
     """The journal at ``path`` if no live run holds it, else None."""
     try:
@@ -287,7 +312,8 @@ def _read_abandoned(path):
         try:
             fcntl.flock(source.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except (IOError, OSError):
-            return None  # its run is alive
+            LOG.debug('leaving %s alone: its run is alive', path)
+            return None
         lines = source.read().decode('utf-8', 'replace').splitlines()
     records = []
     for line in lines:
@@ -305,7 +331,11 @@ def _read_abandoned(path):
         if 'settled' in record:
             settled.add(record['settled'])
             continue
-        actions.append(_action_from(record))  # None: unknown, left alone
+        action = _action_from(record)
+        if action is None:
+            LOG.debug('leaving an action of a kind not known here alone '
+                      '(%s in %s)', record.get('action'), path)
+        actions.append(action)
     return AbandonedJournal(path, records[0], actions, settled)
 
 
@@ -325,20 +355,15 @@ def undo_abandoned(cloud, cloud_id, report, directory=None):
             continue
         path = os.path.join(directory, name)
         journal = _read_abandoned(path)
-        if journal is None or journal.cloud_id != cloud_id:
+        if journal is None:
             continue
-        removed, left = [], []
-        for action in journal.pending():
-            try:
-                remains = action.undo(cloud)
-            except Exception as err:
-                if status_of(err) != 404:
-                    left.append('{0} ({1})'.format(action.describe(), err))
-                    continue
-                remains = None
-            removed.append(action.describe())
-            if remains:
-                left.append(remains)
+        if journal.cloud_id != cloud_id:
+            LOG.debug('leaving %s alone: an install into another cloud',
+                      path)
+            continue
+        LOG.debug('undoing %s, left by an interrupted install', path)
+        done, left = undo_actions(journal.pending(), cloud)
+        removed = [action.describe() for action in done]
         when = time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(
             journal.started)) if journal.started else 'earlier'
         if removed:

@@ -5,15 +5,17 @@ What to install from an image tarball, decided from its member list alone.
 This module does no I/O.  It is given the tarball's members (``TarInfo``
 objects, or anything with ``name``, ``size`` and ``isfile()``, or plain
 ``(name, size)`` pairs) and says which one is the disk image, the kernel and
-the ramdisk (REFERENCE.md section 3).
+the ramdisk (docs/formats.md, "Image tarballs").
 
 A tar.gz can only be read front to back: gzip has no index, so "seek to the
 kernel" means decompressing everything before it.  Install therefore reads
-the member list in one pass, asks :func:`analyze` what it wants, and then
-streams the wanted members in the order they appear in the archive (a second
-pass), matching them by their exact archive names -- the ``name`` of each
-:class:`MemberRef`, which is kept as the archive spells it, ``./`` prefixes
-and all.  :meth:`ImageLayout.wanted` maps those names to their roles.
+the tarball once: :func:`provisional_role` judges each member by its own
+name as it streams by (its bundle begins there and then), and at the
+archive's end :func:`analyze` judges the whole member list by the rules
+below.  The two must agree before anything is registered, member by exact
+archive name -- the ``name`` of each :class:`MemberRef`, kept as the archive
+spells it, ``./`` prefixes and all; :meth:`ImageLayout.wanted` maps those
+names to their roles.
 
 The rules
 ---------

@@ -43,21 +43,17 @@ import tempfile
 
 import six
 
+from eustore_plugin.errors import MessageError
+
 try:
     from shutil import which
 except ImportError:  # Python 2.7
     from distutils.spawn import find_executable as which
 
 
-class SignatureError(ValueError):
+class SignatureError(MessageError):
     """A signature could not be made or did not check out; str() is a
     one-line message saying what is wrong and what to do."""
-
-    def __init__(self, message):
-        # Python 2: str() of an exception holding non-ASCII unicode fails.
-        if six.PY2 and isinstance(message, six.text_type):
-            message = message.encode('utf-8')
-        ValueError.__init__(self, message)
 
 
 class MissingToolError(SignatureError):

@@ -72,6 +72,8 @@ def change_catalog(store, change, signer=None, break_lock=False,
             store.still_locked()
             written = store.write_catalog(new, etag)
             if written:
+                LOG.debug('wrote the catalog of %s (%s)', store,
+                          'signed' if signer else 'not signed')
                 break
             LOG.debug('the catalog changed under this publisher; reading '
                       'it again')
@@ -84,6 +86,7 @@ def change_catalog(store, change, signer=None, break_lock=False,
             if signer is not None:
                 store.write_signature(signature)
         except BaseException:
+            LOG.debug('could not finish: putting the previous catalog back')
             _restore_catalog(store, old, written)
             raise
     finally:

@@ -30,6 +30,8 @@ import re
 import six
 import six.moves.urllib_parse as urlparse
 
+from eustore_plugin.errors import MessageError
+
 
 # Every name these sources use for the three architectures EC2 knows; any
 # other name (armhf, ppc64el, s390x, riscv64) passes through, lowercased.
@@ -47,15 +49,9 @@ _DIGIT_RUNS_RE = re.compile(r'[0-9]+|[^0-9]+')
 _SHOWN_CHARS = 60
 
 
-class SourceFormatError(ValueError):
+class SourceFormatError(MessageError):
     """A document is not of the format it was read as; str() is a
     one-line message saying what is wrong and what to do."""
-
-    def __init__(self, message):
-        # Python 2: str() of an exception holding non-ASCII unicode fails.
-        if six.PY2 and isinstance(message, six.text_type):
-            message = message.encode('utf-8')
-        ValueError.__init__(self, message)
 
 
 class UnsafePathError(ValueError):

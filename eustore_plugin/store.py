@@ -432,10 +432,11 @@ class CatalogReader(object):
     def _clearsigned(self, fetched, noun):
         """The text of a document that may be clearsigned, and its signer
         (None: unsigned, or no trusted key), by the same policy."""
+        keys = self.trusted_key_files()
+        self._log_policy(fetched, noun, keys)
         if not openpgp.is_clearsigned(fetched.body):
             self._unsigned(fetched, noun)
             return fetched.body, None
-        keys = self.trusted_key_files()
         if not keys:
             self._no_keys(fetched, noun)
             try:
@@ -565,6 +566,7 @@ class CatalogReader(object):
         (with a warning), StoreError when it must not be used.
         """
         keys = self.trusted_key_files()
+        self._log_policy(fetched, 'catalog', keys)
         if fetched.signature is None:
             self._unsigned(fetched, 'catalog', '(there is no {0})'.format(
                 fetched.url + SIGNATURE_SUFFIX))
@@ -585,6 +587,13 @@ class CatalogReader(object):
         return self.config.convert_to_bool(
             store_option(self.config, 'eustore-require-signature'),
             default=bool(self.trusted_key_files()))
+
+    def _log_policy(self, fetched, noun, keys):
+        LOG.debug('signature policy for the %s at %s: %s; trusted keys: %s',
+                  noun, fetched.url, 'signed catalogs only' if
+                  self.signature_required() else 'unsigned or unverifiable '
+                  'catalogs are used with a warning', ', '.join(keys) or
+                  'none')
 
     def _unsigned(self, fetched, noun, how=''):
         if self.signature_required():

@@ -25,6 +25,7 @@ import logging
 import os
 import random
 import socket
+import sys
 import time
 import uuid
 
@@ -165,8 +166,10 @@ class StoreBucket(object):
 
     def tarball_name(self, facts):
         """A tarball's content-addressed name, relative to the store."""
-        return '{0}/{1}/{2}'.format(TARBALL_DIR, facts.sha256[:16],
-                                    os.path.basename(facts.path))
+        base = os.path.basename(facts.path)
+        if isinstance(base, bytes):  # Python 2: a file name as argv gave it
+            base = base.decode(sys.getfilesystemencoding() or 'utf-8')
+        return u'{0}/{1}/{2}'.format(TARBALL_DIR, facts.sha256[:16], base)
 
     def upload_tarball(self, facts):
         """

@@ -18,12 +18,12 @@ import zlib
 
 import pytest
 
-from eustore_plugin.bundle import (BundleError, BundleReader,
-                                   BundleVerificationError, BundleWriter,
-                                   CredentialError, ImageSourceError,
-                                   ManifestError)
+from eustore_plugin.bundle import (BundleError, BundleVerificationError,
+                                   BundleWriter, CredentialError,
+                                   ImageSourceError, ManifestError)
 from eustore_plugin.bundle import pgzip, tarstream
 from eustore_plugin.bundle.manifest import parse_manifest
+from tests.support.bundlereader import BundleReader
 from tests.support.bundles import (decode_with_tools, manifest_tree,
                                    part_files, run, sha1sum, signed_bytes)
 from tests.support.images import image_bytes

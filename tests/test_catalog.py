@@ -1,5 +1,6 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
-"""The catalog model: every dialect in REFERENCE.md section 2, no network."""
+"""The catalog model: every dialect in docs/formats.md, "eustore catalogs",
+with no network."""
 
 from __future__ import absolute_import
 

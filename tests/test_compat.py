@@ -755,6 +755,7 @@ def _patched_state():
         'logwrapper': dict(vars(
             requestbuilder.request._ReadLoggingFileWrapper)),
         'configparser': getattr(configparser, 'SafeConfigParser', None),
+        'root_logger': requestbuilder.command.configure_root_logger,
     }
 
 
@@ -772,3 +773,66 @@ def test_install_is_idempotent():
         compat.v4_hash_payload
     assert (requestbuilder.command._rewrap_description is
             compat.rewrap_description) == six.PY3
+
+
+# ------------------------------------------------------------ debug output
+
+# What requestbuilder logs under --debug, and what may be shown of it.
+DEBUG_LINES = [
+    ('request  header: Authorization: AWS4-HMAC-SHA256 Credential=AKID/'
+     '20150830/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, '
+     'Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5'
+     'd7', 'request  header: Authorization: AWS4-HMAC-SHA256 Credential=AKID/'
+     '20150830/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, '
+     'Signature=<redacted>'),
+    ('request  header: Authorization: AWS AKID:frJIUN8DYpKDtOLCwo//yllqDzg=',
+     'request  header: Authorization: AWS AKID:<redacted>'),
+    ('request  url:    http://s3/b/k?X-Amz-Credential=AKID%2F20150830&'
+     'X-Amz-Signature=aa11&X-Amz-Security-Token=tok%2B', 'request  url:    '
+     'http://s3/b/k?X-Amz-Credential=AKID%2F20150830&X-Amz-Signature='
+     '<redacted>&X-Amz-Security-Token=<redacted>'),
+    ('request  url:    http://ec2/?Action=DescribeImages&Signature=ab%2Bc&'
+     'SignatureMethod=HmacSHA256&SignatureVersion=2', 'request  url:    '
+     'http://ec2/?Action=DescribeImages&Signature=<redacted>&SignatureMethod='
+     'HmacSHA256&SignatureVersion=2'),
+    ('request  param:  Signature: ab+c/d=', 'request  param:  Signature: '
+     '<redacted>'),
+    ('request  data:   Signature: ab+c/d=', 'request  data:   Signature: '
+     '<redacted>'),
+    ('request  data:   SignatureMethod: HmacSHA256',
+     'request  data:   SignatureMethod: HmacSHA256'),
+    ('request  header: X-Amz-Security-Token: FQoGZXIvYXdzE//token',
+     'request  header: X-Amz-Security-Token: <redacted>'),
+    ("parsed arguments from CLI: {'key_id': 'AKID', 'secret_key': "
+     "'wJalr/K7MDENG', 'security_token': u'tok'}", "parsed arguments from "
+     "CLI: {'key_id': 'AKID', 'secret_key': '<redacted>', 'security_token': "
+     "u'<redacted>'}"),
+    ("canonical request: 'GET\\n/b/k\\n\\nhost:s3\\n\\nhost\\nUNSIGNED'",
+     "canonical request: 'GET\\n/b/k\\n\\nhost:s3\\n\\nhost\\nUNSIGNED'"),
+]
+
+
+@pytest.mark.parametrize('line,shown', DEBUG_LINES)
+def test_secrets_are_redacted_from_debug_lines(line, shown):
+    assert compat.redact_secrets(line) == shown
+
+
+def test_the_root_loggers_handler_redacts(capsys):
+    root = logging.getLogger()
+    before = list(root.handlers)
+    level = root.level
+    requestbuilder.command.configure_root_logger()
+    try:
+        (handler,) = [added for added in root.handlers if added not in before]
+        log = logging.getLogger('EC2')
+        log.setLevel(logging.DEBUG)
+        log.debug('request  header: %s: %s', 'Authorization',
+                  'AWS AKID:frJIUN8DYpKDtOLCwo//yllqDzg=')
+        log.debug('request  param:  %s: %s', 'Action', 'RegisterImage')
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(' EC2 ', 1)[1] for line in lines] == [
+        'request  header: Authorization: AWS AKID:<redacted>',
+        'request  param:  Action: RegisterImage']

@@ -19,10 +19,13 @@ import requests
 from requestbuilder.config import ConfigData, ConfigView
 
 from eustore_plugin.catalog import Catalog, CatalogImage
-from eustore_plugin.download import (CHUNK_SIZE, download, DownloadError,
-                                     DownloadResult, IntegrityError, verify)
+from eustore_plugin.download import (ASK_WHOLE, CHUNK_SIZE, FAIL, READ,
+                                     RESTART, DownloadError, DownloadResult,
+                                     DownloadStream, IntegrityError, download,
+                                     plan_answer, verify)
 from eustore_plugin.store import EustoreService, StoreError
-from tests.support.http import StoreServer, cut_after, header, serve
+from tests.support.http import (ReplacedFile, StoreServer, cut_after,
+                                header, serve)
 
 
 TARBALL = 'starter-emis/euca-debian-6.0-x86_64.tgz'
@@ -90,6 +93,119 @@ def assert_complete(result, dest, data):
                                     hashlib.sha256(data).hexdigest())
     assert read(dest) == data
     assert not os.path.exists(dest + '.part')
+
+
+# ------------------------------------------------- the resume planner alone
+
+# What plan_answer makes of each answer that matters, without a server:
+# (status, Content-Range, Content-Length, bytes held, Range sent, catalog
+# size, can restart, same file) -> (action, bytes to skip, whole size, a
+# fragment of the message or None).
+SHORTER = 'shorter file than the part already read'
+CHANGED = 'the file changed on the store while it was being read'
+REFUSED = 'the store refused to resume the download (416)'
+INCONSISTENT = 'serves {0} bytes but its catalog says 1000'
+PLANS = [
+    # A first request (nothing held, no Range sent).
+    ('200 fresh', (200, None, '1000', 0, False, None, False, None),
+     (READ, 0, 1000, None)),
+    ('200 fresh, no length', (200, None, None, 0, False, None, False, None),
+     (READ, 0, None, None)),
+    ('200 fresh, length junk', (200, None, 'lots', 0, False, 1000, False,
+                                None), (READ, 0, None, None)),
+    ('200 fresh, catalog agrees', (200, None, '1000', 0, False, 1000, True,
+                                   None), (READ, 0, 1000, None)),
+    ('200 fresh, catalog disagrees', (200, None, '999', 0, False, 1000,
+                                      False, None),
+     (FAIL, 0, 999, INCONSISTENT.format(999))),
+    ('206 to no Range', (206, 'bytes 0-999/1000', '1000', 0, False, None,
+                         False, None), (FAIL, 0, None, None)),
+    # A resume answered as asked.
+    ('206 resumed', (206, 'bytes 400-999/1000', '600', 400, True, None,
+                     False, None), (READ, 0, 1000, None)),
+    ('206 resumed, odd spacing and case', (206, ' Bytes 400-999/1000 ',
+                                           '600', 400, True, 1000, False,
+                                           True), (READ, 0, 1000, None)),
+    ('206 resumed, size unknown', (206, 'bytes 400-999/*', '600', 400, True,
+                                   1000, False, None), (READ, 0, None, None)),
+    ('206 resumed, catalog disagrees', (206, 'bytes 400-1199/1200', '800',
+                                        400, True, 1000, True, None),
+     (FAIL, 0, 1200, INCONSISTENT.format(1200))),
+    # A 206 for other bytes than asked: ask for the whole file instead.
+    ('206 from the start', (206, 'bytes 0-999/1000', '1000', 400, True,
+                            None, True, None), (ASK_WHOLE, 0, None, None)),
+    ('206 without Content-Range', (206, None, '600', 400, True, None, False,
+                                   None), (ASK_WHOLE, 0, None, None)),
+    ('206 with junk Content-Range', (206, 'bytes=400-', '600', 400, True,
+                                     None, False, None),
+     (ASK_WHOLE, 0, None, None)),
+    # A 200 to a resume: Range ignored, or (If-Range) the file replaced.
+    ('200 to a resume, can restart', (200, None, '1000', 400, True, 1000,
+                                      True, True), (RESTART, 0, 1000, None)),
+    ('200 to a resume, changed, can restart', (200, None, '1000', 400, True,
+                                               None, True, False),
+     (RESTART, 0, 1000, None)),
+    ('200 to a resume, restart, catalog disagrees', (200, None, '900', 400,
+                                                     True, 1000, True, None),
+     (FAIL, 0, 900, INCONSISTENT.format(900))),
+    ('200 to a resume, same file', (200, None, '1000', 400, True, 1000, False,
+                                    True), (READ, 400, 1000, None)),
+    ('200 to a resume, validator unknown', (200, None, '1000', 400, True,
+                                            None, False, None),
+     (READ, 400, 1000, None)),
+    ('200 to a resume, no length', (200, None, None, 400, True, None, False,
+                                    None), (READ, 400, None, None)),
+    ('200 to a resume, changed', (200, None, '1000', 400, True, 1000, False,
+                                  False), (FAIL, 0, None, CHANGED)),
+    ('200 to a resume, changed and shorter', (200, None, '300', 400, True,
+                                              None, False, False),
+     (FAIL, 0, None, CHANGED)),
+    ('200 to a resume, shorter', (200, None, '300', 400, True, None, False,
+                                  None), (FAIL, 0, None, SHORTER)),
+    # After ASK_WHOLE: no Range sent, but bytes held.
+    ('200 to the whole-file request, can restart', (200, None, '1000', 400,
+                                                    False, None, True, None),
+     (RESTART, 0, 1000, None)),
+    ('200 to the whole-file request', (200, None, '1000', 400, False, None,
+                                       False, True), (READ, 400, 1000, None)),
+    # 416: the held bytes reach past the file's end.
+    ('416 to a resume, can restart', (416, 'bytes */300', '0', 400, True,
+                                      None, True, None),
+     (ASK_WHOLE, 0, None, None)),
+    ('416 to a resume', (416, 'bytes */300', '0', 400, True, None, False,
+                         None), (FAIL, 0, None, REFUSED)),
+    ('416 to no Range', (416, None, '0', 0, False, None, True, None),
+     (FAIL, 0, None, None)),
+    # Other statuses are the caller's to word.
+    ('404', (404, None, '24', 0, False, None, False, None),
+     (FAIL, 0, None, None)),
+    ('404 to a resume', (404, None, '24', 400, True, None, True, None),
+     (FAIL, 0, None, None)),
+    ('304', (304, None, None, 400, True, None, False, True),
+     (FAIL, 0, None, None)),
+    ('503', (503, None, '0', 400, True, None, True, None),
+     (FAIL, 0, None, None)),
+]
+
+
+@pytest.mark.parametrize('answer,expected', [row[1:] for row in PLANS],
+                         ids=[row[0] for row in PLANS])
+def test_plan_answer(answer, expected):
+    (status, content_range, content_length, done, resumed, expected_size,
+     can_restart, same_file) = answer
+    plan = plan_answer(status, content_range, content_length, done, resumed,
+                       expected_size, can_restart=can_restart,
+                       same_file=same_file)
+    action, skip, total, message = expected
+    assert (plan.action, plan.skip, plan.total) == (action, skip, total)
+    if message is None:
+        assert plan.message is None
+    else:
+        assert message in plan.message
+        # A sentence for the user: what happened and what to do.
+        assert plan.message.endswith(('run the command again',
+                                      'tell its operator (nothing more was '
+                                      'downloaded)'))
 
 
 # ---------------------------------------------------------------- downloads
@@ -197,6 +313,87 @@ def test_part_that_does_not_fit_gets_416_and_restarts(store, open_url, url,
     result = download(open_url, url, dest)
     assert ranges_asked(store) == ['bytes={0}-'.format(len(data) + 4), None]
     assert_complete(result, dest, data)
+
+
+def if_ranges_sent(store):
+    return [header(headers, 'If-Range') for method, path, headers
+            in store.requests if path == PATH]
+
+
+def read_stream(open_url, url):
+    stream = DownloadStream(open_url, url)
+    try:
+        return b''.join(stream.chunks())
+    finally:
+        stream.close()
+
+
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_file_replaced_after_a_cut_is_downloaded_afresh(
+        store, open_url, url, dest, data, validator):
+    new = data[::-1]
+    fault = ReplacedFile(data, new, cut=50000, validator=validator)
+    store.faults[PATH] = fault
+    result = download(open_url, url, dest)
+    # The resume asked for the rest only if the file was still the first
+    # answer's; the store said it was not and sent the new file whole.
+    assert range_starts(store)[0] == 0 and len(range_starts(store)) == 2
+    assert if_ranges_sent(store) == [None, fault.validator_of(0)]
+    assert_complete(result, dest, new)
+
+
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_file_replaced_after_a_cut_fails_a_stream(store, open_url, url,
+                                                    data, validator):
+    # A stream has given out its bytes already: it cannot start over.
+    fault = ReplacedFile(data, data[::-1], cut=50000, validator=validator)
+    store.faults[PATH] = fault
+    with pytest.raises(DownloadError) as err:
+        read_stream(open_url, url)
+    assert str(err.value) == (
+        'the file changed on the store while it was being read; run the '
+        'command again (at {0})'.format(url))
+    assert if_ranges_sent(store) == [None, fault.validator_of(0)]
+
+
+def test_a_416_to_a_resume_restarts_a_download(store, open_url, url, dest,
+                                               data):
+    # Replaced by a shorter file, with no validator to tell: the resume
+    # starts past its end.
+    new = data[:20000]
+    store.faults[PATH] = ReplacedFile(data, new, cut=50000, validator=None)
+    result = download(open_url, url, dest)
+    assert ranges_asked(store)[1:] == [
+        'bytes={0}-'.format(range_starts(store)[1]), None]
+    assert if_ranges_sent(store) == [None, None, None]
+    assert_complete(result, dest, new)
+
+
+def test_a_416_to_a_resume_fails_a_stream_with_a_sentence(store, open_url,
+                                                          url, data):
+    store.faults[PATH] = ReplacedFile(data, data[:20000], cut=50000,
+                                      validator=None)
+    with pytest.raises(DownloadError) as err:
+        read_stream(open_url, url)
+    assert err.value.status_code == 416
+    assert str(err.value) == (
+        'the store refused to resume the download (416): the file on it is '
+        'shorter than what was already read; run the command again (at {0})'
+        .format(url))
+
+
+def test_check_store_words_a_416_to_a_resume(cli, store, store_dir, url,
+                                             data):
+    store_dir.join('catalog').write(json.dumps({'images': [
+        {'name': 'debian-6', 'url': TARBALL, 'architecture': 'x86_64'}]}))
+    store.faults[PATH] = ReplacedFile(data, data[:20000], cut=50000,
+                                      validator=None)
+    result = cli('eustore-check-store', '-U', store.url)
+    assert result.returncode == 1
+    assert result.lines == [
+        'FAILED\tdebian-6\tthe store refused to resume the download (416): '
+        'the file on it is shorter than what was already read; run the '
+        'command again (at {0})'.format(url)]
 
 
 def test_complete_part_needs_no_request(store, open_url, url, dest, data):

@@ -18,17 +18,22 @@ import tarfile
 import textwrap
 import threading
 import time
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 from six.moves import shlex_quote
 
 from eustore_plugin.backend import uses_euca2ools
 from eustore_plugin.cloud import CloudError, CreateTags
+from tests.support.bundles import openssl_decrypt_hex
 from tests.support.commands import Result, command_argv, start_command
-from tests.support.http import StoreServer, cut_after, header
+from tests.support.demostore import write_tarball
+from tests.support.http import (ReplacedFile, StoreServer, cut_after, header,
+                                serve)
+from tests.support.images import image_bytes
 from tests.support.install import (ACCOUNT, INSTALL, eucarc_env,
                                    fetch_and_decode, installed_ids, tags_sent)
-from tests.support.moto import REGION, which
+from tests.support.moto import REGION, bucket_is_gone, which
 
 
 @pytest.fixture
@@ -53,6 +58,11 @@ def install(cli, eucarc):
         env = dict(eucarc, **kwargs.pop('env', {}))
         return cli(INSTALL, *args, env=env, **kwargs)
     return run
+
+
+def tarball_bytes(store_dir, image):
+    with open(os.path.join(store_dir, image['url']), 'rb') as tarball:
+        return tarball.read()
 
 
 def member_bytes(store_dir, image, suffix):
@@ -228,13 +238,27 @@ def test_failed_registration_removes_everything(install, admin, proxy,
                  'rollback-centos'):
         assert cloud.images_named(name) == []
     # The bucket was created by this run, so it is gone too.
-    with pytest.raises(CloudError) as err:
-        cloud.list_keys('rollback-bundles')
-    assert err.value.status_code == 404
+    assert bucket_is_gone(cloud, 'rollback-bundles')
     # Nothing is in the way of a rerun.
     assert len(installed_ids(install('-i', store.catalog['centos']['name'],
                                      '-b', 'rollback-bundles', '-p',
                                      'rollback-centos'))) == 3
+
+
+def test_an_upload_whose_answer_was_lost_is_removed_too(install, non_admin,
+                                                        proxy, cloud, store):
+    # The part is stored, but the answer says otherwise: it was written
+    # down before it was sent, so the undo removes it (and then the bucket,
+    # which could not go with the part still in it).
+    proxy.fail(lambda method, path, body: method == 'PUT' and
+               path.endswith('.part.00'), status=400, times=1, landed=True)
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'lost-answer-bundles', '--pad-name')
+    assert result.returncode == 1
+    assert result.messages[-1].endswith(
+        '; what this run uploaded or registered was removed')
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_is_gone(cloud, 'lost-answer-bundles')
 
 
 def test_tampered_tarball_is_refused_before_anything_is_uploaded(
@@ -387,13 +411,114 @@ def test_euca2ools_that_cannot_bundle_gives_way_to_the_builtin_bundler(
         'the built-in bundler']
 
 
+def sent_signatures(proxy):
+    """The signatures of every request the cloud was sent (SigV4 or, from
+    euca2ools, HMAC-V1)."""
+    found = []
+    for headers in proxy.headers:
+        authorization = header(headers, 'Authorization') or ''
+        found.extend(re.findall(r'Signature=(\w+)', authorization) or
+                     re.findall(r'^AWS [^:\s]+:(\S+)$', authorization))
+    return found
+
+
+def bundle_keys(proxy, cloud_keys, workdir):
+    """The AES key and IV (hex) of each bundle whose manifest was sent."""
+    found = []
+    for method, path, body in proxy.requests:
+        if method == 'PUT' and path.endswith('.manifest.xml'):
+            image = ElementTree.fromstring(body).find('image')
+            for field in ('ec2_encrypted_key', 'ec2_encrypted_iv'):
+                found.append(openssl_decrypt_hex(
+                    image.find(field).text, cloud_keys.key_path,
+                    workdir).decode('ascii'))
+    return found
+
+
 def test_secrets_stay_out_of_debug_output(install, install_cloud, non_admin,
-                                          store):
+                                          proxy, store, keys, tmpdir):
+    # The keys given as options too: requestbuilder logs the options.
     result = install('-i', store.catalog['fedora']['name'], '-b',
-                     'debug-bundles', '--pad-name', '--debug')
+                     'debug-bundles', '--pad-name', '--debug',
+                     '-I', install_cloud.key_id,
+                     '-S', install_cloud.secret_key)
     assert result.returncode == 0, result.stderr
     assert 'RegisterImage' in result.stderr  # debugging really was on
-    assert install_cloud.secret_key not in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert install_cloud.secret_key not in output
+    signatures = sent_signatures(proxy)
+    assert len(signatures) > 5
+    assert not [signature for signature in signatures
+                if signature in output]
+    assert 'Signature=<redacted>' in output or \
+        'AWS {0}:<redacted>'.format(install_cloud.key_id) in output
+    secrets = bundle_keys(proxy, keys[1], str(tmpdir))
+    assert len(secrets) == 2
+    assert not [secret for secret in secrets if secret in output]
+    user_key_body = keys[0].key_pem.decode('ascii').splitlines()[1]
+    assert user_key_body not in output
+
+
+def debug_lines(result, module):
+    """The messages module eustore.<module> logged."""
+    return [line.split(' eustore.{0} '.format(module), 1)[1]
+            for line in result.stderr.splitlines()
+            if re.match(r'^\S+ \S+ DEBUG +eustore\.{0} '.format(module),
+                        line)]
+
+
+def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
+                                   demo_store_dir):
+    image = store.catalog['fedora']
+    path = '/' + image['url']
+    data = tarball_bytes(demo_store_dir, image)
+    # A catalog fetched before, so that the install's fetch is a 304.
+    assert cli('eustore-describe-images', '-U', store.url).returncode == 0
+    answers = []
+
+    def cut_then_ignore_range(handler, asked):
+        answers.append(asked)
+        return serve(handler, data, honor_range=False,
+                     limit=20000 if len(answers) == 1 else None)
+    store.faults[path] = cut_then_ignore_range
+    proxy.fail(lambda method, asked, body: b'Action=RegisterImage' in body,
+               status=400)
+    result = install('-i', image['name'], '-b', 'decisions-bundles',
+                     '--pad-name', '--debug')
+    assert result.returncode == 1
+    # Which backend,
+    (backend_line,) = debug_lines(result, 'backend')
+    assert backend_line.startswith('installing through euca2ools ') \
+        if uses_euca2ools() else \
+        backend_line == 'installing with the built-in bundler'
+    # the catalog's cached copy, and the signature policy applied,
+    store_lines = debug_lines(result, 'store')
+    assert [line for line in store_lines if re.match(
+        r'^{0}catalog is unchanged since .* \(304\)$'.format(
+            re.escape(store.url)), line)]
+    assert 'signature policy for the catalog at {0}catalog: unsigned or ' \
+        'unverifiable catalogs are used with a warning; trusted keys: ' \
+        'none'.format(store.url) in store_lines
+    # a resume and why, and a 200 answered to it,
+    download_lines = debug_lines(result, 'download')
+    assert [line for line in download_lines if re.match(
+        r'^download of {0}{1} cut after \d+ bytes \(.+\); resuming$'.format(
+            re.escape(store.url), re.escape(image['url'])), line)]
+    assert [line for line in download_lines if re.match(
+        r'^the store answered 200 \(the whole file\) to a resume: it '
+        r'ignores Range; (skipping the \d+ bytes already read|starting '
+        r'over)$', line)]
+    # and each undo step, newest first (the refused registration made
+    # nothing to undo).
+    undo_lines = [line for line in debug_lines(result, 'journal')
+                  if line.startswith('undoing: ')]
+    assert re.match(r'^undoing: object decisions-bundles/\S+\.manifest\.xml$',
+                    undo_lines[0])
+    assert [re.match(r'^undoing: object decisions-bundles/\S+\.part\.0+$',
+                     line) is not None for line in undo_lines[1:-1]] == \
+        [True] * (len(undo_lines) - 2)
+    assert undo_lines[-1] == 'undoing: bucket decisions-bundles'
+    assert debug_lines(result, 'installer')
 
 
 @pytest.mark.skipif(not which('script'),
@@ -419,8 +544,7 @@ def test_download_cut_mid_stream_resumes(install, non_admin, proxy, store,
                                          tmpdir):
     image = store.catalog['fedora']
     path = '/' + image['url']
-    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
-        data = tarball.read()
+    data = tarball_bytes(demo_store_dir, image)
     # The connection drops after 20000 bytes, once; then a Range resumes.
     store.faults[path] = cut_after(data, 20000, times=1)
     ids = installed_ids(install('-i', image['name'], '-b', 'cut-bundles',
@@ -435,6 +559,145 @@ def test_download_cut_mid_stream_resumes(install, non_admin, proxy, store,
                                str(tmpdir.join('machine')))
     assert machine == member_bytes(demo_store_dir, image, '.raw')
     assert list(ids) == ['image']
+
+
+# A file replaced on the store between two requests of one download: the
+# catalog is an old one, with no size or checksum to catch a splice.
+LEGACY_NAME = 'fedora-legacy'
+LEGACY_URL = 'images/fedora-legacy.tgz'
+RAW_MEMBER = 'fedora-legacy.raw'
+
+
+class LegacyStore(object):
+    """A store whose catalog gives no size or checksum, holding one HVM
+    tarball (``old``), and ``replacement(size)``: another such tarball."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        os.makedirs(os.path.join(directory, 'images'))
+        self.old = self.tarball('old.tgz', 1, 500 * 1024)
+        with open(os.path.join(directory, LEGACY_URL), 'wb') as out:
+            out.write(self.old)
+        with open(os.path.join(directory, 'catalog'), 'w') as catalog:
+            json.dump({'images': [{
+                'name': LEGACY_NAME, 'url': LEGACY_URL,
+                'architecture': 'x86_64', 'virtualization_type': 'hvm',
+                'description': 'an old catalog\'s entry'}]}, catalog)
+        self.server = StoreServer(directory).start()
+        self.url = self.server.url
+
+    def tarball(self, name, seed, size):
+        path = os.path.join(self.directory, name)
+        write_tarball(path, 'fedora-legacy', {RAW_MEMBER: (seed, size)})
+        with open(path, 'rb') as tarball:
+            return tarball.read()
+
+    def replace_after_cut(self, new, validator):
+        """After the first answer's first three quarters (the install has
+        begun), the tarball is ``new``."""
+        fault = ReplacedFile(self.old, new, len(self.old) * 3 // 4,
+                             validator)
+        self.server.faults['/' + LEGACY_URL] = fault
+        return fault
+
+    def asked(self, name):
+        """The ``name`` header of each request for the tarball."""
+        return [header(headers, name) for _, path, headers
+                in self.server.requests if path == '/' + LEGACY_URL]
+
+
+@pytest.fixture
+def legacy_store(tmpdir):
+    store = LegacyStore(str(tmpdir.join('legacy-store')))
+    yield store
+    store.server.stop()
+
+
+def registered_image(proxy, cloud, keys, tmpdir):
+    """The disk image of the one image the run registered, decoded."""
+    (call,) = proxy.form_requests('RegisterImage')
+    bucket, _, key = call['ImageLocation'].partition('/')
+    return fetch_and_decode(cloud, bucket, key, keys[1],
+                            str(tmpdir.join('machine')))
+
+
+def only_error(result):
+    """The one line a failed install printed (the unsigned catalog's
+    warning aside)."""
+    assert result.returncode == 1
+    (line,) = result.messages
+    assert line.startswith('eustore-install-image: error: ')
+    return line[len('eustore-install-image: error: '):]
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'with euca2ools the tarball is always downloaded to a file first'))
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_tarball_replaced_mid_stream_is_not_spliced(
+        install, non_admin, proxy, cloud, legacy_store, validator):
+    fault = legacy_store.replace_after_cut(
+        legacy_store.tarball('new.tgz', 2, 500 * 1024), validator)
+    result = install('-i', LEGACY_NAME, '-b', 'replaced-stream', '-U',
+                     legacy_store.url)
+    assert only_error(result) == (
+        'the file changed on the store while it was being read; run the '
+        'command again (at {0}{1}); what this run uploaded or registered was '
+        'removed'.format(legacy_store.url, LEGACY_URL))
+    assert legacy_store.asked('If-Range') == [None, fault.validator_of(0)]
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_is_gone(cloud, 'replaced-stream')
+
+
+@pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
+def test_a_tarball_replaced_mid_download_is_downloaded_afresh(
+        install, non_admin, proxy, cloud, keys, legacy_store, tmpdir,
+        validator):
+    new = legacy_store.tarball('new.tgz', 2, 500 * 1024)
+    fault = legacy_store.replace_after_cut(new, validator)
+    result = install('-i', LEGACY_NAME, '-b', 'replaced-dir', '--pad-name',
+                     '-U', legacy_store.url, '-d', str(tmpdir.mkdir('keep')))
+    assert list(installed_ids(result)) == ['image']
+    ranges = legacy_store.asked('Range')
+    assert ranges[0] is None and re.match(r'^bytes=\d+-$', ranges[1])
+    assert legacy_store.asked('If-Range') == [None, fault.validator_of(0)]
+    assert len(ranges) == 2
+    # The new file, whole: not the old one's first bytes and the new one's
+    # rest.
+    assert registered_image(proxy, cloud, keys, tmpdir) == \
+        image_bytes(500 * 1024, 2)
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'with euca2ools the tarball is always downloaded to a file first'))
+def test_a_416_to_a_resumed_stream_is_a_sentence(install, non_admin, proxy,
+                                                 cloud, legacy_store):
+    # The file replaced by a shorter one, with no validator to tell.
+    legacy_store.replace_after_cut(
+        legacy_store.tarball('short.tgz', 3, 4096), None)
+    result = install('-i', LEGACY_NAME, '-b', 'refused-stream', '-U',
+                     legacy_store.url)
+    assert only_error(result) == (
+        'the store refused to resume the download (416): the file on it is '
+        'shorter than what was already read; run the command again (at '
+        '{0}{1}); what this run uploaded or registered was removed'.format(
+            legacy_store.url, LEGACY_URL))
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_is_gone(cloud, 'refused-stream')
+
+
+def test_a_416_to_a_resumed_download_starts_it_over(install, non_admin,
+                                                    proxy, cloud, keys,
+                                                    legacy_store, tmpdir):
+    legacy_store.replace_after_cut(
+        legacy_store.tarball('short.tgz', 3, 4096), None)
+    result = install('-i', LEGACY_NAME, '-b', 'refused-dir', '--pad-name',
+                     '-U', legacy_store.url, '-d', str(tmpdir.mkdir('keep')))
+    assert list(installed_ids(result)) == ['image']
+    ranges = legacy_store.asked('Range')
+    assert len(ranges) == 3 and ranges[0] is None and ranges[2] is None
+    assert re.match(r'^bytes=\d+-$', ranges[1])
+    assert registered_image(proxy, cloud, keys, tmpdir) == \
+        image_bytes(4096, 3)
 
 
 def test_missing_endpoint_and_unknown_image_are_explained(install, store):
@@ -462,8 +725,7 @@ def test_interrupting_removes_what_the_run_created(
     # Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP
     # alike: undone, one line, exit 128 + the signal as shells report it.
     image = store.catalog['fedora']
-    with open(os.path.join(demo_store_dir, image['url']), 'rb') as tarball:
-        data = tarball.read()
+    data = tarball_bytes(demo_store_dir, image)
     released = threading.Event()
 
     def stall_mid_tarball(handler, path):
@@ -496,9 +758,7 @@ def test_interrupting_removes_what_the_run_created(
                    err.decode('utf-8')).messages
     assert lines == ['eustore-install-image: error: interrupted; what this '
                      'run uploaded or registered was removed']
-    with pytest.raises(CloudError) as gone:
-        cloud.list_keys('interrupted-bundles')
-    assert gone.value.status_code == 404
+    assert bucket_is_gone(cloud, 'interrupted-bundles')
 
 
 def test_without_an_iam_endpoint_the_admin_check_is_skipped(install, store,

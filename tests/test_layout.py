@@ -1,5 +1,6 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
-"""Image tarball layouts (REFERENCE.md section 3), from real tar.gz files."""
+"""Image tarball layouts (docs/formats.md, "Image tarballs"), from real
+tar.gz files."""
 
 from __future__ import absolute_import
 

@@ -15,6 +15,7 @@ import os.path
 import threading
 
 import pytest
+import six
 
 from eustore_plugin.catalog import Catalog, catalog_with_image
 from eustore_plugin.publishing import change_catalog
@@ -162,6 +163,33 @@ def test_withdraw_removes_the_entry_then_the_tarball(operator, cloud,
     assert 'no image named "fedora-dem"' in result.stderr
     assert 'fedora-demo' in result.stderr
     assert urls['fedora-demo'] in cloud.list_keys(store_bucket)
+
+
+def test_a_tarball_whose_key_needs_escaping(operator, cli, cloud,
+                                            store_bucket, store_url,
+                                            signing_key, demo_store_dir,
+                                            tmpdir):
+    # & and < are escaped in S3's XML, the space and < in URLs; the rest is
+    # not ASCII.
+    name = u'fedora & <friends> d\xe9mo \u2603.tgz'
+    tarball = tmpdir.join(name)
+    tarball.write(tarball_bytes(demo_store_dir, 'fedora'), mode='wb')
+    result = operator(PUBLISH, '-t', six.ensure_str(tarball.strpath),
+                      '-i', 'awkward', '-s', 'Fedora, awkwardly named',
+                      '-a', 'x86_64', '--os', 'fedora',
+                      '--sign-key', 'store@example.com')
+    assert result.returncode == 0, result
+    (entry,) = read_catalog(cloud, store_bucket)['images']
+    assert entry['url'].endswith(u'/' + name)
+    assert entry['url'] in cloud.list_keys(store_bucket, 'images/')
+    # Clients fetch it by that URL.
+    check = cli(CHECK, '-U', store_url, '--trusted-key',
+                signing_key.public_file)
+    assert check.lines[1:] == ['OK\tawkward'], check
+    result = operator(WITHDRAW, '-i', 'awkward', '--sign-key',
+                      'store@example.com')
+    assert result.returncode == 0, result
+    assert cloud.list_keys(store_bucket, 'images/') == []
 
 
 def test_concurrent_publishers_lose_no_entry(operator, cli, cloud,

@@ -23,7 +23,6 @@ import requests
 import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.download import download
-from tests.support.keys import KeyPair
 from tests.support.moto import REGION, CloudProxy, direct_cloud
 from tests.support.paths import checkout_path
 from tests.support.varnish import VarnishCache, compile_vcl, find_varnishd
@@ -163,12 +162,6 @@ def test_describe_twice_reads_the_catalog_from_the_bucket_once(
     assert response.headers['X-Cache'] == 'HIT'
     assert int(response.headers['Age']) >= 0
     assert response.content == read(demo_store, 'catalog')
-
-
-@pytest.fixture(scope='module')
-def keys(tmpdir_factory):
-    directory = str(tmpdir_factory.mktemp('varnish-keys'))
-    return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
 
 
 def test_second_install_downloads_the_tarball_from_the_cache(

@@ -1,7 +1,7 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 BundleWriter: turn an image stream into the encrypted parts and the signed
-manifest of an S3-backed bundle (REFERENCE section 4).
+manifest of an S3-backed bundle (docs/formats.md, "The EC2 S3-backed bundle").
 
     image --tar--> SHA-1 (image digest)
                \\-> parallel gzip --> AES-128-CBC --> parts (SHA-1 each)

@@ -7,21 +7,9 @@ import binascii
 import hashlib
 import os
 import re
-import subprocess
 import xml.etree.ElementTree as ElementTree
 
-
-def run(args, stdin=None, cwd=None):
-    """Run a tool; return its stdout, failing loudly with its stderr."""
-    process = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not
-                               None else None, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, cwd=cwd)
-    out, err = process.communicate(stdin)
-    if process.returncode != 0:
-        raise AssertionError('{0} failed ({1}): {2}'.format(
-            ' '.join(args), process.returncode, err.decode('utf-8',
-                                                           'replace')))
-    return out
+from tests.support.commands import run_tool as run
 
 
 def sha1_file(path):

@@ -2,7 +2,8 @@
 """
 Running the eustore commands as a user does: the installed console script,
 in a process of its own, in an environment holding only what a user's shell
-would (no eucarc unless one is given).
+would (no eucarc unless one is given); and other programs the tests run
+(:func:`run_tool`).
 """
 
 from __future__ import absolute_import
@@ -72,10 +73,12 @@ def command_argv(command):
     How to start ``command``: its installed console script, or (in a
     checkout with no scripts) this Python running the same class.  With
     ``EUSTORE_TEST_INSTALLED`` set the script must be there: the tests are
-    then proving the installed package, entry points included.
+    then proving the installed package, entry points included.  With
+    ``EUSTORE_TEST_MODULES=1`` this Python runs the class even when a script
+    is installed, so the modules on its path (a worktree's) are the ones run.
     """
     script = installed_script(command)
-    if script:
+    if script and os.environ.get('EUSTORE_TEST_MODULES') != '1':
         return [script]
     if os.environ.get('EUSTORE_TEST_INSTALLED'):
         raise RuntimeError('{0} is not installed beside {1}'.format(
@@ -115,6 +118,20 @@ def start_command(command, args, env, **popen_args):
         popen_args.setdefault(stream, subprocess.PIPE)
     return subprocess.Popen(command_argv(command) + list(args), env=env,
                             **popen_args)
+
+
+def run_tool(args, stdin=None, cwd=None):
+    """Run another program to its end; its stdout, or an AssertionError
+    naming it, with its stderr."""
+    process = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not
+                               None else None, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, cwd=cwd)
+    out, err = process.communicate(stdin)
+    if process.returncode != 0:
+        raise AssertionError('{0} failed ({1}): {2}'.format(
+            ' '.join(args), process.returncode, err.decode('utf-8',
+                                                           'replace')))
+    return out
 
 
 def run_command(command, args, env, input=b'', cwd=None):

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 
 from eustore_plugin import openpgp
+from tests.support.commands import run_tool
 
 try:
     from shutil import which
@@ -36,14 +37,8 @@ def missing_tools():
 def gpg(home, *args, **kwargs):
     """Run gpg on ``home`` in batch mode; its stdout, or an AssertionError
     with its stderr."""
-    argv = ['gpg', '--homedir', home, '--batch', '--yes'] + list(args)
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out, err = proc.communicate(kwargs.get('input', b''))
-    if proc.returncode != 0:
-        raise AssertionError('{0} failed ({1}): {2}'.format(
-            ' '.join(argv), proc.returncode, err.decode('utf-8', 'replace')))
-    return out
+    return run_tool(['gpg', '--homedir', home, '--batch', '--yes'] +
+                    list(args), stdin=kwargs.get('input', b''))
 
 
 class GpgHome(object):

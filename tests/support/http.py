@@ -182,13 +182,21 @@ def header(headers, name):
 def serve(handler, data, limit=None, honor_range=True, status=None,
           content_range_start=None, extra_headers=()):
     """
-    Answer like a store would (206 for a Range when honor_range), but stop
-    after ``limit`` body bytes and drop the connection.
+    Answer like a store would (206 for a Range when honor_range, 416 for
+    one that starts past the end), but stop after ``limit`` body bytes and
+    drop the connection.
     """
     start = 0
     match = re.match(r'bytes=(\d+)-$', handler.headers.get('Range', ''))
     if match and honor_range:
         start = int(match.group(1))
+        if start >= len(data):
+            handler.send_response(416)
+            handler.send_header('Content-Range', 'bytes */{0}'.format(
+                len(data)))
+            handler.send_header('Content-Length', '0')
+            handler.end_headers()
+            return True
     body = data[start:]
     handler.send_response(status or (206 if start else 200))
     handler.send_header('Content-Length', str(len(body)))
@@ -215,3 +223,44 @@ def cut_after(data, limit, times):
             return False  # the server's own, intact answer
         return serve(handler, data, limit=limit)
     return fault
+
+
+class ReplacedFile(object):
+    """
+    A fault: the file is replaced on the server (by ``new``) as soon as its
+    first answer (``old``) has been cut after ``cut`` bytes.  Answers carry
+    the validator of the version they hold (``validator``: 'ETag',
+    'Last-Modified', or None for neither) and treat Range and If-Range as S3
+    does: a Range whose If-Range names another version gets the whole
+    current file (200); one past the end of the file gets 416.
+    """
+
+    VALIDATORS = {
+        'ETag': lambda data, version: '"{0}"'.format(
+            hashlib.md5(data).hexdigest()),
+        'Last-Modified': lambda data, version: (
+            'Tue, 01 Dec 2026 10:00:00 GMT', 'Wed, 02 Dec 2026 10:00:00 GMT'
+        )[version],
+    }
+
+    def __init__(self, old, new, cut, validator='ETag'):
+        self.versions = [(old, None), (new, None)]
+        if validator is not None:
+            make = self.VALIDATORS[validator]
+            self.versions = [(data, make(data, version)) for version, data
+                             in enumerate((old, new))]
+        self.cut = cut
+        self.validator = validator
+        self.answers = 0
+
+    def validator_of(self, version):
+        return self.versions[version][1]
+
+    def __call__(self, handler, path):
+        first = self.answers == 0
+        self.answers += 1
+        data, tag = self.versions[0 if first else 1]
+        if_range = handler.headers.get('If-Range')
+        return serve(handler, data, limit=self.cut if first else None,
+                     honor_range=if_range is None or if_range == tag,
+                     extra_headers=[(self.validator, tag)] if tag else [])

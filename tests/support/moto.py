@@ -13,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -70,9 +71,12 @@ class MotoCloud(object):
             env['INITIAL_NO_AUTH_ACTION_COUNT'] = str(_BOOTSTRAP_CALLS)
         # A pyenv shim must not pick up the Python 2.7 leg's interpreter.
         env.pop('PYENV_VERSION', None)
+        # Its log goes to a file: moto writes a line per request, and a pipe
+        # nobody reads fills up and stops it (after some 600 requests).
+        self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [executable, '-H', '127.0.0.1', '-p', str(self.port)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_up()
         self.key_id, self.secret_key = self._create_admin()
 
@@ -80,8 +84,9 @@ class MotoCloud(object):
         deadline = time.time() + 30
         while time.time() < deadline:
             if self._proc.poll() is not None:
+                self._log.seek(0)
                 raise RuntimeError('moto_server exited: {0}'.format(
-                    self._proc.stdout.read()))
+                    self._log.read().decode('utf-8', 'replace')))
             try:
                 requests.get(self.url + 'moto-api/', timeout=1)
                 return
@@ -109,7 +114,7 @@ class MotoCloud(object):
     def stop(self):
         self._proc.terminate()
         self._proc.wait()
-        self._proc.stdout.close()
+        self._log.close()
 
 
 class CloudProxy(object):
@@ -118,9 +123,11 @@ class CloudProxy(object):
     and can answer chosen ones itself, to show how the tools meet faults a
     real cloud has (a 500 from S3, a refused RegisterImage).
 
-    ``faults`` is a list of ``(predicate(method, path, body), status,
-    times)``; a matching request is answered with an AWS-style error
-    ``status`` that many times.  ``requests`` holds (method, path, body).
+    ``faults`` is a list of ``[predicate(method, path, body), status,
+    times, landed]``; a matching request is answered with an AWS-style
+    error ``status`` that many times, after the cloud has done it when
+    ``landed`` (an answer lost on the way back).  ``requests`` holds
+    (method, path, body).
     """
 
     def __init__(self, target_url):
@@ -141,8 +148,8 @@ class CloudProxy(object):
         self._thread.daemon = True
         self._thread.start()
 
-    def fail(self, predicate, status=500, times=1):
-        self.faults.append([predicate, status, times])
+    def fail(self, predicate, status=500, times=1, landed=False):
+        self.faults.append([predicate, status, times, landed])
 
     def shorten(self, predicate, cut, times=1):
         """
@@ -183,9 +190,11 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         owner.requests.append((self.command, self.path, body))
         owner.headers.append(dict(self.headers.items()))
         for fault in owner.faults:
-            predicate, status, times = fault
+            predicate, status, times, landed = fault
             if times > 0 and predicate(self.command, self.path, body):
                 fault[2] -= 1
+                if landed:
+                    self._forward(body)
                 error = ('<Error><Code>Injected</Code><Message>fault '
                          'injected by the test</Message></Error>').encode()
                 self.send_response(status)
@@ -201,15 +210,7 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                 shortening[2] -= 1
                 etag = '"{0}"'.format(hashlib.md5(body).hexdigest())
                 body = body[:-cut]
-        # Forwarded as signed: the Host header is the one the client signed
-        # (an unchecked moto serves a shortened body signed for more).
-        headers = dict((key, val) for key, val in self.headers.items()
-                       if key.lower() not in ('connection',
-                                              'transfer-encoding',
-                                              'content-length'))
-        answer = requests.request(self.command, owner.target_url + self.path,
-                                  headers=headers, data=body,
-                                  allow_redirects=False, stream=False)
+        answer = self._forward(body)
         content = answer.content
         self.send_response(answer.status_code)
         for key, val in answer.headers.items():
@@ -226,16 +227,40 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         if self.command != 'HEAD':
             self.wfile.write(content)
 
+    def _forward(self, body):
+        # As signed: the Host header is the one the client signed (and the
+        # length is the body's: an unchecked moto takes a shortened body
+        # signed for more).
+        headers = dict((key, val) for key, val in self.headers.items()
+                       if key.lower() not in ('connection',
+                                              'transfer-encoding',
+                                              'content-length'))
+        return requests.request(self.command,
+                                self.owner.target_url + self.path,
+                                headers=headers, data=body,
+                                allow_redirects=False, stream=False)
+
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
 
-def direct_cloud(cloud):
-    """eustore_plugin's Cloud on the moto server itself, to look and tidy."""
+def bucket_is_gone(cloud, bucket):
+    """Whether the cloud (a Cloud) says it has no such bucket (404)."""
+    from eustore_plugin.cloud import CloudError
+    try:
+        cloud.list_keys(bucket)
+    except CloudError as err:
+        return err.status_code == 404
+    return False
+
+
+def direct_cloud(cloud, url=None):
+    """eustore_plugin's Cloud on the moto server itself, to look and tidy
+    (or on ``url``, a CloudProxy in front of it)."""
     import logging
     from requestbuilder.config import ConfigData, ConfigView
     from eustore_plugin.cloud import EC2, IAM, S3, Cloud, CloudAuth
     config = ConfigView(ConfigData([]))
-    url = '{0}::{1}'.format(REGION, cloud.url)
+    url = '{0}::{1}'.format(REGION, url or cloud.url)
     services = []
     for service_cls in (EC2, S3, IAM):
         service = service_cls(config, loglevel=logging.CRITICAL, url=url)

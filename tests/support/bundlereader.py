@@ -1,6 +1,9 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-BundleReader: verify and unpack an S3-backed bundle, streaming.
+BundleReader: verify and unpack an S3-backed bundle, streaming -- the
+tests' independent reader of what BundleWriter writes (the cloud is the
+product's only reader of bundles; the standard tools are the tests' other
+one, in bundles.py).
 
 The order of checks is chosen so nothing unauthenticated is used: the
 manifest signature is verified first (over the exact bytes in the file),
