@@ -191,26 +191,30 @@ def build(session):
         os.path.basename(path) for path in sorted(os.listdir(DIST))))
 
 
-def _leg(name, version, unavailable=None):
+def _leg(name, version, unavailable=None, side='3'):
     """
     Make a function the session ``name`` on ``version``'s interpreter; when
     there is none, or ``unavailable`` says why the leg cannot run, a session
     with no venv that records why (nox alone would skip it without a word
     in the summary).  Python 2.7 venvs come from virtualenv<20.22, the last
     that makes them; 3.x ones from the interpreter's own venv module, whose
-    pip fits it.
+    pip fits it.  ``side`` ('3' or '2.7') is the tag scripts/test runs the
+    legs by, the two sides side by side.
     """
     python = PYTHONS[version]
     reason = unavailable or (None if python else
                              'no Python {0} found'.format(version))
+
+    tags = ['side-' + side]
 
     def decorate(function):
         if reason:
             def unavailable_leg(session):
                 skip(session, name, version, reason)
             unavailable_leg.__doc__ = function.__doc__
-            return nox.session(name=name, python=False)(unavailable_leg)
-        return nox.session(name=name, python=python, venv_backend=(
+            return nox.session(name=name, python=False,
+                               tags=tags)(unavailable_leg)
+        return nox.session(name=name, python=python, tags=tags, venv_backend=(
             'virtualenv' if version == '2.7' else 'venv'))(function)
     return decorate
 
@@ -221,7 +225,7 @@ def full_3(session):
     run_tests(session, 'full-3', PY3)
 
 
-@_leg('full-2.7', '2.7')
+@_leg('full-2.7', '2.7', side='2.7')
 def full_2_7(session):
     """The whole suite on Python 2.7, from the sdist."""
     run_tests(session, 'full-2.7', '2.7', artefact_kind='sdist')
@@ -231,7 +235,8 @@ EUCA2OOLS_SRC = os.environ.get('EUCA2OOLS_SRC')
 
 
 @_leg('euca2ools-2.7', '2.7', unavailable=None if EUCA2OOLS_SRC else (
-    'EUCA2OOLS_SRC is not set (point it at a euca2ools 3.4 source tree)'))
+    'EUCA2OOLS_SRC is not set (point it at a euca2ools 3.4 source tree)'),
+    side='2.7')
 def euca2ools_2_7(session):
     """The 2.7 suite with euca2ools importable from EUCA2OOLS_SRC."""
     run_tests(session, 'euca2ools-2.7', '2.7',
@@ -239,17 +244,18 @@ def euca2ools_2_7(session):
               extra_dependencies=EUCA2OOLS_DEPENDENCIES)
 
 
-def _smoke_leg(version):
+def _smoke_leg(version, side):
     leg = 'smoke-' + version
 
-    @_leg(leg, version)
+    @_leg(leg, version, side=side)
     def smoke(session):
         """The tests marked smoke, from the wheel."""
         run_tests(session, leg, version, ['-m', 'smoke', 'tests'])
 
 
-for _version in SMOKE_VERSIONS:
-    _smoke_leg(_version)
+# Half the smoke legs beside the 2.7 ones, which take longer alone.
+for _number, _version in enumerate(SMOKE_VERSIONS):
+    _smoke_leg(_version, '2.7' if _number % 2 else '3')
 
 
 @nox.session(python=False)
