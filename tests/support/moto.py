@@ -125,6 +125,7 @@ class CloudProxy(object):
     def __init__(self, target_url):
         self.target_url = target_url.rstrip('/')
         self.faults = []
+        self.holds = []
         self.requests = []
         self.headers = []  # of each request, in the same order
         proxy = self
@@ -142,6 +143,16 @@ class CloudProxy(object):
     def fail(self, predicate, status=500, times=1):
         self.faults.append([predicate, status, times])
 
+    def hold(self, predicate):
+        """
+        Hold the next request matching ``predicate(method, path, body)``
+        until the test releases it (see :class:`HeldRequest`): a cloud that
+        is slow to answer exactly when the test wants it to be.
+        """
+        held = HeldRequest(predicate)
+        self.holds.append(held)
+        return held
+
     def form_requests(self, action):
         """The decoded form parameters of every EC2/IAM ``action`` call."""
         found = []
@@ -154,8 +165,28 @@ class CloudProxy(object):
         return found
 
     def stop(self):
+        for held in self.holds:
+            held.release(forward=False)
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class HeldRequest(object):
+    """
+    A request the proxy holds: ``arrived`` is set when it comes in;
+    ``release()`` sends it on to the cloud, ``release(forward=False)``
+    drops it unanswered (it never reaches the cloud).
+    """
+
+    def __init__(self, predicate):
+        self.predicate = predicate
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+        self.forward = True
+
+    def release(self, forward=True):
+        self.forward = forward
+        self.released.set()
 
 
 class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
@@ -171,6 +202,16 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         owner = self.owner
         owner.requests.append((self.command, self.path, body))
         owner.headers.append(dict(self.headers.items()))
+        for held in owner.holds:
+            if not held.arrived.is_set() and \
+                    held.predicate(self.command, self.path, body):
+                held.arrived.set()
+                held.released.wait(120)
+                if not held.forward:
+                    # Dropped unanswered, never reaching the cloud.
+                    self.close_connection = True
+                    return
+                break
         for fault in owner.faults:
             predicate, status, times = fault
             if times > 0 and predicate(self.command, self.path, body):
