@@ -152,13 +152,15 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if plan.virtualization_type != 'hvm' and not plan.kernel_id:
             self.check_may_register_kernels(cloud)
             self.check_hypervisor_chosen(image)
+        # Before the names are checked: what a run killed with -9 left is
+        # not "already installed", nor in the way of running it again.
+        cloud_id = cloud.identity(credentials.account_id)
+        undo_abandoned(cloud, cloud_id, report=warn)
         existing = self.already_installed(cloud, plan.names['machine'])
         if existing:
             return {'machine': existing, 'reused': True}
         self.check_names_free(cloud, plan)
 
-        cloud_id = cloud.identity(credentials.account_id)
-        undo_abandoned(cloud, cloud_id, report=warn)
         journal = Journal(cloud_id)
         registered = {}
         with WorkArea(self.args.get('directory')) as area:
