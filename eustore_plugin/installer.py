@@ -215,5 +215,5 @@ def register(plan, strategy, journal, role, location, virtualization_type,
                                            name=plan.names[role]))
         LOG.debug('registered %s as %s', location, image_id)
     if held.received is not None:
-        raise Interrupted(held.received)
+        raise Interrupted(held.received, presses=held.count)
     return image_id

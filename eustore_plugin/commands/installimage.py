@@ -26,7 +26,8 @@ from eustore_plugin.installer import InstallPlan, install, open_tar
 from eustore_plugin.journal import Journal, undo_abandoned
 from eustore_plugin.layout import analyze, image_name_base, registered_names
 from eustore_plugin.output import emit, warn
-from eustore_plugin.signals import Deferred, Interrupted, signal_number
+from eustore_plugin.signals import (Deferred, Interrupted, presses_of,
+                                    signal_number)
 from eustore_plugin.tarball import UserTarball, fetch_tarball, stream_tarball
 from eustore_plugin.urlpolicy import UrlRefused
 from eustore_plugin.workarea import WorkArea
@@ -349,14 +350,16 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         """
         Undo what the run created, then fail with one clear line (exit
         128 + the signal when interrupted).  The undo is not cut short by a
-        second Ctrl-C; a third stops it, and what is left is said exactly
-        and kept for the next run.
+        second Ctrl-C (the first one being the one that started it, if
+        one did); a third stops it, and what is left is said exactly and
+        kept for the next run.
         """
         exc_info = sys.exc_info()
         interrupted = isinstance(err, KeyboardInterrupt)
         created = not journal.empty
         try:
-            with Deferred('removing what this run created'):
+            with Deferred('removing what this run created',
+                          presses=presses_of(err) if interrupted else 0):
                 left = journal.undo(cloud)
         except Interrupted as again:
             journal.keep()
