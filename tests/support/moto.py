@@ -12,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -69,9 +70,12 @@ class MotoCloud(object):
             env['INITIAL_NO_AUTH_ACTION_COUNT'] = str(_BOOTSTRAP_CALLS)
         # A pyenv shim must not pick up the Python 2.7 leg's interpreter.
         env.pop('PYENV_VERSION', None)
+        # Its log (a line per request) goes to a file: a pipe nobody reads
+        # fills up, and then moto blocks mid-request, for good.
+        self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [executable, '-H', '127.0.0.1', '-p', str(self.port)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT)
         self._wait_until_up()
         self.key_id, self.secret_key = self._create_admin()
 
@@ -79,8 +83,9 @@ class MotoCloud(object):
         deadline = time.time() + 30
         while time.time() < deadline:
             if self._proc.poll() is not None:
+                self._log.seek(0)
                 raise RuntimeError('moto_server exited: {0}'.format(
-                    self._proc.stdout.read()))
+                    self._log.read().decode('utf-8', 'replace')))
             try:
                 requests.get(self.url + 'moto-api/', timeout=1)
                 return
@@ -108,7 +113,7 @@ class MotoCloud(object):
     def stop(self):
         self._proc.terminate()
         self._proc.wait()
-        self._proc.stdout.close()
+        self._log.close()
 
 
 class CloudProxy(object):
