@@ -13,7 +13,6 @@ asserts what is on disk, in S3 and in EC2 afterwards.
 from __future__ import absolute_import
 
 import hashlib
-import io
 import json
 import os
 import os.path
@@ -29,7 +28,7 @@ import pytest
 from eustore_plugin.backend import _FEEDER, uses_euca2ools
 from eustore_plugin.cloud import CloudError
 from eustore_plugin.layout import LayoutError, analyze, catalog_fields
-from tests.support.commands import clean_env
+from eustore_plugin.values import parse_utc
 from tests.support.demostore import TARBALLS
 from tests.support.gpg import missing_tools
 from tests.support.hostile import (
@@ -38,9 +37,14 @@ from tests.support.hostile import (
     outside_address, write_catalog, write_signed_catalog, write_tarball)
 from tests.support.http import StoreServer, header
 from tests.support.moto import direct_cloud
-from tests.test_install import (  # noqa: F401 (fixtures)
-    admin, cloud, eucarc, install, installed_ids, keys, non_admin, proxy,
-    store)
+from tests.test_install import (
+    admin, cloud, eucarc, fetch_and_decode, install, installed_ids, keys,
+    non_admin, proxy, store)
+
+# test_install.py's fixtures, used here too: a cloud behind a recording
+# proxy, an admin or not, the demo store, the user's eucarc.
+INSTALL_FIXTURES = (admin, cloud, eucarc, install, keys, non_admin, proxy,
+                    store)
 
 DESCRIBE = 'eustore-describe-images'
 INSTALL = 'eustore-install-image'
@@ -77,6 +81,12 @@ def far_store(tmpdir):
     server = HostileStore(str(tmpdir.mkdir('far')), host=address).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def cloud_s3(public_cloud):
+    """The stores' object storage itself, to look and tidy."""
+    return direct_cloud(public_cloud)
 
 
 @pytest.fixture
@@ -432,3 +442,676 @@ def test_an_install_killed_with_kill_9_is_undone_by_the_next(
     assert set(cloud.list_keys('kill9-bundles')) == put_now
     assert journals(user_env) == []
     assert dead_run not in os.listdir(str(runs))
+
+
+# ======================================================================
+# Rollback removes only what this run created, by identity
+
+def test_an_image_named_like_this_installs_kernel_is_left_alone(
+        install, admin, proxy, cloud, store):
+    theirs = cloud.register_image(
+        Name='byname-centos-kernel', Architecture='x86_64',
+        ImageLocation='earlier-bundles/byname-centos-kernel.manifest.xml')
+    result = install('-i', store.catalog['centos']['name'], '-b',
+                     'byname-bundles', '-p', 'byname-centos')
+    one_line(result, 'an image named byname-centos-kernel is already '
+                     'registered ({0})'.format(theirs))
+    # Found before anything was uploaded; theirs is still there.
+    assert puts(proxy) == []
+    assert not proxy.form_requests('DeregisterImage')
+    assert [found['imageId'] for found in
+            cloud.images_named('byname-centos-kernel')] == [theirs]
+
+
+def test_rollback_leaves_a_concurrent_installs_images(install, admin, proxy,
+                                                      cloud, store):
+    concurrent = {}
+
+    def machine_registration(method, path, body):
+        if not registering('identity-centos')(method, path, body):
+            return False
+        # Meanwhile another install registered images of the same names
+        # (clouds that do not refuse duplicate names exist), with bundles
+        # of its own; then this run's machine registration fails.
+        cloud.create_bucket('concurrent-bundles')
+        for role in ('kernel', 'ramdisk'):
+            name = 'identity-centos-' + role
+            cloud.put_object('concurrent-bundles', name + '.manifest.xml',
+                             b'<manifest/>')
+            concurrent[role] = cloud.register_image(
+                Name=name, Architecture='x86_64',
+                ImageLocation='concurrent-bundles/' + name + '.manifest.xml')
+        return True
+    proxy.fail(machine_registration, status=400, times=1)
+    result = install('-i', store.catalog['centos']['name'], '-b',
+                     'identity-bundles', '-p', 'identity-centos')
+    one_line(result, 'what this run uploaded or registered was removed')
+    for role in ('kernel', 'ramdisk'):
+        assert [found['imageId'] for found in cloud.images_named(
+            'identity-centos-' + role)] == [concurrent[role]]
+    assert sorted(cloud.list_keys('concurrent-bundles')) == [
+        'identity-centos-kernel.manifest.xml',
+        'identity-centos-ramdisk.manifest.xml']
+    assert concurrent['kernel'] not in [
+        call['ImageId'] for call in proxy.form_requests('DeregisterImage')]
+    assert len(proxy.form_requests('DeregisterImage')) == 2
+    assert bucket_gone(cloud, 'identity-bundles')
+
+
+# ======================================================================
+# Signals and interrupts
+
+def test_ctrl_c_during_a_slow_registration_waits_and_undoes_it(
+        user_env, eucarc, non_admin, proxy, cloud, store):
+    held = proxy.hold(registering('slow-fedora'))
+    run = RunningCommand(INSTALL, [
+        '-i', store.catalog['fedora']['name'], '-b', 'slow-bundles', '-p',
+        'slow-fedora'], dict(user_env, **eucarc))
+    assert held.arrived.wait(120), run.stderr
+    run.signal(signal.SIGINT)
+    run.wait_for('finishing the registration in flight first')
+    held.release()  # the cloud registers it after all
+    assert run.finish() == 128 + signal.SIGINT
+    assert run.stderr.splitlines()[-1] == (
+        'eustore-install-image: error: interrupted; what this run uploaded '
+        'or registered was removed')
+    assert 'Traceback' not in run.stderr
+    # Awaited, then undone by the id RegisterImage gave.
+    (deregistered,) = proxy.form_requests('DeregisterImage')
+    assert deregistered['ImageId'].startswith('ami-')
+    assert cloud.images_named('slow-fedora') == []
+    assert bucket_gone(cloud, 'slow-bundles')
+    assert journals(user_env) == []
+
+
+def _interrupted_rollback(user_env, eucarc, proxy, store, prefix):
+    """An install interrupted during its registration (which is awaited),
+    whose rollback is then held at its first DeregisterImage."""
+    registration = proxy.hold(registering(prefix))
+    undo = proxy.hold(lambda method, path, body:
+                      b'Action=DeregisterImage' in body)
+    run = RunningCommand(INSTALL, [
+        '-i', store.catalog['fedora']['name'], '-b', prefix + '-bundles',
+        '-p', prefix], dict(user_env, **eucarc))
+    assert registration.arrived.wait(120), run.stderr
+    run.signal(signal.SIGINT)
+    run.wait_for('finishing the registration in flight first')
+    registration.release()
+    assert undo.arrived.wait(120), run.stderr
+    run.signal(signal.SIGINT)
+    run.wait_for('removing what this run created first; 1 more '
+                 'interruption stops it')
+    return run, undo
+
+
+def test_a_second_ctrl_c_does_not_cut_the_rollback_short(
+        user_env, eucarc, non_admin, proxy, cloud, store):
+    run, undo = _interrupted_rollback(user_env, eucarc, proxy, store,
+                                      'second-fedora')
+    undo.release()
+    assert run.finish() == 128 + signal.SIGINT
+    assert run.stderr.splitlines()[-1] == (
+        'eustore-install-image: error: interrupted; what this run uploaded '
+        'or registered was removed')
+    assert 'Traceback' not in run.stderr
+    assert cloud.images_named('second-fedora') == []
+    assert bucket_gone(cloud, 'second-fedora-bundles')
+    assert journals(user_env) == []
+
+
+def test_a_third_ctrl_c_stops_the_rollback_and_says_what_is_left(
+        install, user_env, eucarc, non_admin, proxy, cloud, store):
+    run, undo = _interrupted_rollback(user_env, eucarc, proxy, store,
+                                      'third-fedora')
+    run.signal(signal.SIGINT)
+    assert run.finish() == 128 + signal.SIGINT
+    undo.release(forward=False)  # it never reached the cloud
+    assert 'Traceback' not in run.stderr
+    last = run.stderr.splitlines()[-1]
+    prefix = ('eustore-install-image: error: interrupted while removing '
+              'what this run created: left ')
+    assert last.startswith(prefix), run.stderr
+    listed, _, rest = last[len(prefix):].partition(' (written down in ')
+    journal_path = rest.split(';')[0]
+    assert os.path.isfile(journal_path)
+    # Exactly what is still in the cloud.
+    (image,) = cloud.images_named('third-fedora')
+    keys = cloud.list_keys('third-fedora-bundles')
+    expected = ['image {0} (third-fedora)'.format(image['imageId'])] + [
+        'object third-fedora-bundles/' + key for key in keys] + [
+        'bucket third-fedora-bundles']
+    assert sorted(listed.split('; ')) == sorted(expected)
+    # ... and the next install into this cloud removes it, and says so.
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'after-third-bundles', '--pad-name')
+    assert list(installed_ids(result)) == ['image']
+    assert any('an install interrupted at' in line and
+               line.endswith('; removed') for line in result.messages)
+    assert cloud.images_named('third-fedora') == []
+    assert bucket_gone(cloud, 'third-fedora-bundles')
+    assert not os.path.exists(journal_path)
+
+
+@pytest.mark.parametrize('command', [DESCRIBE, CHECK, INSTALL])
+def test_ctrl_c_during_a_catalog_fetch(user_env, eucarc, hostile, command):
+    hostile.drip('/catalog', json.dumps({'images': []}).encode(), 0.2)
+    args = ['-U', hostile.url, '--stall-timeout', '120']
+    if command == INSTALL:
+        args += ['-i', 'any', '-b', 'ctrl-c-bundles']
+    run = RunningCommand(command, args, dict(user_env, **eucarc))
+    wait_until(lambda: hostile.sent.get('/catalog'), 'the catalog fetch')
+    run.signal(signal.SIGINT)
+    assert run.finish() == 128 + signal.SIGINT
+    assert run.stderr == '{0}: error: interrupted\n'.format(command)
+    assert run.stdout == ''
+
+
+@needs_gpg
+def test_ctrl_c_during_the_publishers_lock_wait(operator, cloud_s3,
+                                                operator_s3, store_bucket):
+    cloud_s3.create_bucket(store_bucket)
+    lock = json.dumps({'owner': 'another publisher', 'token': 'theirs',
+                       'since': '2026-01-01T00:00:00Z'}).encode()
+    cloud_s3.put_object(store_bucket, 'catalog.lock', lock, acl='private')
+    run = operator.start(PUBLISH, *operator.publish_args('fedora'))
+    lock_path = '/{0}/catalog.lock'.format(store_bucket)
+    wait_until(lambda: len([path for method, path, _ in operator_s3.requests
+                            if method == 'PUT' and path == lock_path]) >= 2,
+               'waiting for the lock')
+    run.signal(signal.SIGINT)
+    assert run.finish() == 128 + signal.SIGINT
+    assert run.stderr == 'eustore-publish-image: error: interrupted\n'
+    # Their lock is theirs still; nothing was published, nothing left.
+    assert cloud_s3.get_object(store_bucket, 'catalog.lock') == lock
+    assert cloud_s3.list_keys(store_bucket) == ['catalog.lock']
+
+
+# ======================================================================
+# Bounds: size, time, depth
+
+@pytest.mark.parametrize('keep', [False, True], ids=['streamed', 'kept'])
+def test_a_body_without_length_is_held_to_the_catalogs_size(
+        install, hostile, non_admin, proxy, cloud, demo_store_dir, tmpdir,
+        keep):
+    data = demo_bytes(demo_store_dir, FEDORA)
+    size = 16 * 1024
+    write_catalog(hostile.root, [entry(
+        'endless', 'images/endless.tgz', size=size,
+        sha256=hashlib.sha256(data[:size]).hexdigest())])
+    hostile.chunked('/images/endless.tgz', data, endless=True)
+    args = ['-i', 'endless', '-b', 'endless-bundles', '-p', 'endless',
+            '-U', hostile.url]
+    directory = tmpdir.mkdir('keep')
+    if keep:
+        args += ['-d', str(directory)]
+    result = install(*args)
+    one_line(result, 'sent more than the 16384 bytes the catalog gives')
+    # It stopped reading: far less went than the server would have sent.
+    assert hostile.sent['/images/endless.tgz'] < 64 * 1024 * 1024
+    # Nothing kept, registered or left in the cloud.
+    assert tree(str(directory)) == ({os.path.join(
+        'eustore-install', '.eustore-install'): tree(str(directory)).get(
+            os.path.join('eustore-install', '.eustore-install'))}
+        if keep else {})
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_gone(cloud, 'endless-bundles')
+
+
+def _cache_files(home):
+    directory = os.path.join(home, '.cache', 'eustore')
+    if not os.path.isdir(directory):
+        return {}
+    return tree(directory)
+
+
+_BOMB = []
+
+
+def test_a_gzip_bomb_catalog_is_refused(cli, hostile, user_env):
+    if not _BOMB:
+        _BOMB.append(gzip_bomb(64 * 1024 * 1024))
+    assert len(_BOMB[0]) < 1024 * 1024  # on the wire
+    hostile.gzip_encoded('/catalog', _BOMB[0])
+    result = cli(DESCRIBE, '-U', hostile.url)
+    one_line(result, 'is larger than the 33554432 bytes a catalog may have '
+                     '(after decoding)')
+    assert result.stdout == ''
+    assert _cache_files(user_env['HOME']) == {}
+
+
+def test_a_dripping_store_fails_at_the_stall_timeout(
+        user_env, eucarc, hostile, non_admin, proxy, cloud, demo_store_dir,
+        tmpdir):
+    data = copy_demo(demo_store_dir, hostile.root, FEDORA)
+    write_catalog(hostile.root, [entry('fedora', FEDORA, data=data)])
+    # A byte every 0.3 seconds: never a pause as long as the socket's
+    # timeout, never any progress either.
+    hostile.drip('/' + FEDORA, data, 0.3)
+    run = RunningCommand(INSTALL, [
+        '-i', 'fedora', '-b', 'drip-bundles', '-p', 'drip', '-U',
+        hostile.url, '--stall-timeout', '1'], dict(user_env, **eucarc))
+    assert run.finish(timeout=120) == 1
+    assert 'was cut off 6 times (last: no data for 1 seconds)' in \
+        run.stderr.splitlines()[-1]
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_gone(cloud, 'drip-bundles')
+    # The catalog the same way, and check-store (for a user with no copy
+    # of it to fall back on).
+    hostile.drip('/catalog', b'{"images": []}', 0.3)
+    for command in (DESCRIBE, CHECK):
+        run = RunningCommand(command, ['-U', hostile.url, '--stall-timeout',
+                                       '1'], dict(user_env, HOME=str(
+                                           tmpdir.mkdir(command))))
+        assert run.finish(timeout=120) == 1
+        assert run.stderr == (
+            '{0}: error: the store at {1}catalog sent nothing for 1 seconds'
+            '\n'.format(command, hostile.url))
+
+
+def test_a_stalled_catalog_falls_back_to_the_cached_copy(cli, hostile):
+    write_catalog(hostile.root, [entry('cached', 'images/cached.tgz')])
+    first = cli(DESCRIBE, '-U', hostile.url)
+    assert first.returncode == 0, first
+    hostile.drip('/catalog', b'{"images": []}', 0.3)
+    again = cli(DESCRIBE, '-U', hostile.url, '--stall-timeout', '1')
+    assert again.returncode == 0, again
+    assert again.lines == first.lines
+    assert any('sent nothing for 1 seconds; using its catalog as fetched '
+               'at ' in line for line in again.messages)
+
+
+@pytest.mark.parametrize('answer, complaint', [
+    ('unsolicited-304', 'answered "304 Not Modified" for {url}catalog to a '
+                        'request that had no copy to compare'),
+    ('deep-json', 'the catalog at {url}catalog nests deeper than 64 '
+                  'levels'),
+], ids=['unsolicited-304', 'deep-json'])
+def test_odd_answers_give_one_clear_line(cli, hostile, answer, complaint):
+    if answer == 'unsolicited-304':
+        hostile.not_modified('/catalog')
+    else:
+        hostile.document('/catalog', deep_json(100000))
+    result = cli(DESCRIBE, '-U', hostile.url)
+    one_line(result, complaint.format(url=hostile.url))
+    assert result.stdout == ''
+
+
+def test_odd_fields_cost_their_entry_a_field_not_the_listing(cli, hostile):
+    def image(name, size):
+        return (u'{{"name": "{0}", "os": "linux", "architecture": "x86_64",'
+                u' "url": "images/x.tgz", "size": {1}}}'.format(name, size))
+    document = u'{{"images": [{0}]}}'.format(u', '.join([
+        image('first', 10), image('huge', '1e999'),
+        image('bad\\ud800name', 10), image('digits', '9' * 40),
+        image('nan', 'NaN'), image('deep', '[[[[1]]]]'),
+        image('last', 10)]))
+    hostile.document('/catalog', document.encode('ascii'))
+    result = cli(DESCRIBE, '-U', hostile.url)
+    assert result.returncode == 0, result
+    assert [line.split('\t')[0] for line in result.lines] == [
+        'first', 'huge', 'bad\\ud800name', 'digits', 'nan', 'deep', 'last']
+    listed = json.loads(cli(DESCRIBE, '-U', hostile.url, '--json').stdout)
+    assert [item['size'] for item in listed] == [10, None, 10, None, None,
+                                                 None, 10]
+    assert listed[2]['name'] == u'bad\ud800name'
+
+
+# ======================================================================
+# Freshness: replayed and expired signed catalogs
+
+@needs_gpg
+def test_an_older_signed_catalog_is_refused_and_the_cache_kept(
+        cli, install, hostile, signing_key, user_env, eucarc, non_admin,
+        proxy, demo_store_dir):
+    data = copy_demo(demo_store_dir, hostile.root, FEDORA)
+    trust = ['--trusted-key', signing_key.public_file]
+    write_signed_catalog(hostile.root, signing_key, [
+        entry('current', FEDORA, data=data)], serial=2)
+    first = cli(DESCRIBE, '-U', hostile.url, *trust)
+    assert first.returncode == 0, first
+    cached = _cache_files(user_env['HOME'])
+    assert len(cached) == 1
+    # Served again: an older catalog, signed as validly, still listing an
+    # image since withdrawn.
+    write_signed_catalog(hostile.root, signing_key, [
+        entry('current', FEDORA, data=data),
+        entry('withdrawn', FEDORA, data=data)], serial=1,
+        generated='2025-01-01T00:00:00Z')
+    again = cli(DESCRIBE, '-U', hostile.url, *trust)
+    line = one_line(again, 'refusing the catalog at {0}catalog: it is older '
+                           '(serial 1) than the one you had from it on '
+                           .format(hostile.url))
+    assert '(serial 2)' in line
+    assert again.stdout == ''
+    result = install('-i', 'withdrawn', '-b', 'replay-bundles', '-U',
+                     hostile.url, *trust)
+    one_line(result, 'it is older (serial 1)')
+    assert puts(proxy) == []
+    assert _cache_files(user_env['HOME']) == cached
+
+
+@needs_gpg
+def test_an_expired_signed_catalog_is_refused_and_the_cache_kept(
+        operator, cli, cloud_s3, store_bucket, store_url, signing_key,
+        user_env, tmpdir):
+    assert operator.publish('fedora', '--valid-for', '1').returncode == 0
+    published = json.loads(cloud_s3.get_object(store_bucket,
+                                               'catalog').decode('utf-8'))
+    assert published['serial'] == 1
+    assert parse_utc(published['valid-until']) - \
+        parse_utc(published['generated']) == 86400
+    trust = ['--trusted-key', signing_key.public_file]
+    first = cli(DESCRIBE, '-U', store_url, *trust)
+    assert first.returncode == 0, first
+    cached = _cache_files(user_env['HOME'])
+    # The same catalog, its validity run out (edited and signed again with
+    # the store's key, as if served after its time).
+    published.update(serial=2, **{'valid-until': '2001-01-01T00:00:00Z'})
+    body = json.dumps(published).encode('utf-8')
+    cloud_s3.put_object(store_bucket, 'catalog', body, acl='public-read')
+    cloud_s3.put_object(store_bucket, 'catalog.asc', signing_key.sign(body),
+                        acl='public-read')
+    again = cli(DESCRIBE, '-U', store_url, *trust)
+    one_line(again, 'refusing the catalog at {0}catalog: it expired on '
+                    '2001-01-01 00:00:00 UTC'.format(store_url))
+    assert _cache_files(user_env['HOME']) == cached
+    # A user who never saw the store refuses it too, and keeps nothing.
+    fresh = str(tmpdir.mkdir('fresh-home'))
+    new_user = cli(DESCRIBE, '-U', store_url, *trust, env={'HOME': fresh})
+    one_line(new_user, 'it expired on 2001-01-01 00:00:00 UTC')
+    assert _cache_files(fresh) == {}
+
+
+# ======================================================================
+# Terminal injection
+
+HOSTILE_NAMES = {
+    'title': u'title' + TITLE,
+    'overwrite': u'fake' + RETURN + u'centos-x86_64-demo\tcentos',
+    'lines': u'two\nlines',
+    'c1': u'csi\x9b2J',
+}
+SHOWN_NAMES = {
+    'title': u'title\\x1b]0;pwned\\x07',
+    'overwrite': u'fake\\rcentos-x86_64-demo\\tcentos',
+    'lines': u'two\\nlines',
+    'c1': u'csi\\x9b2J',
+}
+
+
+def test_escape_sequences_never_reach_the_terminal(
+        cli, install, hostile, non_admin, proxy):
+    images = [entry(HOSTILE_NAMES[key], 'images/{0}.tgz'.format(key),
+                    size=10, description=CLEAR + u'cleared\t' + TITLE)
+              for key in sorted(HOSTILE_NAMES)]
+    images.append(dict(images[0]))  # a duplicate, to be warned about
+    write_catalog(hostile.root, images)
+    for key in HOSTILE_NAMES:
+        hostile.document('/images/{0}.tgz'.format(key), b'', status=403,
+                         reason=CLEAR + 'denied' + TITLE)
+    hostile.document('/other/catalog', b'', status=400,
+                     reason=TITLE + 'bad' + CLEAR)
+
+    listing = cli(DESCRIBE, '-U', hostile.url)
+    verbose = cli(DESCRIBE, '-U', hostile.url, '-v')
+    check = cli(CHECK, '-U', hostile.url)
+    unknown = install('-i', 'title', '-b', 'tty-bundles', '-U', hostile.url)
+    denied = install('-i', HOSTILE_NAMES['title'], '-b', 'tty-bundles',
+                     '-U', hostile.url)
+    reason = cli(DESCRIBE, '-U', hostile.url + 'other/')
+    for result in (listing, verbose, check, unknown, denied, reason):
+        no_raw_controls(result.stdout, result.stderr)
+    # One line per entry, every line of six cells (ten with -v): a tab or
+    # a newline in a field cannot make another.
+    assert listing.returncode == 0, listing
+    assert [line.split('\t')[0] for line in listing.lines] == [
+        SHOWN_NAMES[key] for key in sorted(HOSTILE_NAMES)] + [
+        SHOWN_NAMES['c1']]
+    assert all(len(line.split('\t')) == 6 for line in listing.lines)
+    assert all(len(line.split('\t')) == 10 for line in verbose.lines)
+    assert listing.lines[0].split('\t')[5] == \
+        u'\\x1b[2Jcleared\\t\\x1b]0;pwned\\x07'
+    assert any('more than once' in line for line in listing.messages)
+    assert [line.split('\t')[:2] for line in check.lines] == [
+        ['FAILED', SHOWN_NAMES[key]] for key in sorted(HOSTILE_NAMES)] + [
+        ['FAILED', SHOWN_NAMES['c1']]]
+    assert 'answered 403 \\x1b[2Jdenied\\x1b]0;pwned\\x07' in check.lines[0]
+    one_line(unknown, u'closest names: ' + SHOWN_NAMES['title'])
+    one_line(denied, 'answered 403 \\x1b[2Jdenied\\x1b]0;pwned\\x07 for')
+    one_line(reason, 'answered 400 \\x1b]0;pwned\\x07bad\\x1b[2J for')
+    assert puts(proxy) == []
+    # --json is plain ASCII JSON, the names exactly as the catalog has them.
+    as_json = cli(DESCRIBE, '-U', hostile.url, '--json')
+    assert as_json.returncode == 0
+    as_json.stdout.encode('ascii')
+    assert [item['name'] for item in json.loads(as_json.stdout)] == [
+        HOSTILE_NAMES[key] for key in sorted(HOSTILE_NAMES)] + [
+        HOSTILE_NAMES['c1']]
+
+
+# ======================================================================
+# The operator's side
+
+def gpgv_verifies(key, document, signature, tmpdir):
+    """Whether gpgv itself finds ``signature`` a good one of ``document``
+    by ``key``."""
+    where = tmpdir.mkdir('gpgv-' + uuid.uuid4().hex[:8])
+    keyring = key.export_binary(str(where.join('keyring.gpg')))
+    where.join('catalog').write_binary(document)
+    where.join('catalog.asc').write_binary(signature)
+    return subprocess.call(
+        ['gpgv', '--keyring', keyring, str(where.join('catalog.asc')),
+         str(where.join('catalog'))], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE) == 0
+
+
+def store_state(cloud_s3, bucket):
+    catalog = cloud_s3.get_object(bucket, 'catalog')
+    return (catalog, cloud_s3.get_object(bucket, 'catalog.asc'),
+            json.loads(catalog.decode('utf-8'))['images'],
+            set(cloud_s3.list_keys(bucket)))
+
+
+@needs_gpg
+def test_withdraw_deletes_nothing_another_entry_or_the_store_needs(
+        operator, cloud_s3, store_bucket, signing_key, tmpdir):
+    assert operator.publish('centos').returncode == 0
+    assert operator.publish('fedora').returncode == 0
+    catalog = json.loads(cloud_s3.get_object(store_bucket,
+                                             'catalog').decode('utf-8'))
+    fedora_url = [image['url'] for image in catalog['images']
+                  if image['name'] == 'fedora-demo'][0]
+    # Entries a hand edit (or a hostile co-operator) added: urls naming
+    # fedora's tarball another way, the catalog, its signature.
+    aliases = {'dot-slash': './' + fedora_url,
+               'doubled-slashes': fedora_url.replace('/', '//'),
+               'escaped': fedora_url.replace('images/', 'images/%2E/'),
+               'catalog': 'catalog', 'signature': 'catalog.asc',
+               'climbing': 'images/../catalog'}
+    for name, url in sorted(aliases.items()):
+        catalog['images'].append({'name': name, 'url': url, 'os': 'linux',
+                                  'architecture': 'x86_64'})
+    body = json.dumps(catalog).encode('utf-8')
+    cloud_s3.put_object(store_bucket, 'catalog', body, acl='public-read')
+    cloud_s3.put_object(store_bucket, 'catalog.asc', signing_key.sign(body),
+                        acl='public-read')
+    keys_before = set(cloud_s3.list_keys(store_bucket))
+    for name in sorted(aliases):
+        result = operator(WITHDRAW, '-i', name, '--sign-key',
+                          signing_key.fingerprint)
+        assert result.returncode == 0, result
+    document, signature, images, keys = store_state(cloud_s3, store_bucket)
+    assert keys == keys_before
+    assert sorted(image['name'] for image in images) == ['centos-demo',
+                                                         'fedora-demo']
+    assert gpgv_verifies(signing_key, document, signature, tmpdir)
+    # Withdrawing fedora itself does delete its tarball, now unnamed.
+    assert operator(WITHDRAW, '-i', 'fedora-demo', '--sign-key',
+                    signing_key.fingerprint).returncode == 0
+    assert set(cloud_s3.list_keys(store_bucket)) == keys_before - {
+        fedora_url}
+
+
+@needs_gpg
+@pytest.mark.parametrize('held_at', ['catalog', 'catalog.asc'])
+def test_a_publisher_that_lost_its_lock_fails_and_the_store_stays_whole(
+        operator, operator_s3, cloud_s3, store_bucket, signing_key, tmpdir,
+        held_at):
+    assert operator.publish('debian').returncode == 0
+    path = '/{0}/{1}'.format(store_bucket, held_at)
+    held = operator_s3.hold(lambda method, asked, body: method == 'PUT' and
+                            asked.split('?')[0] == path)
+    first = operator.start(PUBLISH, *operator.publish_args('fedora'))
+    assert held.arrived.wait(120), first.stderr
+    # Meanwhile another operator, told the first is gone, breaks its lock
+    # and publishes; then a third takes the lock and is still at work.
+    second = operator.publish('centos', '--break-lock')
+    assert second.returncode == 0, second
+    third = json.dumps({'owner': 'a third publisher', 'token': 'third',
+                        'since': '2026-01-01T00:00:00Z'}).encode('utf-8')
+    cloud_s3.put_object(store_bucket, 'catalog.lock', third, acl='private')
+    held.release()
+    assert first.finish() == 1
+    assert 'Traceback' not in first.stderr
+    last = first.stderr.splitlines()[-1]
+    assert "this publisher's lock on {0}/ was taken".format(store_bucket) \
+        in last, first.stderr
+    # A catalog and a signature that match; the third's lock left alone;
+    # every tarball the catalog names there, and no other.
+    document, signature, images, keys = store_state(cloud_s3, store_bucket)
+    assert gpgv_verifies(signing_key, document, signature, tmpdir)
+    assert cloud_s3.get_object(store_bucket, 'catalog.lock') == third
+    names = set(image['name'] for image in images)
+    assert {'debian-demo', 'centos-demo'} <= names
+    assert set(key for key in keys if key.startswith('images/')) == set(
+        image['url'] for image in images)
+
+
+# ======================================================================
+# euca2ools backend: no name from a tarball is an option
+# (docs/threat-model.md, "euca2ools backend")
+
+def _option_tarball(tmpdir, victim):
+    disk = b'\x00disk image\x00' * 4096
+    path = str(tmpdir.join('options.tgz'))
+    write_tarball(path, [
+        file_member('options/options.img', disk),
+        file_member('--index-file=' + str(victim), b'no option'),
+        file_member('--to-command=touch ' + str(victim) + '.made', b'')])
+    return path, disk
+
+
+@pytest.mark.parametrize('name', ['--index-file=/tmp/x', '-T', '-',
+                                  '--to-command=sh'])
+def test_the_layout_rules_refuse_members_named_like_options(name):
+    members = [('img/disk.img', 100), (name, 10)]
+    for check in (analyze, catalog_fields):
+        with pytest.raises(LayoutError) as refused:
+            check(members)
+        assert 'would take for an option' in str(refused.value)
+    # Whatever kind of member it is.
+    link = link_member(name, 'img/disk.img')[0]
+    with pytest.raises(LayoutError):
+        analyze([link] + members[:1])
+
+
+@needs_gpg
+def test_publish_refuses_members_named_like_options(operator, cloud_s3,
+                                                    store_bucket, tmpdir,
+                                                    signing_key):
+    victim = tmpdir.join('victim')
+    victim.write_binary(b'precious')
+    path, _ = _option_tarball(tmpdir, victim)
+    result = operator(PUBLISH, '-t', path, '-s', 'options', '-a', 'x86_64',
+                      '--os', 'linux', '--sign-key', signing_key.fingerprint)
+    one_line(result, 'would take for an option')
+    assert victim.read_binary() == b'precious'
+    assert not os.path.exists(str(victim) + '.made')
+    assert not cloud_s3.bucket_exists(store_bucket)
+
+
+def test_install_refuses_members_named_like_options(install, non_admin,
+                                                    proxy, cloud, tmpdir):
+    victim = tmpdir.join('victim')
+    victim.write_binary(b'precious')
+    path, _ = _option_tarball(tmpdir, victim)
+    result = install('-t', path, '-s', 'options', '-a', 'x86_64', '-b',
+                     'options-bundles', '-p', 'options')
+    one_line(result, 'would take for an option')
+    assert victim.read_binary() == b'precious'
+    assert not os.path.exists(str(victim) + '.made')
+    assert puts(proxy) == []
+    assert not proxy.form_requests('RegisterImage')
+
+
+def test_the_euca2ools_feeder_reads_members_by_position(tmpdir):
+    # What feeds euca2ools each member (backend.py), run as it is run
+    # there: it is given positions, never names, so a member named like an
+    # option is only a name.
+    victim = tmpdir.join('victim')
+    victim.write_binary(b'precious')
+    path, disk = _option_tarball(tmpdir, victim)
+    for index, expected in enumerate([disk, b'no option', b'']):
+        proc = subprocess.Popen([sys.executable, '-c', _FEEDER, path,
+                                 str(index)], stdout=subprocess.PIPE)
+        assert proc.communicate()[0] == expected
+        assert proc.returncode == 0
+    assert victim.read_binary() == b'precious'
+    assert not os.path.exists(str(victim) + '.made')
+
+
+# ======================================================================
+# What held up, and must keep holding
+
+def test_links_devices_and_climbing_names_touch_nothing(
+        install, non_admin, proxy, cloud, keys, tmpdir):
+    work = tmpdir.mkdir('work')
+    token = uuid.uuid4().hex[:12]
+    climbing = '../../climbed-' + token
+    absolute = '/tmp/eustore-absolute-' + token
+    disk = b'\x01the one disk image\x01' * 4096
+    path = str(tmpdir.join('tricky.tgz'))
+    write_tarball(path, [
+        file_member(climbing, b'climbed out'),
+        file_member(absolute, b'absolute'),
+        link_member('tricky/link.img', '/etc/passwd'),
+        link_member('tricky/hard.img', 'tricky/tricky.img', hard=True),
+        device_member('tricky/device.img'),
+        file_member('tricky/tricky.img', disk),
+        link_member('tricky/later.img', '/etc/shadow')])
+    result = install('-t', path, '-s', 'tricky', '-a', 'x86_64', '-b',
+                     'tricky-bundles', '-p', 'tricky', '-d', str(work),
+                     cwd=str(work))
+    assert list(installed_ids(result)) == ['image']
+    # The one regular disk image is what went into the cloud ...
+    decoded = fetch_and_decode(cloud, 'tricky-bundles',
+                               'tricky.manifest.xml', keys[1],
+                               str(tmpdir.join('decoded')))
+    assert decoded == disk
+    # ... and no member was written anywhere.
+    assert not os.path.lexists(os.path.join(str(work), climbing))
+    assert not os.path.lexists(absolute)
+    assert sorted(tree(str(work))) == [
+        os.path.join('eustore-install', '.eustore-install')]
+
+
+def test_redirect_loops_and_endless_server_errors_end_in_one_line(
+        cli, install, hostile, non_admin, proxy, cloud, demo_store_dir):
+    hostile.redirect('/loop/catalog', '/loop/catalog')
+    looping = cli(DESCRIBE, '-U', hostile.url + 'loop/')
+    # requestbuilder follows five redirects, then reports the sixth.
+    one_line(looping, 'answered 302 Found for {0}loop/catalog'.format(
+        hostile.url))
+    assert hostile.paths_requested().count('/loop/catalog') == 6
+    hostile.faults['/failing/catalog'] = 503
+    failing = cli(DESCRIBE, '-U', hostile.url + 'failing/')
+    one_line(failing, 'answered 503')
+    # A tarball that always fails: one line, and nothing left behind.
+    data = copy_demo(demo_store_dir, hostile.root, FEDORA)
+    write_catalog(hostile.root, [entry('fedora', FEDORA, data=data)])
+    hostile.faults['/' + FEDORA] = 500
+    result = install('-i', 'fedora', '-b', 'failing-bundles', '-p',
+                     'failing', '-U', hostile.url)
+    one_line(result, 'answered 500')
+    assert not proxy.form_requests('RegisterImage')
+    assert puts(proxy) == []
