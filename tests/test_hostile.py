@@ -1096,22 +1096,50 @@ def test_links_devices_and_climbing_names_touch_nothing(
 
 
 def test_redirect_loops_and_endless_server_errors_end_in_one_line(
-        cli, install, hostile, non_admin, proxy, cloud, demo_store_dir):
+        cli, install, hostile, non_admin, proxy, cloud, demo_store_dir,
+        tmpdir):
+    # One retry of a 5xx, not requestbuilder's default two with back-off:
+    # that it ends is the point, not how long it tries.
+    config = tmpdir.join('retries.ini')
+    config.write('[global]\nmax-retries = 1\n')
+    retries = {'EUCA_CONFIG_PATH': str(config)}
     hostile.redirect('/loop/catalog', '/loop/catalog')
-    looping = cli(DESCRIBE, '-U', hostile.url + 'loop/')
+    looping = cli(DESCRIBE, '-U', hostile.url + 'loop/', env=retries)
     # requestbuilder follows five redirects, then reports the sixth.
     one_line(looping, 'answered 302 Found for {0}loop/catalog'.format(
         hostile.url))
     assert hostile.paths_requested().count('/loop/catalog') == 6
     hostile.faults['/failing/catalog'] = 503
-    failing = cli(DESCRIBE, '-U', hostile.url + 'failing/')
+    failing = cli(DESCRIBE, '-U', hostile.url + 'failing/', env=retries)
     one_line(failing, 'answered 503')
+    assert hostile.paths_requested().count('/failing/catalog') == 2
     # A tarball that always fails: one line, and nothing left behind.
     data = copy_demo(demo_store_dir, hostile.root, FEDORA)
     write_catalog(hostile.root, [entry('fedora', FEDORA, data=data)])
     hostile.faults['/' + FEDORA] = 500
     result = install('-i', 'fedora', '-b', 'failing-bundles', '-p',
-                     'failing', '-U', hostile.url)
+                     'failing', '-U', hostile.url, env=retries)
     one_line(result, 'answered 500')
+    assert hostile.paths_requested().count('/' + FEDORA) == 2
     assert not proxy.form_requests('RegisterImage')
     assert puts(proxy) == []
+
+
+@pytest.mark.parametrize('damage', ['truncated', 'not-gzip'])
+def test_a_damaged_tarball_the_catalog_vouches_for_leaves_nothing(
+        install, hostile, non_admin, proxy, cloud, demo_store_dir, damage):
+    data = demo_bytes(demo_store_dir, FEDORA)
+    data = data[:len(data) // 2] if damage == 'truncated' else \
+        b'PK\x03\x04 a zip file, not a tar.gz' * 512
+    # Its checksums are of these very bytes: only reading it can tell.
+    target = os.path.join(hostile.root, 'images', 'damaged.tgz')
+    os.makedirs(os.path.dirname(target))
+    with open(target, 'wb') as out:
+        out.write(data)
+    write_catalog(hostile.root, [entry('damaged', 'images/damaged.tgz',
+                                       data=data)])
+    result = install('-i', 'damaged', '-b', 'damaged-bundles', '-p',
+                     'damaged', '-U', hostile.url)
+    one_line(result, 'is not a readable tar.gz')
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_gone(cloud, 'damaged-bundles')
