@@ -20,7 +20,7 @@ being replayed:
 (UTC, ``YYYY-MM-DDThh:mm:ssZ``).
 """
 
-from __future__ import absolute_import
+from __future__ import absolute_import, unicode_literals
 
 import collections
 import difflib

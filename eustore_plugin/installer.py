@@ -244,7 +244,7 @@ def register(plan, strategy, cloud, journal, role, location,
                                            name=plan.names[role]))
         LOG.debug('registered %s as %s', location, image_id)
     if held.received is not None:
-        raise Interrupted(held.received)
+        raise Interrupted(held.received, presses=held.count)
     if plan.tags:
         tags = dict(plan.tags)
         tags.update((BUNDLE_TAGS[name], value) for name, value in (

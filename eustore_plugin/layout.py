@@ -19,6 +19,11 @@ names to their roles.
 
 The rules
 ---------
+No member's name may start with "-": such a name is an option to any
+program it is handed to as an argument (``tar -xzOf TARBALL --index-file=
+...`` truncates a file), and no image tarball needs one (docs/threat-model.md,
+"euca2ools backend").
+
 Only regular files count: directories, symlinks and hard links are skipped
 (a ``vmlinuz -> vmlinuz-2.6.x`` symlink is not a second kernel), as are
 dot-files such as the ``._*`` AppleDouble files macOS tar adds, and anything
@@ -141,6 +146,25 @@ class ImageLayout(object):
 
 # ------------------------------------------------------------------ members
 
+def _member_name(member):
+    name = member[0] if isinstance(member, tuple) else member.name
+    if isinstance(name, six.binary_type):
+        name = name.decode('utf-8', 'replace')
+    return name
+
+
+def _refuse_option_names(members):
+    """LayoutError for the first member (of any type) named like an
+    option."""
+    for member in members:
+        name = _member_name(member)
+        if name.startswith('-'):
+            raise LayoutError(
+                u'the tarball holds a member named "{0}", which a program '
+                u'given it as an argument (tar) would take for an option; '
+                u'no image tarball has one: repack it'.format(name))
+
+
 def _regular_files(members):
     """(MemberRef, path components) of every regular file that counts."""
     for member in members:
@@ -189,6 +213,8 @@ def analyze(members, hypervisor=None, virtualization_type=None):
     virt = _normalize_virtualization_type(virtualization_type)
     if hypervisor is not None:
         hypervisor = six.text_type(hypervisor).strip().lower() or None
+    members = list(members)
+    _refuse_option_names(members)
 
     found = {'machine': [], 'kernel': [], 'ramdisk': []}
     seen = {}

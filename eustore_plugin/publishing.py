@@ -19,7 +19,9 @@ for the pair, checked to be still this publisher's before each write; the
 lock.  A publisher that finds its lock taken (broken with ``--break-lock``)
 after writing the catalog puts the previous one back (if nobody changed it
 since) and fails, so the store is not left with a catalog and a signature
-that do not match.
+that do not match; the signature is written only over the one it saw
+(``If-Match``), so one whose lock is taken between its check and its write
+fails too instead of overwriting its successor's.
 """
 
 from __future__ import absolute_import
@@ -83,8 +85,13 @@ def change_catalog(store, change, signer=None, break_lock=False,
                 'another one ignoring the store\'s lock?'.format(store))
         try:
             store.still_locked()
-            if signer is not None:
-                store.write_signature(signature)
+            if signer is not None and not store.write_signature(signature):
+                # Its lock was taken between the check and the write.
+                raise LockLostError(
+                    'this publisher\'s lock on {0} was taken (with '
+                    '--break-lock?) while it worked: another publisher '
+                    'signed the catalog since, so the catalog and '
+                    'signature in the store are that one\'s'.format(store))
         except BaseException:
             LOG.debug('could not finish: putting the previous catalog back')
             _restore_catalog(store, old, written)

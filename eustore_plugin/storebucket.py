@@ -86,6 +86,8 @@ class StoreBucket(object):
         self.prefix = prefix.strip('/') + '/' if prefix.strip('/') else ''
         self._catalog_name = None
         self._lock_token = None
+        # (whether it existed, its ETag) when has_signature() looked.
+        self._signature_seen = None
 
     def key(self, name):
         return self.prefix + name
@@ -131,8 +133,13 @@ class StoreBucket(object):
                                             self.key(self.catalog_name))
 
     def has_signature(self):
-        return self.cloud.head_object(
-            self.bucket, self.key(self.signature_name)) is not None
+        """Whether the catalog is signed; the signature as seen now is what
+        :meth:`write_signature` replaces, and nothing else."""
+        headers = self.cloud.head_object(self.bucket,
+                                         self.key(self.signature_name))
+        self._signature_seen = (headers is not None,
+                                headers.get('ETag') if headers else None)
+        return headers is not None
 
     def put_public(self, name, data, content_type, headers=None):
         headers = dict(headers or {}, **{'Content-Type': content_type})
@@ -153,11 +160,21 @@ class StoreBucket(object):
         return response.headers.get('ETag') or True
 
     def write_signature(self, signature):
+        """
+        Write (or, for None, delete) the catalog's signature.  A signature
+        replaces only the one :meth:`has_signature` saw (``If-Match`` its
+        ETag, or ``If-None-Match: *`` when there was none): False when
+        another publisher wrote one since.
+        """
         if signature is None:
             self.delete(self.signature_name)
-        else:
-            self.put_public(self.signature_name, signature,
-                            'application/pgp-signature')
+            return True
+        existed, etag = self._signature_seen or (None, None)
+        condition = {'If-Match': etag} if etag else \
+            {'If-None-Match': '*'} if existed is False else {}
+        return unless_refused(self.put_public, self.signature_name,
+                              signature, 'application/pgp-signature',
+                              condition) is not None
 
     def delete(self, name):
         self.cloud.delete_object(self.bucket, self.key(name))

@@ -160,5 +160,5 @@ class UrlPolicy(object):
         """Raise UrlRefused naming ``what`` and the rule, if refused."""
         reason = self.refusal(url)
         if reason is not None:
-            raise UrlRefused('refusing {0} at {1}: {2}'.format(
+            raise UrlRefused(u'refusing {0} at {1}: {2}'.format(
                 what, url, reason))

@@ -170,8 +170,8 @@ def store_url(public_cloud, store_bucket):
 
 
 @pytest.fixture
-def operator(cli, public_cloud, operator_s3, signing_key, store_bucket,
-             demo_store_dir):
+def operator(cli, user_env, public_cloud, operator_s3, signing_key,
+             store_bucket, demo_store_dir):
     """Run a store command as the store's operator, with a eucarc."""
     env = {'S3_URL': operator_s3.url, 'AWS_DEFAULT_REGION': REGION,
            'AWS_AUTH_REGION': REGION,
@@ -183,15 +183,27 @@ def operator(cli, public_cloud, operator_s3, signing_key, store_bucket,
         return cli(command, *(list(args) + ['-b', store_bucket]),
                    env=dict(env, **kwargs.pop('env', {})), **kwargs)
 
-    def publish(image, *extra, **kwargs):
+    def publish_args(image, *extra, **kwargs):
         tarball = os.path.join(demo_store_dir, 'images', TARBALLS[image])
         sign = [] if kwargs.pop('unsigned', False) else \
             ['--sign-key', signing_key.fingerprint]
-        return run('eustore-publish-image',
-                   *(['-t', tarball] + METADATA[image] + sign + list(extra)),
-                   **kwargs)
+        return ['-t', tarball] + METADATA[image] + sign + list(extra)
+
+    def publish(image, *extra, **kwargs):
+        args = publish_args(image, *extra,
+                            unsigned=kwargs.pop('unsigned', False))
+        return run('eustore-publish-image', *args, **kwargs)
+
+    def start(command, *args):
+        """The command running on (tests/support/hostile.py's
+        RunningCommand), to do something to it meanwhile."""
+        from tests.support.hostile import RunningCommand
+        return RunningCommand(command, list(args) + ['-b', store_bucket],
+                              dict(user_env, **env))
 
     run.publish = publish
+    run.publish_args = publish_args
+    run.start = start
     return run
 
 

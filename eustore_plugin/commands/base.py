@@ -181,7 +181,7 @@ class CatalogRequest(EustoreRequest):
     def check_location(self, image):
         """Raise UrlRefused unless the policy lets ``image`` be read."""
         self.service.policy.check(image.location,
-                                  'image "{0}"'.format(image.name))
+                                  u'image "{0}"'.format(image.name))
 
 
 class PublisherRequest(EustoreRequest):

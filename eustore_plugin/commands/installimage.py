@@ -31,7 +31,8 @@ from eustore_plugin.journal import Journal, undo_abandoned
 from eustore_plugin.layout import (analyze, entry_name_base, image_name_base,
                                    registered_names)
 from eustore_plugin.output import emit, warn
-from eustore_plugin.signals import Deferred, Interrupted, signal_number
+from eustore_plugin.signals import (Deferred, Interrupted, presses_of,
+                                    signal_number)
 from eustore_plugin.imagesource import (Fetch, UserTarball, disk_source,
                                         tarball_source)
 from eustore_plugin.urlpolicy import UrlRefused
@@ -166,13 +167,15 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if plan.virtualization_type != 'hvm' and not plan.kernel_id:
             self.check_may_register_kernels(cloud)
             self.check_hypervisor_chosen(image)
+        # Before the names are checked: what a run killed with -9 left is
+        # not "already installed", nor in the way of running it again.
+        cloud_id = cloud.identity(credentials.account_id)
+        undo_abandoned(cloud, cloud_id, report=warn)
         existing = self.already_installed(cloud, plan, image)
         if existing:
             return {'machine': existing, 'reused': True}
         self.check_names_free(cloud, plan)
 
-        cloud_id = cloud.identity(credentials.account_id)
-        undo_abandoned(cloud, cloud_id, report=warn)
         journal = Journal(cloud_id)
         registered = {}
         with WorkArea(self.args.get('directory')) as area:
@@ -443,14 +446,16 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         """
         Undo what the run created, then fail with one clear line (exit
         128 + the signal when interrupted).  The undo is not cut short by a
-        second Ctrl-C; a third stops it, and what is left is said exactly
-        and kept for the next run.
+        second Ctrl-C (the first one being the one that started it, if
+        one did); a third stops it, and what is left is said exactly and
+        kept for the next run.
         """
         exc_info = sys.exc_info()
         interrupted = isinstance(err, KeyboardInterrupt)
         created = not journal.empty
         try:
-            with Deferred('removing what this run created'):
+            with Deferred('removing what this run created',
+                          presses=presses_of(err) if interrupted else 0):
                 left = journal.undo(cloud)
         except Interrupted as again:
             journal.keep()

@@ -9,7 +9,7 @@ import time
 from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError
 
-from eustore_plugin.catalog import catalog_with_image
+from eustore_plugin.catalog import catalog_with_image, tarball_keys
 from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.layout import (TARBALL_SUFFIXES, catalog_fields,
                                    tarball_stem)
@@ -135,7 +135,13 @@ class PublishImage(PublisherRequest):
 
     @staticmethod
     def remove_upload(store, key_name):
+        """Take back the tarball this run uploaded, unless the store's
+        catalog names it after all (another publisher's, written after
+        it had read ours)."""
         try:
+            document, _ = store.read_catalog()
+            if document is not None and key_name in tarball_keys(document):
+                return
             store.delete(key_name)
         except Exception as err:  # the original failure is what is reported
             warn('could not remove the uploaded tarball {0}{1} ({2})'.format(

@@ -73,12 +73,19 @@ def command_argv(command):
     How to start ``command``: its installed console script, or (in a
     checkout with no scripts) this Python running the same class.  With
     ``EUSTORE_TEST_INSTALLED`` set the script must be there: the tests are
-    then proving the installed package, entry points included.  With
-    ``EUSTORE_TEST_MODULES=1`` this Python runs the class even when a script
-    is installed, so the modules on its path (a worktree's) are the ones run.
+    then proving the installed package, entry points included.
+
+    With ``EUSTORE_TEST_MODULES`` set (and ``EUSTORE_TEST_INSTALLED`` not),
+    the class is always run with ``sys.executable -c``, from whatever
+    ``import eustore_plugin`` finds: a worktree's tests use the worktree's
+    code even when the venv's console scripts belong to an editable install
+    of another checkout (run them with ``PYTHONPATH`` naming the worktree).
     """
     script = installed_script(command)
-    if script and os.environ.get('EUSTORE_TEST_MODULES') != '1':
+    if os.environ.get('EUSTORE_TEST_MODULES') and \
+            not os.environ.get('EUSTORE_TEST_INSTALLED'):
+        script = None
+    if script:
         return [script]
     if os.environ.get('EUSTORE_TEST_INSTALLED'):
         raise RuntimeError('{0} is not installed beside {1}'.format(

@@ -27,9 +27,10 @@ class StoreServer(object):
     ``faults`` maps a URL path to a status code, or to a callable
     ``fault(handler, path)`` returning True when it answered the request
     itself.  ``requests`` records (method, path, headers) of every request.
+    ``host`` is the address to listen on (loopback unless told).
     """
 
-    def __init__(self, root, tls=None):
+    def __init__(self, root, tls=None, host='127.0.0.1'):
         self.root = root
         self.faults = {}
         self.requests = []
@@ -39,7 +40,8 @@ class StoreServer(object):
         class Handler(_StoreHandler):
             store = server
 
-        self._httpd = LoopbackHTTPServer(('127.0.0.1', 0), Handler)
+        self._httpd = LoopbackHTTPServer((host, 0), Handler)
+        self.host = host
         self.port = self._httpd.server_address[1]
         scheme = 'http'
         if tls:
@@ -50,7 +52,7 @@ class StoreServer(object):
             self._httpd.socket = context.wrap_socket(self._httpd.socket,
                                                      server_side=True)
             scheme = 'https'
-        self.url = '{0}://127.0.0.1:{1}/'.format(scheme, self.port)
+        self.url = '{0}://{1}:{2}/'.format(scheme, host, self.port)
         self._thread = threading.Thread(target=self._httpd.serve_forever)
         self._thread.daemon = True
 

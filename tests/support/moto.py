@@ -71,8 +71,8 @@ class MotoCloud(object):
             env['INITIAL_NO_AUTH_ACTION_COUNT'] = str(_BOOTSTRAP_CALLS)
         # A pyenv shim must not pick up the Python 2.7 leg's interpreter.
         env.pop('PYENV_VERSION', None)
-        # Its log goes to a file: moto writes a line per request, and a pipe
-        # nobody reads fills up and stops it (after some 600 requests).
+        # Its log (a line per request) goes to a file: a pipe nobody reads
+        # fills up, and then moto blocks mid-request, for good.
         self._log = tempfile.TemporaryFile()
         self._proc = subprocess.Popen(
             [executable, '-H', '127.0.0.1', '-p', str(self.port)], env=env,
@@ -134,6 +134,7 @@ class CloudProxy(object):
         self.target_url = target_url.rstrip('/')
         self.faults = []
         self.shortened = []
+        self.holds = []
         self.requests = []
         self.headers = []  # of each request, in the same order
         proxy = self
@@ -160,6 +161,16 @@ class CloudProxy(object):
         """
         self.shortened.append([predicate, cut, times])
 
+    def hold(self, predicate):
+        """
+        Hold the next request matching ``predicate(method, path, body)``
+        until the test releases it (see :class:`HeldRequest`): a cloud that
+        is slow to answer exactly when the test wants it to be.
+        """
+        held = HeldRequest(predicate)
+        self.holds.append(held)
+        return held
+
     def form_requests(self, action):
         """The decoded form parameters of every EC2/IAM ``action`` call."""
         found = []
@@ -172,8 +183,28 @@ class CloudProxy(object):
         return found
 
     def stop(self):
+        for held in self.holds:
+            held.release(forward=False)
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class HeldRequest(object):
+    """
+    A request the proxy holds: ``arrived`` is set when it comes in;
+    ``release()`` sends it on to the cloud, ``release(forward=False)``
+    drops it unanswered (it never reaches the cloud).
+    """
+
+    def __init__(self, predicate):
+        self.predicate = predicate
+        self.arrived = threading.Event()
+        self.released = threading.Event()
+        self.forward = True
+
+    def release(self, forward=True):
+        self.forward = forward
+        self.released.set()
 
 
 class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
@@ -189,6 +220,16 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         owner = self.owner
         owner.requests.append((self.command, self.path, body))
         owner.headers.append(dict(self.headers.items()))
+        for held in owner.holds:
+            if not held.arrived.is_set() and \
+                    held.predicate(self.command, self.path, body):
+                held.arrived.set()
+                held.released.wait(120)
+                if not held.forward:
+                    # Dropped unanswered, never reaching the cloud.
+                    self.close_connection = True
+                    return
+                break
         for fault in owner.faults:
             predicate, status, times, landed = fault
             if times > 0 and predicate(self.command, self.path, body):
