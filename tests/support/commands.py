@@ -72,9 +72,13 @@ def command_argv(command):
     How to start ``command``: its installed console script, or (in a
     checkout with no scripts) this Python running the same class.  With
     ``EUSTORE_TEST_INSTALLED`` set the script must be there: the tests are
-    then proving the installed package, entry points included.
+    then proving the installed package, entry points included.  With
+    ``EUSTORE_TEST_MODULES=1`` this Python runs the class whatever is
+    installed (the scripts of an editable install of another checkout
+    would run that checkout's code; PYTHONPATH names this one).
     """
-    script = installed_script(command)
+    script = None if os.environ.get('EUSTORE_TEST_MODULES') == '1' else \
+        installed_script(command)
     if script:
         return [script]
     if os.environ.get('EUSTORE_TEST_INSTALLED'):
