@@ -20,6 +20,7 @@ from requestbuilder.request import BaseRequest
 import six
 
 from eustore_plugin.backend import EustoreSuite
+from eustore_plugin.catalog import tarball_keys
 from eustore_plugin.cloud import (S3_URL_ARG, Cloud, CloudCredentialArgs,
                                   check_bucket_name)
 from eustore_plugin.download import DEFAULT_STALL_TIMEOUT
@@ -313,6 +314,9 @@ class PublisherRequest(EustoreRequest):
             if read is None:
                 return None
             document = read[0]
+            if run.attempt('catalog', tarball_keys, document) is None:
+                return None
+            run.checks.pop()  # parsed: said above
             signed = run.attempt('signing', store.has_signature,
                                  detail=lambda signed: 'the catalog is {0}'
                                  .format('signed' if signed else
