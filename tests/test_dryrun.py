@@ -3,7 +3,7 @@
 eustore-install-image --dry-run against the demo store and moto (behind
 the recording proxy): each problem a dry run is there to find, in a test of
 its own, every one listed (not only the first), and the cloud's images and
-objects the same after the run as before it.
+objects the same after the run as before it.  Then install's --json.
 """
 
 from __future__ import absolute_import
@@ -363,3 +363,58 @@ def test_accept_unsigned_silences_only_the_warning(dry_run, non_admin,
     assert result.returncode == 0, result
     assert result.stderr == ''
     assert checks(result)['catalog'] == [('OK', 'not signed')]
+
+
+# --json ------------------------------------------------------------------
+
+def test_an_install_as_json(install, admin, proxy, store):
+    image = store.catalog['centos']
+    result = install('-i', image['name'], '-b', 'json-bundles/under', '-p',
+                     'json-centos', '--json')
+    assert result.returncode == 0, result
+    assert all(ord(char) < 128 for char in result.stdout)
+    data = json.loads(result.stdout)
+    calls = dict((call['Name'], call)
+                 for call in proxy.form_requests('RegisterImage'))
+    assert sorted(data['ids']) == ['kernel', 'machine', 'ramdisk']
+    assert data['names'] == {'kernel': 'json-centos-kernel',
+                             'ramdisk': 'json-centos-ramdisk',
+                             'machine': 'json-centos'}
+    for role, name in data['names'].items():
+        assert data['manifests'][role] == calls[name]['ImageLocation']
+    assert calls['json-centos']['KernelId'] == data['ids']['kernel']
+    assert data['bucket'] == 'json-bundles'
+    assert data['key_prefix'] == 'under/'
+    assert data['source'] == {
+        'store': store.url, 'format': 'eustore', 'image': image['name'],
+        'version': image['version'], 'checksum': 'sha256:' + image['sha256']}
+    assert data['reused'] is False
+
+    again = install('-i', image['name'], '-b', 'json-bundles/under', '-p',
+                    'json-centos', '--json', '-y')
+    assert again.returncode == 0, again
+    reused = json.loads(again.stdout)
+    assert reused['reused'] is True
+    assert reused['ids'] == data['ids']
+    assert reused['manifests'] == {'machine': data['manifests']['machine']}
+
+
+def test_an_install_with_given_kernel_as_json(install, non_admin, store,
+                                              demo_store_dir):
+    tarball = os.path.join(demo_store_dir, store.catalog['centos']['url'])
+    result = install('-t', tarball, '-s', 'local', '-a', 'x86_64', '-b',
+                     'json-local', '--kernel', 'eki-12345678', '--ramdisk',
+                     'eri-12345678', '--pad-name', '--json')
+    assert result.returncode == 0, result
+    data = json.loads(result.stdout)
+    assert data['ids']['kernel'] == 'eki-12345678'
+    assert data['ids']['ramdisk'] == 'eri-12345678'
+    assert list(data['names']) == ['machine']
+    assert data['source'] == {'tarball': os.path.abspath(tarball)}
+
+
+def test_a_failed_install_as_json_is_one_line_on_stderr(install, store):
+    result = install('-i', 'no-such-image', '-b', 'json-none', '--json')
+    assert result.returncode == 1
+    assert result.stdout == ''
+    assert len(result.messages) == 1

@@ -31,7 +31,8 @@ from eustore_plugin.commands.checkstore import presence_problems
 from eustore_plugin.dryrun import DryRun, bucket_detail, check_bucket
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.inflate import TarStream
-from eustore_plugin.installer import ROLES, SOURCE_TAGS, InstallPlan, install
+from eustore_plugin.installer import (BUNDLE_TAGS, ROLES, SOURCE_TAGS,
+                                      InstallPlan, install)
 from eustore_plugin.journal import Journal, undo_abandoned
 from eustore_plugin.layout import analyze, image_name_base, registered_names
 from eustore_plugin.output import emit, emit_raw, warn
@@ -244,13 +245,22 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         names, manifests = {}, {}
         if reused:
             described = getattr(self, 'reused_image', None) or {}
+            # What the cloud says, else the tags install wrote for clouds
+            # that do not say.
+            tags = dict((tag.get('key'), tag.get('value'))
+                        for tag in described.get('tagSet') or []
+                        if isinstance(tag, dict))
             names['machine'] = plan.names['machine']
-            if described.get('imageLocation'):
-                manifests['machine'] = described['imageLocation']
+            location = described.get('imageLocation') or \
+                tags.get(BUNDLE_TAGS['manifest'])
+            if location:
+                manifests['machine'] = location
             for role, field in (('kernel', 'kernelId'),
                                 ('ramdisk', 'ramdiskId')):
-                if described.get(field):
-                    ids[role] = described[field]
+                found = described.get(field) or \
+                    tags.get(BUNDLE_TAGS[role + '-id'])
+                if found:
+                    ids[role] = found
         else:
             for role in ROLES:
                 if role in result and plan.wants(role):
