@@ -498,6 +498,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             return run
         run.plan.update(self.dry_run_summary(plan))
         kernels = plan.virtualization_type != 'hvm' and not plan.kernel_id
+        roles = [role for role in ROLES if role == 'machine' or kernels]
         if kernels:
             run.attempt('hypervisor', self.check_hypervisor_chosen, image,
                         detail=lambda _: plan.hypervisor or 'as the tarball '
@@ -533,24 +534,24 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             elif 's3' in working:  # (a reused image's names are its own)
                 collisions = run.attempt('names', lambda: list(
                     self.name_collisions(cloud, plan)))
-                for problem in collisions or ():
-                    run.failed('names', problem)
-                if collisions == []:
+                if collisions:
+                    run.checks.pop()
+                    for problem in collisions:
+                        run.failed('names', problem)
+                elif collisions is not None:
                     run.checks[-1]['detail'] = 'free: {0}'.format(', '.join(
-                        plan.names[role] for role in ROLES
-                        if plan.wants(role) and
-                        (role == 'machine' or kernels)))
+                        plan.names[role] for role in roles))
         buckets = []
         if 's3' in working:
-            for bucket in sorted(set(plan.bucket_for(role) for role in ROLES
-                                     if plan.wants(role))):
+            for bucket in sorted(set(plan.bucket_for(role)
+                                     for role in roles)):
                 exists = run.attempt(
                     'bucket', check_bucket, cloud, bucket, plan.key_prefix,
                     detail=lambda exists, bucket=bucket: bucket_detail(
                         exists, bucket, plan.key_prefix))
                 if exists is False:
                     buckets.append(bucket)
-        self.dry_run_steps(run, plan, image, buckets, kernels)
+        self.dry_run_steps(run, plan, image, buckets, roles)
         return run
 
     def dry_run_bundling(self, run):
@@ -613,15 +614,15 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
     def dry_run_summary(self, plan):
         """What --json adds to a dry run: the install's names, bucket and
         manifests, as the install's own --json would give them."""
-        roles = [role for role in ROLES if plan.wants(role) and (
-            role == 'machine' or plan.virtualization_type != 'hvm')]
+        roles = [role for role in ROLES if role == 'machine' or (
+            plan.virtualization_type != 'hvm' and not plan.kernel_id)]
         return {'names': dict((role, plan.names[role]) for role in roles),
                 'bucket': plan.bucket, 'key_prefix': plan.key_prefix,
                 'manifests': dict((role, plan.manifest_location(role))
                                   for role in roles),
                 'source': self.json_source(plan)}
 
-    def dry_run_steps(self, run, plan, image, buckets, kernels):
+    def dry_run_steps(self, run, plan, image, buckets, roles):
         if image is not None:
             artifact = image.disk if self.uses_disk(image) else image
             run.would(u'Would download {0}{1}'.format(
@@ -629,8 +630,6 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 if artifact.size is not None else ''))
         for bucket in buckets:
             run.would(u'Would create bucket {0}'.format(bucket))
-        roles = [role for role in ROLES if plan.wants(role) and (
-            role == 'machine' or kernels)]
         for role in roles:
             what = 'image' if role == 'machine' else role
             extra = ''
