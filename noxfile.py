@@ -49,7 +49,7 @@ PY3 = '{0}.{1}'.format(*sys.version_info[:2])
 TEST_DEPENDENCIES = {
     '2.7': ['pytest<5', 'requests<2.28', 'cryptography<3.4',
             'botocore<1.21', 'six'],
-    '3': ['pytest', 'botocore'],
+    '3': ['pytest', 'botocore', 'argcomplete'],
 }
 # euca2ools' own dependencies (it is on no registry, so pip cannot know).
 EUCA2OOLS_DEPENDENCIES = ['lxml<5', 'PyYAML<6']

@@ -47,7 +47,10 @@ setup(
     ],
     extras_require={
         'test': ['pytest', 'moto[server]; python_version >= "3.8"',
-                 'botocore; python_version >= "3.8"'],
+                 'botocore; python_version >= "3.8"',
+                 'argcomplete; python_version >= "3.8"'],
+        # Bash completion of the commands' options (see README).
+        'completion': ['argcomplete'],
     },
     entry_points={'console_scripts': [
         'eustore-describe-images = '

@@ -1,7 +1,9 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 The user's cloud, spoken to through requestbuilder: EC2 (register, describe
-and deregister images), S3 (buckets and objects) and IAM (account aliases).
+and deregister images), S3 (buckets and objects), IAM (account aliases) and,
+on Eucalyptus, the bootstrap service (the cloud's certificate, when the
+user has none).
 
 Endpoints and credentials come from where euca2ools users keep them: command
 line options, eucarc variables (EC2_URL, S3_URL, EUARE_URL or AWS_IAM_URL,
@@ -15,10 +17,13 @@ page by page.
 
 from __future__ import absolute_import
 
+import atexit
 import io
 import logging
 import os
 import re
+import tempfile
+import uuid
 
 from requestbuilder import Arg
 from requestbuilder.auth import BaseAuth
@@ -162,6 +167,19 @@ class IAM(_CloudService):
     OPTION = '--iam-url'
 
 
+class Bootstrap(_CloudService):
+    """
+    Eucalyptus' bootstrap service ("empyrean"), which hands out the cloud's
+    service certificates; found, as euca2ools finds it, from the region's
+    ``bootstrap-url`` option or EUCA_BOOTSTRAP_URL.
+    """
+    NAME = 'bootstrap'
+    DESCRIPTION = 'the bootstrap service'
+    API_VERSION = 'eucalyptus'
+    URL_ENVVARS = ('EUCA_BOOTSTRAP_URL',)
+    OPTION = 'bootstrap-url'
+
+
 class CloudAuth(HmacV4Auth):
     """
     requestbuilder's SigV4 auth, which also reads eucarc's EC2_ACCESS_KEY and
@@ -235,12 +253,24 @@ class CreateTags(_EC2Request):
     pass
 
 
+class DescribeRegions(_EC2Request):
+    LIST_TAGS = ['regionInfo']
+
+
 class ListAccountAliases(AWSQueryRequest):
     SUITE = EustoreSuite
     SERVICE_CLASS = IAM
     AUTH_CLASS = CloudAuth
     METHOD = 'POST'
     LIST_TAGS = ['AccountAliases']
+
+
+class DescribeServiceCertificates(AWSQueryRequest):
+    SUITE = EustoreSuite
+    SERVICE_CLASS = Bootstrap
+    AUTH_CLASS = CloudAuth
+    METHOD = 'POST'
+    LIST_TAGS = ['serviceCertificates']
 
 
 class _S3Request(BaseRequest):
@@ -307,6 +337,23 @@ class Cloud(object):
         return {'ec2': self.ec2.endpoint if self.ec2 else None,
                 's3': self.s3.endpoint, 'account': account_id}
 
+    def check_credentials(self, service):
+        """
+        A harmless authenticated call to ``service`` (``'ec2'``, ``'s3'``
+        or ``'iam'``): its endpoint when the keys are accepted there;
+        raises CloudError naming it when they are not.
+        """
+        if service == 'ec2':
+            self._send(DescribeRegions, self.ec2)
+            return self.ec2.endpoint
+        if service == 's3':
+            self._send(_S3Request, self.s3, method='GET', path='')
+            return self.s3.endpoint
+        if service == 'iam':
+            self._send(ListAccountAliases, self.iam)
+            return self.iam.endpoint
+        raise ValueError(service)
+
     # EC2 -------------------------------------------------------------------
 
     def register_image(self, **params):
@@ -360,6 +407,30 @@ class Cloud(object):
             if err.status_code != 404:
                 raise
         return False
+
+    def bucket_status(self, bucket):
+        """The status S3 answers a HEAD of the bucket with (200, 403,
+        404, ...); raises CloudError when it cannot be reached."""
+        try:
+            self._send(_S3Request, self.s3, method='HEAD', path=bucket)
+            return 200
+        except CloudError as err:
+            if err.status_code is None:
+                raise
+            return err.status_code
+
+    def probe_bucket(self, bucket, key_prefix=''):
+        """
+        Whether an existing bucket takes objects under ``key_prefix``: a
+        small private object PUT there and DELETEd again (the one write of
+        a dry run).  Returns its key; raises CloudError when refused.
+        """
+        key = '{0}eustore-dry-run-{1}.probe'.format(key_prefix,
+                                                    uuid.uuid4().hex)
+        self.put_object(bucket, key, b'eustore dry run probe\n',
+                        acl='private')
+        self.delete_object(bucket, key)
+        return key
 
     def create_bucket(self, bucket):
         self._send(_S3Request, self.s3, method='PUT', path=bucket)
@@ -434,6 +505,93 @@ class Cloud(object):
         return response.content, response.headers.get('ETag')
 
 
+# What the bootstrap service is asked for, and which of its certificates
+# bundles are encrypted for.
+_CERTIFICATE_PARAMS = {'Format': 'pem', 'FingerprintDigest': 'SHA-256'}
+_BUNDLING_CERTIFICATE = {'certificateUsage': 'image-bundling',
+                         'serviceType': 'compute'}
+
+
+def bootstrap_service(command):
+    """The bootstrap service the command's configuration names, or None."""
+    service = Bootstrap(command.config, loglevel=command.log.level,
+                        region=command.args.get('region'))
+    try:
+        service.configure()
+    except MissingEndpointError:
+        return None
+    return service
+
+
+def fetch_cloud_certificate(command):
+    """
+    The cloud's certificate from the bootstrap service, as euca2ools 3.4
+    fetches it when none is configured: the path of a private temporary
+    file holding it (removed when the command ends), or None when no
+    bootstrap service is configured.  Raises CloudError naming the service
+    when it cannot be had.
+    """
+    service = bootstrap_service(command)
+    if service is None:
+        return None
+    auth = CloudAuth(command.config, loglevel=command.log.level,
+                     key_id=command.args.get('key_id'),
+                     secret_key=command.args.get('secret_key'),
+                     security_token=command.args.get('security_token'))
+    auth.configure()
+    cloud = Cloud(None, None, None, auth)
+    try:
+        result = cloud._send(DescribeServiceCertificates, service,
+                             dict(_CERTIFICATE_PARAMS))
+    except CloudError as err:
+        hint = ('; the account needs the IAM permission '
+                '"euserv:DescribeServiceCertificates"'
+                if err.status_code == 403 else '')
+        raise CloudError('cannot fetch the cloud\'s certificate: {0}{1}; or '
+                         'give it with --ec2cert or EUCALYPTUS_CERT'
+                         .format(err, hint), code=err.code,
+                         status_code=err.status_code)
+    except Exception as err:  # an answer that is not the XML asked for
+        raise CloudError('cannot fetch the cloud\'s certificate: the '
+                         'bootstrap service at {0} answered what is not a '
+                         'list of certificates ({1}); give it with --ec2cert '
+                         'or EUCALYPTUS_CERT'.format(service.endpoint, err))
+    if not isinstance(result, dict):
+        result = {}
+    for member in result.get('serviceCertificates') or []:
+        if not isinstance(member, dict) or any(
+                member.get(key) != value
+                for key, value in _BUNDLING_CERTIFICATE.items()):
+            continue
+        pem = member.get('certificate')
+        if isinstance(pem, six.string_types) and '-----BEGIN' in pem:
+            LOG.debug('using the cloud certificate from %s',
+                      service.endpoint)
+            return _private_temporary_file(pem)
+    raise CloudError('the bootstrap service at {0} gave no image-bundling '
+                     'certificate of the compute service; give the cloud\'s '
+                     'certificate with --ec2cert or EUCALYPTUS_CERT'
+                     .format(service.endpoint))
+
+
+def _private_temporary_file(text):
+    """``text`` in a file only this user can read, removed at exit."""
+    descriptor, path = tempfile.mkstemp(prefix='eustore-cloud-cert-',
+                                        suffix='.pem')
+    with io.open(descriptor, 'wb') as out:
+        out.write(text.encode('ascii', 'replace')
+                  if isinstance(text, six.text_type) else text)
+    atexit.register(_remove_quietly, path)
+    return path
+
+
+def _remove_quietly(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 # Where each thing bundling needs may come from, in order: the option (its
 # dest and how it is spelt), eucarc's variables, then the euca2ools config
 # (user or region section, and key).
@@ -449,10 +607,12 @@ _BUNDLE_SOURCES = (
 )
 
 
-def find_bundle_credentials(args, config):
+def find_bundle_credentials(args, config, fetch_certificate=None):
     """
     The certificates, key and account id bundling needs, as a dict; raises
     ClientError naming, for each missing one, every place it could be set.
+    ``fetch_certificate()``, when given, is asked for the cloud's
+    certificate when none is configured (see fetch_cloud_certificate).
     """
     found, missing = {}, []
     for name, dest, option, variables, (scope, key), what in _BUNDLE_SOURCES:
@@ -464,11 +624,15 @@ def find_bundle_credentials(args, config):
                 value = config.get_user_option(key)
             else:
                 value = config.get_region_option(key)
+        if not value and name == 'cloud_certificate' and fetch_certificate:
+            value = fetch_certificate()
         if not value:
             missing.append('{0} ({1}, {2}, or "{3}" in the {4}\'s euca2ools '
-                           'configuration)'.format(what, option,
-                                                   ' or '.join(variables),
-                                                   key, scope))
+                           'configuration{5})'.format(
+                               what, option, ' or '.join(variables), key,
+                               scope, ', or a bootstrap service to fetch it '
+                               'from: "bootstrap-url" or EUCA_BOOTSTRAP_URL'
+                               if name == 'cloud_certificate' else ''))
             continue
         if name == 'account_id':
             value = value.replace('-', '').strip()

@@ -126,8 +126,10 @@ def _restore_catalog(store, old, written):
 
 def remove_tarballs(store, document, urls):
     """Delete the tarballs among ``urls`` the catalog ``document`` no longer
-    names, after it changed (see StoreBucket.removable_tarball)."""
+    names, after it changed (see StoreBucket.removable_tarball); returns
+    the keys deleted."""
     still_named = tarball_keys(document)
+    deleted = []
     for url in urls:
         key = store.removable_tarball(url, still_named)
         if key is None:
@@ -136,9 +138,11 @@ def remove_tarballs(store, document, urls):
             store.delete(key)
             LOG.debug('deleted %s%s, which no entry names any more', store,
                       key)
+            deleted.append(key)
         except CloudError as err:
             warn('could not delete the tarball {0}{1} no entry names any '
                  'more ({2})'.format(store, key, err))
+    return deleted
 
 
 __all__ = ['CatalogSigner', 'LockLostError', 'PublishError',

@@ -595,12 +595,24 @@ class CatalogReader(object):
                   'catalogs are used with a warning', ', '.join(keys) or
                   'none')
 
+    def unsigned_accepted(self):
+        """Whether the user accepts this store unsigned, without the
+        warning ("eustore-accept-unsigned" of the region, else [global]);
+        "eustore-require-signature" still wins."""
+        return self.config.convert_to_bool(
+            store_option(self.config, 'eustore-accept-unsigned'),
+            default=False)
+
     def _unsigned(self, fetched, noun, how=''):
         if self.signature_required():
             raise StoreError(
                 'the {0} at {1} is not signed{2}, and your configuration '
                 'requires signed catalogs; ask the store\'s operator to sign '
                 'it'.format(noun, fetched.url, ' ' + how if how else ''))
+        if self.unsigned_accepted():
+            LOG.debug('the %s at %s is not signed; accepted as the '
+                      'configuration says', noun, fetched.url)
+            return
         warn('the {0} at {1} is not signed, so the images it lists cannot '
              'be verified'.format(noun, fetched.url))
 

@@ -296,3 +296,9 @@ class StoreBucket(object):
 
     def lock_holder(self):
         return self._describe(self._read_lock())
+
+    def lock_state(self):
+        """Who holds the store's lock, or '' when nobody does (what a dry
+        run says; nothing is taken)."""
+        holder = self._read_lock()
+        return self._describe(holder) if holder else ''

@@ -2,6 +2,8 @@
 
 from __future__ import absolute_import
 
+import json
+
 from requestbuilder import Arg
 from requestbuilder.exceptions import ClientError
 import six
@@ -9,7 +11,7 @@ import six
 from eustore_plugin.download import DownloadStream, Hashes, compare
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.urlpolicy import UrlRefused
-from eustore_plugin.output import emit, tsv_line
+from eustore_plugin.output import emit, emit_raw, tsv_line
 from eustore_plugin.commands.base import CatalogRequest
 from eustore_plugin.store import StoreError
 
@@ -32,7 +34,10 @@ class CheckStore(CatalogRequest):
     ARGS = [Arg('--quick', action='store_true', route_to=None,
                 help='''only check that each tarball is there and of the
                 right size (ask for its first byte instead of reading it
-                all)''')]
+                all)'''),
+            Arg('--json', action='store_true', route_to=None,
+                help='''print the outcome as a JSON object: who signed the
+                catalog, and each image OK or FAILED with its problems''')]
 
     def main(self):
         catalog = self.fetch_catalog()
@@ -42,6 +47,9 @@ class CheckStore(CatalogRequest):
         return {'results': results, 'signed_by': catalog.signed_by}
 
     def print_result(self, result):
+        if self.args.get('json'):
+            self.print_json(result)
+            return
         if result['signed_by']:
             emit(tsv_line(['OK', 'catalog', 'signed by {0}'.format(
                 result['signed_by'])]), tabs=True)
@@ -56,6 +64,20 @@ class CheckStore(CatalogRequest):
         if failed:
             raise StoreCheckFailed('{0} of {1} images failed the check'
                                    .format(failed, len(result['results'])))
+
+    def print_json(self, result):
+        images = [{'name': image.name,
+                   'status': 'FAILED' if problems else 'OK',
+                   'problems': list(problems)}
+                  for image, problems in result['results']]
+        failed = len([image for image in images if image['problems']])
+        emit_raw(json.dumps({'store': self.service.endpoint,
+                             'signed_by': result['signed_by'],
+                             'images': images, 'failed': failed},
+                            indent=2, sort_keys=True, ensure_ascii=True))
+        if failed:
+            raise StoreCheckFailed('{0} of {1} images failed the check'
+                                   .format(failed, len(images)))
 
     # ------------------------------------------------------------------
 
@@ -96,20 +118,28 @@ class CheckStore(CatalogRequest):
         return failures
 
     def check_presence(self, image):
-        try:
-            response = self.service.open_url(image.location,
-                                             headers={'Range': 'bytes=0-0'})
-        except StoreError as err:
-            return [six.text_type(err)]
-        try:
-            total = _total_size(response)
-        finally:
-            response.close()
-        if image.size is not None and total is not None and \
-                total != image.size:
-            return ['size should be {0} but is {1}'.format(image.size,
-                                                           total)]
-        return []
+        return presence_problems(self.service, image)
+
+
+def presence_problems(service, image):
+    """
+    What is wrong with the file ``image`` (a catalog entry's tarball, its
+    whole-disk image) as far as its first byte tells: missing, or not the
+    size the catalog gives.
+    """
+    try:
+        response = service.open_url(image.location,
+                                    headers={'Range': 'bytes=0-0'})
+    except StoreError as err:
+        return [six.text_type(err)]
+    try:
+        total = _total_size(response)
+    finally:
+        response.close()
+    if image.size is not None and total is not None and \
+            total != image.size:
+        return ['size should be {0} but is {1}'.format(image.size, total)]
+    return []
 
 
 def _total_size(response):

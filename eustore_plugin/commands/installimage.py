@@ -4,6 +4,7 @@ from __future__ import absolute_import
 
 import binascii
 import io
+import json
 import logging
 import os
 import os.path
@@ -19,18 +20,24 @@ from eustore_plugin import backend
 from eustore_plugin.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
                                     BundleCredentials)
 from eustore_plugin.bundle import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
+from eustore_plugin.bundle.credentials import (check_key_matches_certificate,
+                                               load_certificate,
+                                               load_private_key)
 from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG, Cloud,
                                   CloudCredentialArgs, CloudError,
-                                  check_bucket_name, find_bundle_credentials)
+                                  check_bucket_name, fetch_cloud_certificate,
+                                  find_bundle_credentials)
 from eustore_plugin.commands.base import CatalogRequest
+from eustore_plugin.commands.checkstore import presence_problems
+from eustore_plugin.dryrun import DryRun, bucket_detail, check_bucket
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.inflate import TarStream
-from eustore_plugin.installer import (BUNDLE_TAGS, SOURCE_TAGS, InstallPlan,
-                                      install)
+from eustore_plugin.installer import (BUNDLE_TAGS, ROLES, SOURCE_TAGS,
+                                      InstallPlan, install)
 from eustore_plugin.journal import Journal, undo_abandoned
 from eustore_plugin.layout import (analyze, entry_name_base, image_name_base,
                                    registered_names)
-from eustore_plugin.output import emit, warn
+from eustore_plugin.output import emit, emit_raw, warn
 from eustore_plugin.signals import (Deferred, Interrupted, presses_of,
                                     signal_number)
 from eustore_plugin.imagesource import (Fetch, UserTarball, disk_source,
@@ -127,7 +134,15 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 help="the cloud's certificate (default: $EUCALYPTUS_CERT)"),
             Arg('-u', '--user', metavar='ACCOUNT', route_to=None,
                 help='your account ID (default: $EC2_USER_ID)'),
-            EC2_URL_ARG, S3_URL_ARG, IAM_URL_ARG]
+            EC2_URL_ARG, S3_URL_ARG, IAM_URL_ARG,
+            Arg('--dry-run', action='store_true', route_to=None,
+                help='''check all that needs no image moved (the catalog and
+                its entry, your keys and certificates, the bucket, the right
+                to register kernels, the names), say what would be done,
+                and stop; exit 1 listing every problem found'''),
+            Arg('--json', action='store_true', route_to=None,
+                help='''print the result as a JSON object: the ids and names
+                registered, the bucket, the manifests and the source''')]
 
     def configure(self):
         CatalogRequest.configure(self)
@@ -150,20 +165,21 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if concurrency is not None and not 1 <= concurrency <= 64:
             raise ArgumentError('--upload-concurrency must be 1 to 64')
         bucket, _, prefix = self.args['bucket'].partition('/')
-        check_bucket_name(bucket)
+        if not self.args.get('dry_run'):  # a dry run lists it with the rest
+            check_bucket_name(bucket)
         self.bucket = bucket
         self.key_prefix = prefix.strip('/') + '/' if prefix.strip('/') \
             else ''
 
     def main(self):
-        cloud = Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
-                                   s3_url=self.args.get('s3_url'),
-                                   iam_url=self.args.get('iam_url'))
-        credentials = BundleCredentials(
-            **find_bundle_credentials(self.args, self.config))
+        if self.args.get('dry_run'):
+            return self.dry_run()
+        cloud = self.open_cloud()
+        credentials = BundleCredentials(**self.bundle_credentials())
         image = self.catalog_image() if self.args.get('image_name') \
             else None
         plan = self.build_plan(image)
+        self.plan = plan
         if plan.virtualization_type != 'hvm' and not plan.kernel_id:
             self.check_may_register_kernels(cloud)
             self.check_hypervisor_chosen(image)
@@ -195,7 +211,25 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             journal.finish()
         return registered
 
+    def open_cloud(self):
+        return Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
+                                  s3_url=self.args.get('s3_url'),
+                                  iam_url=self.args.get('iam_url'))
+
+    def bundle_credentials(self):
+        """What bundling needs; the cloud's certificate from the bootstrap
+        service when none is configured."""
+        return find_bundle_credentials(
+            self.args, self.config, lambda: fetch_cloud_certificate(self))
+
     def print_result(self, result):
+        if isinstance(result, DryRun):
+            result.report(as_json=self.args.get('json'))
+            return
+        if self.args.get('json'):
+            emit_raw(json.dumps(self.json_result(result), indent=2,
+                                sort_keys=True, ensure_ascii=True))
+            return
         if result.get('reused'):
             emit(u'Reused installed image {0}'.format(result['machine']))
             return
@@ -204,24 +238,87 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 emit(u'Installed new {0} {1}'.format(role, result[role]))
         emit(u'Installed new image {0}'.format(result['machine']))
 
+    def json_result(self, result):
+        """
+        What --json prints: the ids by role, the names, the bucket and key
+        prefix, the manifests, where the image came from, and whether an
+        installed image was reused (-y).
+        """
+        plan = self.plan
+        reused = bool(result.get('reused'))
+        ids = dict((role, result[role]) for role in ROLES
+                   if result.get(role))
+        names, manifests = {}, {}
+        if reused:
+            described = getattr(self, 'reused_image', None) or {}
+            # What the cloud says, else the tags install wrote for clouds
+            # that do not say.
+            tags = dict((tag.get('key'), tag.get('value'))
+                        for tag in described.get('tagSet') or []
+                        if isinstance(tag, dict))
+            names['machine'] = described.get('name') or \
+                plan.names['machine']
+            location = described.get('imageLocation') or \
+                tags.get(BUNDLE_TAGS['manifest'])
+            if location:
+                manifests['machine'] = location
+            for role, field in (('kernel', 'kernelId'),
+                                ('ramdisk', 'ramdiskId')):
+                found = described.get(field) or \
+                    tags.get(BUNDLE_TAGS[role + '-id'])
+                if found:
+                    ids[role] = found
+        else:
+            for role in ROLES:
+                if role in result and plan.wants(role):
+                    names[role] = plan.names[role]
+                    manifests[role] = plan.manifest_location(role)
+            if plan.kernel_id:  # the user's own (--kernel, --ramdisk)
+                ids.update(kernel=plan.kernel_id, ramdisk=plan.ramdisk_id)
+        return {'ids': ids, 'names': names, 'bucket': plan.bucket,
+                'key_prefix': plan.key_prefix, 'manifests': manifests,
+                'source': self.json_source(plan), 'reused': reused}
+
+    def json_source(self, plan):
+        """Where the image came from: the store's entry (as SOURCE_TAGS
+        tags it), or the local tarball."""
+        if self.args.get('tarball'):
+            return {'tarball': os.path.abspath(self.args['tarball'])}
+        return dict((name, plan.tags.get(tag))
+                    for name, tag in SOURCE_TAGS.items())
+
     # ------------------------------------------------------------------
 
     def catalog_image(self):
         """The catalog's entry for -i, checked before anything is read."""
         catalog = self.fetch_catalog()
+        image = self.find_entry(catalog)
+        for problem in self.entry_problems(catalog, image):
+            raise InstallError(problem)
+        return image
+
+    def find_entry(self, catalog):
+        """The catalog's entry for -i; raises unless it has a url."""
         image = catalog.find(self.args['image_name'],
                              architecture=self.args.get('architecture'))
         if not image.location and image.disk is None:
             raise InstallError('the catalog gives no url for image "{0}"'
                                .format(image.name))
-        try:
-            for location in (image.location, image.disk and
-                             image.disk.location):
-                if location:
+        return image
+
+    def entry_problems(self, catalog, image):
+        """What stops ``image`` being installed from ``catalog``, as
+        messages: a url the policy refuses, a signed catalog without the
+        tarball's SHA-256."""
+        problems = []
+        for location in (image.location, image.disk and
+                         image.disk.location):
+            if location:
+                try:
                     self.service.policy.check(location, 'image "{0}"'.format(
                         image.name))
-        except UrlRefused as err:
-            raise InstallError(six.text_type(err))
+                except UrlRefused as err:
+                    problems.append(six.text_type(err))
         unverifiable = [artifact for artifact in (
             image if image.location else None, image.disk)
             if artifact is not None and not (artifact.sha256 or
@@ -229,11 +326,11 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if catalog.signed_by and unverifiable:
             # The signature vouches for the catalog; only a strong digest
             # in it carries that over to the tarball.
-            raise InstallError(
+            problems.append(
                 'the signed catalog gives no sha256 for image "{0}", so its '
                 'tarball cannot be verified; ask the store\'s operator to '
                 'publish it again'.format(image.name))
-        return image
+        return problems
 
     def build_plan(self, image):
         tags = {}
@@ -320,12 +417,12 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 'kernels and ramdisks; ask for the ids of installed ones and '
                 'pass them with --kernel and --ramdisk'.format(ADMIN_ALIAS))
 
-    def already_installed(self, cloud, plan, image):
+    def find_installed(self, cloud, plan, image):
         """
-        An image installed before from the same store entry and bytes, to
-        reuse (asking first, or with -y): found by its tags, else by the
-        name this install would give it, else by the name earlier versions
-        gave it (eustore-<tarball name>).  --pad-name installs another copy.
+        DescribeImages' answer for an image installed before from the same
+        store entry and bytes: found by its tags, else by the name this
+        install would give it, else by the name earlier versions gave it
+        (eustore-<tarball name>); None if there is none, or --pad-name.
         """
         if self.args.get('pad_name'):
             return None
@@ -335,8 +432,8 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             SOURCE_TAGS['checksum']) if key in plan.tags)
         if len(identity) == 3:
             try:
-                found = [candidate for candidate in cloud.images_tagged(
-                    dict(identity, **{BUNDLE_TAGS['role']: 'machine'}))]
+                found = list(cloud.images_tagged(
+                    dict(identity, **{BUNDLE_TAGS['role']: 'machine'})))
             except CloudError as err:  # a cloud without tag filters
                 LOG.debug('looking images up by tags failed (%s)', err)
         names = [plan.names['machine']]
@@ -349,8 +446,17 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             found = cloud.images_named(name)
         if not found:
             return None
-        image_id = found[0].get('imageId')
-        name = found[0].get('name') or plan.names['machine']
+        found[0].setdefault('name', plan.names['machine'])
+        return found[0]
+
+    def already_installed(self, cloud, plan, image):
+        """The id of the image find_installed finds, if the user reuses it
+        (asked first, or -y); None if there is none to reuse."""
+        found = self.find_installed(cloud, plan, image)
+        if found is None:
+            return None
+        self.reused_image = found
+        image_id, name = found.get('imageId'), found['name']
         if self.args.get('yes'):
             return image_id
         question = ('image {0} is already installed as {1}; reuse it? '
@@ -371,24 +477,212 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         registers, and no object is where its manifests go.  What this run
         creates is then its own, by name as well as by id.
         """
+        for problem in self.name_collisions(cloud, plan):
+            raise InstallError(problem)
+
+    @staticmethod
+    def name_collisions(cloud, plan):
+        """What is in the way of the names and manifests of ``plan``, as
+        messages, found one by one (a generator: the caller may stop at
+        the first)."""
         roles = ('machine',) if plan.kernel_id else \
             ('kernel', 'ramdisk', 'machine')
         for role in roles:
             if role != 'machine':
                 taken = cloud.images_named(plan.names[role])
                 if taken:
-                    raise InstallError(
-                        'an image named {0} is already registered ({1}); '
-                        'use --pad-name or -p to install under other names, '
-                        'or --kernel and --ramdisk to use installed ones'
-                        .format(plan.names[role], taken[0].get('imageId')))
+                    yield ('an image named {0} is already registered ({1}); '
+                           'use --pad-name or -p to install under other '
+                           'names, or --kernel and --ramdisk to use installed '
+                           'ones'.format(plan.names[role],
+                                         taken[0].get('imageId')))
             bucket, _, key = plan.manifest_location(role).partition('/')
             if cloud.head_object(bucket, key) is not None:
-                raise InstallError(
-                    'the bucket already holds {0}, the manifest this install '
-                    'would write; use --pad-name or -p to install under '
-                    'other names, or another bucket'.format(
-                        plan.manifest_location(role)))
+                yield ('the bucket already holds {0}, the manifest this '
+                       'install would write; use --pad-name or -p to install '
+                       'under other names, or another bucket'.format(
+                           plan.manifest_location(role)))
+
+    # --dry-run ---------------------------------------------------------
+
+    def dry_run(self):
+        """
+        Every check of an install that moves no image, each written down
+        rather than raised (see dryrun.py), then what the install would do.
+        The one write is a probe object put in an existing bucket and
+        deleted again.
+        """
+        run = DryRun()
+        cloud = run.attempt('cloud', self.open_cloud, detail=lambda cloud: (
+            'EC2 at {0}, S3 at {1}, {2}'.format(
+                cloud.ec2.endpoint, cloud.s3.endpoint,
+                'IAM at ' + cloud.iam.endpoint if cloud.iam else
+                'no IAM endpoint')))
+        working = set()
+        if cloud is not None:
+            for service, endpoint in (('ec2', cloud.ec2), ('s3', cloud.s3),
+                                      ('iam', cloud.iam)):
+                if endpoint is not None and run.attempt(
+                        'credentials', cloud.check_credentials, service,
+                        detail=lambda _, endpoint=endpoint: (
+                            'accepted by {0} at {1}'.format(
+                                endpoint.DESCRIPTION, endpoint.endpoint))):
+                    working.add(service)
+        self.dry_run_bundling(run)
+        image = None
+        if self.args.get('image_name'):
+            image = self.dry_run_catalog(run)
+            if image is None:
+                return run
+        # For -t, the plan is read from the tarball (its layout checked).
+        plan = run.attempt('plan' if image else 'tarball', self.build_plan,
+                           image, detail=lambda plan: u'{0}: {1}'.format(
+                               plan.names['machine'],
+                               plan.virtualization_type or 'paravirtual'))
+        if plan is None:
+            return run
+        run.plan.update(self.dry_run_summary(plan))
+        kernels = plan.virtualization_type != 'hvm' and not plan.kernel_id
+        roles = [role for role in ROLES if role == 'machine' or kernels]
+        if kernels:
+            run.attempt('hypervisor', self.check_hypervisor_chosen, image,
+                        detail=lambda _: plan.hypervisor or 'as the tarball '
+                        'has it')
+            if 'iam' in working:
+                run.attempt('admin', self.check_may_register_kernels, cloud,
+                            detail=lambda _: 'the account may register '
+                            'kernels and ramdisks')
+            elif cloud is not None and cloud.iam is None:
+                run.passed('admin', 'not checked: no IAM endpoint is known '
+                           '(give --iam-url or set EUARE_URL)')
+        if 'ec2' in working:
+            existing = run.attempt(
+                'reuse', self.find_installed, cloud, plan, image,
+                detail=lambda found: 'not installed before (no image is '
+                'called {0})'.format(plan.names['machine']) if not found
+                else 'image {0} is {1}; -y reuses it'.format(
+                    found['name'], found.get('imageId')))
+            if existing:
+                image_id, name = existing.get('imageId'), existing['name']
+                if self.args.get('yes'):
+                    run.would(u'Would reuse installed image {0} ({1}), '
+                              u'and do nothing else'.format(image_id, name))
+                    return run
+                run.checks.pop()
+                run.failed('reuse', 'image {0} is already installed as {1}; '
+                           'use -y to reuse it, or --pad-name to install '
+                           'another copy'.format(name, image_id))
+            elif 's3' in working:  # (a reused image's names are its own)
+                collisions = run.attempt('names', lambda: list(
+                    self.name_collisions(cloud, plan)))
+                if collisions:
+                    run.checks.pop()
+                    for problem in collisions:
+                        run.failed('names', problem)
+                elif collisions is not None:
+                    run.checks[-1]['detail'] = 'free: {0}'.format(', '.join(
+                        plan.names[role] for role in roles))
+        buckets = []
+        if 's3' in working:
+            for bucket in sorted(set(plan.bucket_for(role)
+                                     for role in roles)):
+                exists = run.attempt(
+                    'bucket', check_bucket, cloud, bucket, plan.key_prefix,
+                    detail=lambda exists, bucket=bucket: bucket_detail(
+                        exists, bucket, plan.key_prefix))
+                if exists is False:
+                    buckets.append(bucket)
+        self.dry_run_steps(run, plan, image, buckets, roles)
+        return run
+
+    def dry_run_bundling(self, run):
+        """The bundling credentials: found, loaded, key and certificate a
+        pair (the cloud's certificate may come from the bootstrap
+        service)."""
+        found = run.attempt('bundling', self.bundle_credentials)
+        if found is None:
+            return
+        run.checks.pop()  # reported once loaded, below
+
+        def load():
+            cert = load_certificate(found['certificate'], 'user certificate')
+            key = load_private_key(found['private_key'])
+            check_key_matches_certificate(key, cert)
+            load_certificate(found['cloud_certificate'], 'cloud certificate')
+            return ('your certificate and private key are a pair; the '
+                    'cloud\'s certificate loads; account {0}'.format(
+                        found['account_id']))
+        run.attempt('bundling', load)
+
+    def dry_run_catalog(self, run):
+        """The catalog read and its signature checked, the entry found and
+        its files there: the entry, or None."""
+        catalog = run.attempt('catalog', self.fetch_catalog, detail=lambda
+                              catalog: 'signed by {0}'.format(
+                                  catalog.signed_by) if catalog.signed_by
+                              else 'not signed')
+        if catalog is None:
+            return None
+        image = run.attempt('image', self.find_entry, catalog,
+                            detail=lambda image: u'{0}{1}'.format(
+                                image.name, ' ' + image.version
+                                if image.version else ''))
+        if image is None:
+            return None
+        for problem in self.entry_problems(catalog, image):
+            run.failed('image', problem)
+        artifact = image.disk if self.uses_disk(image) else image
+        checks = [name for name in ('size', 'sha256', 'sha512', 'md5',
+                                    'name_checksum')
+                  if getattr(artifact, name, None) is not None]
+        if any(name != 'size' for name in checks):
+            run.passed('checksum', u'the catalog gives {0}'.format(
+                ', '.join(name.replace('_', '-') for name in checks)))
+        else:
+            run.failed('checksum', 'the catalog gives no checksum for image '
+                       '"{0}", so its download could not be verified; ask '
+                       'the store\'s operator to publish it again'.format(
+                           image.name))
+        problems = presence_problems(self.service, artifact)
+        for problem in problems:
+            run.failed('tarball', problem)
+        if not problems:
+            run.passed('tarball', u'{0} is there{1}'.format(
+                artifact.location, ' ({0} bytes)'.format(artifact.size)
+                if artifact.size is not None else ''))
+        return image
+
+    def dry_run_summary(self, plan):
+        """What --json adds to a dry run: the install's names, bucket and
+        manifests, as the install's own --json would give them."""
+        roles = [role for role in ROLES if role == 'machine' or (
+            plan.virtualization_type != 'hvm' and not plan.kernel_id)]
+        return {'names': dict((role, plan.names[role]) for role in roles),
+                'bucket': plan.bucket, 'key_prefix': plan.key_prefix,
+                'manifests': dict((role, plan.manifest_location(role))
+                                  for role in roles),
+                'source': self.json_source(plan)}
+
+    def dry_run_steps(self, run, plan, image, buckets, roles):
+        if image is not None:
+            artifact = image.disk if self.uses_disk(image) else image
+            run.would(u'Would download {0}{1}'.format(
+                artifact.location, ' ({0} bytes)'.format(artifact.size)
+                if artifact.size is not None else ''))
+        for bucket in buckets:
+            run.would(u'Would create bucket {0}'.format(bucket))
+        for role in roles:
+            what = 'image' if role == 'machine' else role
+            extra = ''
+            if role == 'machine':
+                extra = ', {0}'.format(plan.virtualization_type or
+                                       'paravirtual')
+                if plan.kernel_id:
+                    extra += ', with kernel {0} and ramdisk {1}'.format(
+                        plan.kernel_id, plan.ramdisk_id)
+            run.would(u'Would bundle, upload and register {0} {1} from '
+                      u'{2}{3}'.format(what, plan.names[role],
+                                       plan.manifest_location(role), extra))
 
     def image_source(self, image, plan, strategy, area):
         """

@@ -3,6 +3,7 @@
 from __future__ import absolute_import
 
 import collections
+import json
 import os.path
 import time
 
@@ -13,7 +14,8 @@ from eustore_plugin.catalog import catalog_with_image, tarball_keys
 from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.layout import (TARBALL_SUFFIXES, catalog_fields,
                                    tarball_stem)
-from eustore_plugin.output import emit, warn
+from eustore_plugin.dryrun import DryRun
+from eustore_plugin.output import emit, emit_raw, warn
 from eustore_plugin.imagesource import inspect_tarball
 
 
@@ -56,7 +58,15 @@ class PublishImage(PublisherRequest):
                 help='name of the recipe the image was built with'),
             Arg('--stamp', route_to=None, help='build stamp of the image'),
             Arg('--contact', route_to=None,
-                help='whom to ask about the image')]
+                help='whom to ask about the image'),
+            Arg('--dry-run', action='store_true', route_to=None,
+                help='''check all that needs nothing uploaded (the tarball,
+                the signing key, the bucket, the lock, the catalog), say
+                what would be done, and stop; exit 1 listing every problem
+                found'''),
+            Arg('--json', action='store_true', route_to=None,
+                help='''print the result as a JSON object: the catalog
+                entry, whether it replaced one, and the store''')]
 
     def configure(self):
         PublisherRequest.configure(self)
@@ -69,11 +79,9 @@ class PublishImage(PublisherRequest):
                                 '.tar.gz file'.format(tarball))
 
     def main(self):
-        facts = inspect_tarball(self.args['tarball'])
-        fields = catalog_fields(facts.members,
-                                hypervisors=self.args.get('hypervisors') or (),
-                                virtualization_type=self.args.get(
-                                    'virtualization_type'))
+        if self.args.get('dry_run'):
+            return self.dry_run()
+        facts, fields = self.inspect()
         signer = self.signer()
         if signer is not None:
             signer.sign(b'')  # a key that cannot sign fails before uploading
@@ -89,19 +97,98 @@ class PublishImage(PublisherRequest):
             if uploaded:
                 self.remove_upload(store, store.tarball_name(facts))
             raise
+        deleted = []
         if replaced and replaced.get('url') != entry['url']:
-            self.remove_tarballs(store, document, [replaced.get('url')])
+            deleted = self.remove_tarballs(store, document,
+                                           [replaced.get('url')])
         self.purge(store)
         return {'entry': entry, 'replaced': replaced is not None,
-                'store': str(store)}
+                'store': str(store), 'uploaded': uploaded,
+                'deleted': deleted}
 
     def print_result(self, result):
+        if isinstance(result, DryRun):
+            self.print_dry_run(result)
+            return
+        if self.args.get('json'):
+            emit_raw(json.dumps(result, indent=2, sort_keys=True,
+                                ensure_ascii=True))
+            return
         entry = result['entry']
         emit(u'{0} image {1}: {2}{3} ({4} bytes, sha256 {5})'.format(
             'Replaced' if result['replaced'] else 'Published', entry['name'],
             result['store'], entry['url'], entry['size'], entry['sha256']))
 
     # ------------------------------------------------------------------
+
+    def inspect(self):
+        """The tarball read once and checked as install reads it: its
+        facts and the catalog fields its layout gives."""
+        facts = inspect_tarball(self.args['tarball'])
+        fields = catalog_fields(facts.members,
+                                hypervisors=self.args.get('hypervisors') or (),
+                                virtualization_type=self.args.get(
+                                    'virtualization_type'))
+        return facts, fields
+
+    def dry_run(self):
+        """Every check of a publish that uploads nothing, then what it
+        would do (see PublisherRequest.dry_run_store)."""
+        run = DryRun()
+        inspected = run.attempt('tarball', self.inspect, detail=lambda
+                                inspected: u'{0}: {1} bytes, sha256 {2}, {3}'
+                                .format(self.args['tarball'],
+                                        inspected[0].size,
+                                        inspected[0].sha256,
+                                        inspected[1]['virtualization_type']))
+        store, exists = self.dry_run_store(run)
+        if store is None:
+            signer = self.signer()
+            if signer is not None:
+                run.attempt('signing', signer.sign, b'', detail=lambda _:
+                            u'key {0} signs'.format(signer.key_id))
+            return run
+        entry = None
+        if inspected is not None:
+            facts, fields = inspected
+            name = store.tarball_name(facts)
+            entry = self.catalog_entry(facts, fields, name)
+            present = store.cloud.head_object(
+                store.bucket, store.key(name)) if exists else None
+            run.would(u'Would upload {0} to {1}{2} ({3} bytes, public-read)'
+                      .format(self.args['tarball'], store, name, facts.size)
+                      if not present else
+                      u'Would not upload {0}: {1}{2} holds it already'
+                      .format(self.args['tarball'], store, name))
+        # Without an entry (the tarball failed), the catalog is still read
+        # and parsed.
+        probe = entry or {'name': self.args.get('image_name') or
+                          self.default_name()}
+        changed = self.dry_run_catalog(
+            run, store, exists, lambda old: catalog_with_image(old, probe))
+        if changed is not None and entry is not None:
+            document, replaced = changed
+            if replaced is None:
+                run.passed('entry', u'{0} would be added'.format(
+                    entry['name']))
+                run.steps.insert(-1, u'Would add image {0} to the catalog'
+                                 .format(entry['name']))
+            else:
+                run.passed('entry', u'{0} would replace the entry of that '
+                           u'name'.format(entry['name']))
+                run.steps.insert(-1, u'Would replace image {0} in the '
+                                 u'catalog (was {1})'.format(
+                                     entry['name'], replaced.get('url')))
+                old = store.removable_tarball(
+                    replaced.get('url'), tarball_keys(document)) \
+                    if replaced.get('url') != entry['url'] else None
+                if old:
+                    run.would(u'Would delete the old tarball {0}{1}'.format(
+                        store, old))
+            run.plan.update(entry=entry, replaced=replaced is not None,
+                            store=str(store))
+        self.dry_run_purge(run, store)
+        return run
 
     def catalog_entry(self, facts, fields, url):
         name = self.args.get('image_name') or self.default_name()

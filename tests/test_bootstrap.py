@@ -1,0 +1,132 @@
+# Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
+"""
+The cloud's certificate from the bootstrap service, when none is
+configured, as euca2ools 3.4 fetches it.  No real Eucalyptus bootstrap
+service can run here, so a loopback stand-in of our own answers
+DescribeServiceCertificates (tests/support/bootstrap.py); the install
+itself goes to moto as in test_install.py.
+"""
+
+from __future__ import absolute_import
+
+import json
+import os
+import re
+import textwrap
+
+import pytest
+
+from tests.support.bootstrap import BootstrapServer
+from tests.support.http import StoreServer
+from tests.support.install import INSTALL, eucarc_env, installed_ids
+from tests.support.moto import REGION
+from tests.test_dryrun import checks
+
+
+@pytest.fixture
+def store(demo_store_dir):
+    server = StoreServer(demo_store_dir).start()
+    with open(os.path.join(demo_store_dir, 'catalog')) as catalog:
+        server.catalog = dict((image['os'], image) for image in
+                              json.load(catalog)['images'])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def install(cli, install_cloud, proxy, store, keys):
+    eucarc = eucarc_env(install_cloud, proxy.url, keys, store.url)
+
+    def run(*args, **kwargs):
+        env = dict(eucarc, **kwargs.pop('env', {}))
+        return cli(INSTALL, *args, env=env, **kwargs)
+    return run
+
+
+@pytest.fixture
+def bootstrap(keys):
+    user, cloud_keys = keys
+    other = user.cert_pem.decode('ascii')
+    server = BootstrapServer([
+        ('storage', 'image-bundling', other),
+        ('compute', 'web-services', other),
+        ('compute', 'image-bundling', cloud_keys.cert_pem.decode('ascii'))])
+    yield server
+    server.stop()
+
+
+def no_cloud_cert(bootstrap, tmpdir, **extra):
+    return dict({'EUCALYPTUS_CERT': '', 'EUCA_BOOTSTRAP_URL': bootstrap.url,
+                 'TMPDIR': str(tmpdir.mkdir('tmp'))}, **extra)
+
+
+def test_the_cloud_certificate_comes_from_the_bootstrap_service(
+        install, non_admin, store, bootstrap, install_cloud, tmpdir):
+    env = no_cloud_cert(bootstrap, tmpdir)
+    ids = installed_ids(install('-i', store.catalog['fedora']['name'], '-b',
+                                'bootstrap-bundles', '--pad-name', env=env))
+    assert list(ids) == ['image']
+    (method, path, headers, params) = bootstrap.requests[0]
+    assert (method, path) == ('POST', '/services/Empyrean/')
+    assert params == {'Action': 'DescribeServiceCertificates',
+                      'Format': 'pem', 'FingerprintDigest': 'SHA-256',
+                      'Version': 'eucalyptus'}
+    # Signed with SigV4 for the service "bootstrap".
+    match = re.match(r'^AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/'
+                     r'bootstrap/aws4_request, SignedHeaders=([^,]+), '
+                     r'Signature=[0-9a-f]{64}$', headers['authorization'])
+    assert match, headers['authorization']
+    assert match.group(1) == install_cloud.key_id
+    assert match.group(3) == REGION
+    assert 'host' in match.group(4).split(';')
+    # The certificate was in a temporary file of the run's, gone now.
+    assert os.listdir(env['TMPDIR']) == []
+
+
+def test_bootstrap_url_from_the_region_configuration(
+        install, non_admin, store, bootstrap, tmpdir):
+    config = tmpdir.join('euca2ools.ini')
+    config.write(textwrap.dedent('''
+        [region {0}]
+        bootstrap-url = {1}
+        ''').format(REGION, bootstrap.url))
+    result = install('--dry-run', '--region', REGION, '-i',
+                     store.catalog['fedora']['name'], '-b', 'bootstrap-dry',
+                     env={'EUCALYPTUS_CERT': '',
+                          'EUCA_CONFIG_PATH': str(config)})
+    assert result.returncode == 0, result
+    assert checks(result)['bundling'][0][0] == 'OK'
+    assert len(bootstrap.requests) == 1
+
+
+def test_a_refusing_bootstrap_service_is_named(install, non_admin, store,
+                                               bootstrap, tmpdir):
+    bootstrap.status = 403
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'bootstrap-refused', env=no_cloud_cert(bootstrap,
+                                                            tmpdir))
+    assert result.returncode == 1
+    (line,) = result.messages
+    assert line.startswith("eustore-install-image: error: cannot fetch the "
+                           "cloud's certificate: ")
+    assert bootstrap.url in line
+    assert '403' in line and 'euserv:DescribeServiceCertificates' in line
+    assert '--ec2cert' in line
+
+
+def test_no_bundling_certificate_in_the_answer(install, non_admin, store,
+                                               bootstrap, tmpdir):
+    bootstrap.certificates = bootstrap.certificates[:2]
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'bootstrap-none', env=no_cloud_cert(bootstrap, tmpdir))
+    assert result.returncode == 1
+    (line,) = result.messages
+    assert 'gave no image-bundling certificate' in line
+    assert bootstrap.url in line
+
+
+def test_without_a_bootstrap_service_the_message_names_it(install, store):
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'bootstrap-missing', env={'EUCALYPTUS_CERT': ''})
+    assert result.returncode == 1
+    assert '"bootstrap-url" or EUCA_BOOTSTRAP_URL' in result.stderr
