@@ -26,6 +26,10 @@ COMMANDS = {
         'eustore_plugin.commands.withdrawimage:WithdrawImage',
     'eustore-check-store':
         'eustore_plugin.commands.checkstore:CheckStore',
+    'eustore-describe-installed':
+        'eustore_plugin.commands.describeinstalled:DescribeInstalled',
+    'eustore-uninstall-image':
+        'eustore_plugin.commands.uninstallimage:UninstallImage',
 }
 
 # Variables a user's shell may carry that would leak into a run.
@@ -72,9 +76,13 @@ def command_argv(command):
     How to start ``command``: its installed console script, or (in a
     checkout with no scripts) this Python running the same class.  With
     ``EUSTORE_TEST_INSTALLED`` set the script must be there: the tests are
-    then proving the installed package, entry points included.
+    then proving the installed package, entry points included.  With
+    ``EUSTORE_TEST_MODULES=1`` this Python runs the class even where a
+    script is installed (whose package may be another checkout's), so
+    that the modules on ``PYTHONPATH`` are the ones run.
     """
-    script = installed_script(command)
+    script = None if os.environ.get('EUSTORE_TEST_MODULES') == '1' \
+        else installed_script(command)
     if script:
         return [script]
     if os.environ.get('EUSTORE_TEST_INSTALLED'):
