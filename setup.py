@@ -63,6 +63,10 @@ setup(
         'eustore_plugin.commands.withdrawimage:WithdrawImage.run',
         'eustore-check-store = '
         'eustore_plugin.commands.checkstore:CheckStore.run',
+        'eustore-describe-installed = '
+        'eustore_plugin.commands.describeinstalled:DescribeInstalled.run',
+        'eustore-uninstall-image = '
+        'eustore_plugin.commands.uninstallimage:UninstallImage.run',
     ]},
     data_files=[('share/man/man1', sorted(glob.glob('man/*.1')))],
     # One wheel for Python 2.7 and 3: the code is the same on both.

@@ -290,21 +290,23 @@ class Cloud(object):
 
     @classmethod
     def from_command(cls, command, ec2_url=None, s3_url=None, iam_url=None,
-                     s3_only=False):
+                     s3_only=False, ec2_only=False):
         """
         The cloud a command's options and config describe; ``s3_only`` for
         commands that only store objects (a store's publisher), which then
-        need no EC2 or IAM endpoint.
+        need no EC2 or IAM endpoint; ``ec2_only`` for those that only look
+        at images (no S3 or IAM endpoint needed).
         """
         def service(service_cls, url):
             svc = service_cls(command.config, loglevel=command.log.level,
                               url=url, region=command.args.get('region'))
             svc.configure()
             return svc
-        s3 = service(S3, s3_url)
+        s3 = None if ec2_only else service(S3, s3_url)
         ec2 = iam = None
         if not s3_only:
             ec2 = service(EC2, ec2_url)
+        if not (s3_only or ec2_only):
             try:
                 iam = service(IAM, iam_url)
             except MissingEndpointError:
@@ -369,12 +371,23 @@ class Cloud(object):
 
     def images_with(self, filters):
         """The account's images matching every filter (name: value)."""
-        params = {'Owner.1': 'self'}
-        for number, (name, value) in enumerate(sorted(filters.items()), 1):
+        return self.describe_images(owner='self', filters=dict(
+            (name, [value]) for name, value in filters.items()))
+
+    def describe_images(self, owner=None, filters=None):
+        """
+        The images the cloud shows the account: every owner's it may see,
+        or only ``owner``'s ("self": its own), narrowed by ``filters``
+        ({name: [values]}) when given (a cloud may ignore them).
+        """
+        params = {'Owner.1': owner} if owner else {}
+        for number, (name, values) in enumerate(sorted(
+                (filters or {}).items()), 1):
             params['Filter.{0}.Name'.format(number)] = name
-            params['Filter.{0}.Value.1'.format(number)] = value
-        result = self._send(DescribeImages, self.ec2, params)
-        return result.get('imagesSet') or []
+            for index, value in enumerate(values, 1):
+                params['Filter.{0}.Value.{1}'.format(number, index)] = value
+        return self._send(DescribeImages, self.ec2, params).get(
+            'imagesSet') or []
 
     def create_tags(self, resource_id, tags):
         params = {'ResourceId.1': resource_id}

@@ -4,7 +4,8 @@ What every eustore command shares, declared once: the suite, the store
 service and its options, how a command ends (one clean line on errors and
 interruptions, no traceback unless --debug, a quiet end when the reader of
 its output goes away), the base of the commands that read a store's
-catalog, and the base of those that change a store.
+catalog, the base of those that change a store, and the base of those
+that look at or change what is installed in the user's cloud.
 """
 
 from __future__ import absolute_import
@@ -21,7 +22,8 @@ import six
 
 from eustore_plugin.backend import EustoreSuite
 from eustore_plugin.catalog import tarball_keys
-from eustore_plugin.cloud import (S3_URL_ARG, Cloud, CloudCredentialArgs,
+from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
+                                  Cloud, CloudCredentialArgs,
                                   check_bucket_name)
 from eustore_plugin.download import DEFAULT_STALL_TIMEOUT
 from eustore_plugin.dryrun import bucket_detail, check_bucket
@@ -363,3 +365,21 @@ class PublisherRequest(EustoreRequest):
                      [store.catalog_name, store.signature_name],
                      user_agent=self.suite.get_user_agent(),
                      loglevel=self.log.level)
+
+
+class CloudRequest(EustoreRequest):
+    """
+    Base of the commands about what is installed in the user's cloud: its
+    endpoints and access keys, found as eustore-install-image finds them
+    (options, eucarc variables, the euca2ools configuration).
+    """
+
+    AUTH_CLASS = CloudCredentialArgs
+    ARGS = [EC2_URL_ARG, S3_URL_ARG, IAM_URL_ARG]
+
+    def open_cloud(self, ec2_only=False):
+        """The cloud; ``ec2_only`` when only its images are looked at."""
+        return Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
+                                  s3_url=self.args.get('s3_url'),
+                                  iam_url=self.args.get('iam_url'),
+                                  ec2_only=ec2_only)

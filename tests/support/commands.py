@@ -27,6 +27,10 @@ COMMANDS = {
         'eustore_plugin.commands.withdrawimage:WithdrawImage',
     'eustore-check-store':
         'eustore_plugin.commands.checkstore:CheckStore',
+    'eustore-describe-installed':
+        'eustore_plugin.commands.describeinstalled:DescribeInstalled',
+    'eustore-uninstall-image':
+        'eustore_plugin.commands.uninstallimage:UninstallImage',
 }
 
 # Variables a user's shell may carry that would leak into a run.
