@@ -21,6 +21,9 @@ in a process of its own, measured by benchmarks/harness.py:
               benchmarks/bundle.py reads it (inflate.open_gzip_reader)
   upload      as many parts as that bundle had (same sizes, random bytes),
               each written to a file and sent with Cloud.put_file to moto
+  on PY       with --python PY: the same command on another interpreter
+              (Python 2.7's built-in path; with --euca2ools SRC on its
+              path, euca2ools' bundle, upload and register)
 
 Printed: wall time, image MB/s (10^6 bytes of image per second), CPU,
 peak RSS of the command itself and its peak temporary disk, and the
@@ -332,18 +335,22 @@ class Bench(object):
         harness.warm(self.tarball)
         return generated
 
-    def install(self, extra_args=(), cloud_url=None):
-        """The real command, as a user with a sourced eucarc runs it."""
+    def install(self, extra_args=(), cloud_url=None, python=None):
+        """The real command, as a user with a sourced eucarc runs it (on
+        ``python``, with --euca2ools on its path, when given)."""
         tmpdir = tempfile.mkdtemp(dir=self.root, prefix='install-tmp-')
         env = dict(user_env(self.root), TMPDIR=tmpdir,
                    **self.eucarc(cloud_url))
+        if python and self.options.euca2ools:
+            env['PYTHONPATH'] = os.pathsep.join([
+                env['PYTHONPATH'], os.path.abspath(self.options.euca2ools)])
         output = os.path.join(self.root, 'install.out')
         watch = harness.DiskWatcher(tmpdir, classify)
         moto_pid = self.moto._proc.pid  # MotoCloud keeps its process private
         moto_before = process_cpu(moto_pid)
         with open(output, 'wb') as out:
             measured = harness.run_measured(
-                command_argv('eustore-install-image') +
+                command_argv('eustore-install-image', python=python) +
                 ['-i', IMAGE_NAME, '-b', BUCKET, '--no-progress'] +
                 list(extra_args), env=env, stdout=out, stderr=out,
                 watch=watch)
@@ -432,6 +439,12 @@ def report_install(install, pending, part_size):
             install['leftovers']))
 
 
+def other_label(options):
+    """What --python's installs are called in the table."""
+    name = os.path.relpath(options.python) if options.python else ''
+    return name + (' with euca2ools' if options.euca2ools else '')
+
+
 def mode_default(bench, options):
     part_size, pending = install_defaults()
     generated = bench.generate(options.size_mib)
@@ -446,8 +459,12 @@ def mode_default(bench, options):
         stages.setdefault(name, []).append(result)
         return result
 
+    others = [('install on ' + other_label(options),
+               lambda: bench.install(python=options.python))] \
+        if options.python else []
     runs = harness.take_turns(
-        [('install', bench.install), ('pipeline', bench.pipeline),
+        [('install', bench.install)] + others +
+        [('pipeline', bench.pipeline),
          ('download', lambda: stage('download')),
          ('bundle', lambda: stage('bundle')),
          ('upload', lambda: stage('upload'))], options.repeat)
@@ -462,8 +479,9 @@ def mode_default(bench, options):
               len(best['bundle']['part_sizes']), harness.cores(),
               options.repeat))
     install, pipeline = best['install'], best['pipeline']
-    harness.print_table(HEADERS, [
-        figures('end to end', install, size),
+    harness.print_table(HEADERS, [figures('end to end', install, size)] + [
+        figures('end to end on ' + label[len('install on '):],
+                best[label], size) for label, _ in others] + [
         figures('igzip pipeline', pipeline, size),
         figures('download only', best['download'], size),
         figures('bundle only', best['bundle'], size),
@@ -472,6 +490,9 @@ def mode_default(bench, options):
                   key=lambda name: best[name]['seconds'])
     print('end to end / igzip pipeline: {0:.2f} (goal <= 1.25)'.format(
         install['wall'] / pipeline['wall']))
+    for label, _ in others:
+        print('end to end {0} / on this Python: {1:.2f}'.format(
+            label, best[label]['wall'] / install['wall']))
     print('end to end / slowest stage ({0}): {1:.2f}'.format(
         slowest, install['wall'] / best[slowest]['seconds']))
     print('stages time themselves after start-up; the install and the '
@@ -560,6 +581,12 @@ def main():
     modes.add_argument('--sizes', nargs='?', const='256,1024,4096',
                        help='install each size (MiB, comma-separated; '
                        'default 256,1024,4096)')
+    parser.add_argument('--python', default=None,
+                        help='also install with this interpreter (e.g. '
+                        '.venv27/bin/python), in turn with this one')
+    parser.add_argument('--euca2ools', metavar='SRC', default=None,
+                        help='with --python: a euca2ools source tree on its '
+                        'path, so installs go through euca2ools')
     parser.add_argument('--latency-ms', type=float, default=40.0)
     parser.add_argument('--rate-mb', type=float, default=25.0,
                         help='MB/s each connection carries each way')

@@ -313,9 +313,8 @@ class CatalogReader(object):
             store_url), 'catalog')
         kind = document_kind(fetched.url, fetched.body)
         LOG.debug('%s is %s', fetched.url, KIND_NAMES[kind])
-        if kind is None and fetched.url.rsplit('/', 1)[-1] in \
-                CATALOG_NAMES + ('catalog.json',) or \
-                kind is None and fetched.url.endswith('.json'):
+        if kind is None and (fetched.url.rsplit('/', 1)[-1] in
+                             CATALOG_NAMES or fetched.url.endswith('.json')):
             # Where an eustore catalog is kept: say what is wrong with it
             # as one.
             kind = EUSTORE_CATALOG

@@ -199,10 +199,10 @@ class CatalogRequest(EustoreRequest):
             user_agent=self.suite.get_user_agent(),
             stall_timeout=self.stall_timeout).read()
 
-    def check_location(self, image):
-        """Raise UrlRefused unless the policy lets ``image`` be read."""
-        self.service.policy.check(image.location,
-                                  u'image "{0}"'.format(image.name))
+    def check_location(self, image, location):
+        """Raise UrlRefused unless the policy lets ``location`` (a file of
+        ``image``: its tarball, its disk) be read."""
+        self.service.policy.check(location, u'image "{0}"'.format(image.name))
 
 
 class PublisherRequest(EustoreRequest):

@@ -95,8 +95,7 @@ class CheckStore(CatalogRequest):
 
     def check_file(self, image, artifact):
         try:
-            self.service.policy.check(artifact.location,
-                                      'image "{0}"'.format(image.name))
+            self.check_location(image, artifact.location)
         except UrlRefused as err:
             return [six.text_type(err)]
         if self.args.get('quick'):

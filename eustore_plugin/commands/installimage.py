@@ -315,8 +315,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                          image.disk.location):
             if location:
                 try:
-                    self.service.policy.check(location, 'image "{0}"'.format(
-                        image.name))
+                    self.check_location(image, location)
                 except UrlRefused as err:
                     problems.append(six.text_type(err))
         unverifiable = [artifact for artifact in (

@@ -73,7 +73,7 @@ def installed_script(command):
     return script if os.path.isfile(script) else None
 
 
-def command_argv(command):
+def command_argv(command, python=None):
     """
     How to start ``command``: its installed console script, or (in a
     checkout with no scripts) this Python running the same class.  With
@@ -85,8 +85,10 @@ def command_argv(command):
     ``import eustore_plugin`` finds: a worktree's tests use the worktree's
     code even when the venv's console scripts belong to an editable install
     of another checkout (run them with ``PYTHONPATH`` naming the worktree).
+    With ``python`` (another interpreter: the benchmarks' 2.7) the class is
+    run by that one.
     """
-    script = installed_script(command)
+    script = None if python else installed_script(command)
     if os.environ.get('EUSTORE_TEST_MODULES') and \
             not os.environ.get('EUSTORE_TEST_INSTALLED'):
         script = None
@@ -98,7 +100,7 @@ def command_argv(command):
     module, cls = COMMANDS[command].split(':')
     code = ('import sys; sys.argv[0] = {0!r}; from {1} import {2}; '
             'sys.exit({2}.run())'.format(command, module, cls))
-    return [sys.executable, '-c', code]
+    return [python or sys.executable, '-c', code]
 
 
 class Result(object):
