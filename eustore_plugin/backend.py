@@ -32,6 +32,7 @@ An install strategy (the interface installer.install uses) has:
 
 from __future__ import absolute_import
 
+import contextlib
 import glob
 import logging
 import os.path
@@ -40,6 +41,7 @@ import sys
 import threading
 
 import requestbuilder.suite
+from requestbuilder.exceptions import ServerError
 
 import eustore_plugin
 from eustore_plugin.bundle.manifest import parse_manifest
@@ -154,19 +156,35 @@ def install_strategy(command, cloud, credentials, journal, workdir,
 # copied to stdout.  By position, so that no name from the tarball is ever
 # an argument: a member named "--index-file=..." stays a name.
 _FEEDER = '''
-import shutil, sys, tarfile
+import errno, shutil, sys, tarfile
 out = getattr(sys.stdout, 'buffer', sys.stdout)
 wanted = int(sys.argv[2])
-with tarfile.open(sys.argv[1], mode='r|gz', bufsize=1 << 20) as tar:
-    for index, member in enumerate(tar):
-        if index == wanted:
-            shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
-            break
+try:
+    with tarfile.open(sys.argv[1], mode='r|gz', bufsize=1 << 20) as tar:
+        for index, member in enumerate(tar):
+            if index == wanted:
+                shutil.copyfileobj(tar.extractfile(member), out, 1 << 20)
+                break
+except (IOError, OSError) as err:
+    if err.errno != errno.EPIPE:
+        raise
+    sys.exit(141)  # euca2ools stopped reading: its error says why
 '''
 # Bundles re-uploaded after euca2ools left one of its parts short, before
 # the install fails.
 EUCA2OOLS_BUNDLE_ATTEMPTS = 3
 EUCA2OOLS_PART_SIZE = 10485760
+
+
+@contextlib.contextmanager
+def refusals_named(service):
+    """euca2ools' errors from the cloud (a tuple of status, reason and
+    body as their text) as the plugin's: one line naming the service."""
+    from eustore_plugin.cloud import error_from_response  # (imports us)
+    try:
+        yield
+    except ServerError as err:
+        raise error_from_response(service, err.response)
 
 
 class Euca2oolsStrategy(object):
@@ -216,9 +234,10 @@ class Euca2oolsStrategy(object):
 
     def register(self, params):
         args = dict(self._common_args(self.cloud.ec2), **params)
-        return self.register_command(config=self.command.config,
-                                     loglevel=self.command.log.level,
-                                     **args).main()['imageId']
+        with refusals_named(self.cloud.ec2):
+            return self.register_command(config=self.command.config,
+                                         loglevel=self.command.log.level,
+                                         **args).main()['imageId']
 
     def quiesce(self):
         """euca2ools sends each part from a daemon thread of its own: wait
@@ -267,7 +286,8 @@ class Euca2oolsStrategy(object):
                                       **args)
         self._journal_puts(command.service)
         try:
-            result = command.main()
+            with refusals_named(self.cloud.s3):
+                result = command.main()
         finally:
             feeder.stdout.close()
             status = feeder.wait()

@@ -83,7 +83,9 @@ def parse_xml(content, list_tags=()):
         return {}
 
 
-def _error_from_response(service, response):
+def error_from_response(service, response):
+    """The CloudError of a refused request: the service and its URL, the
+    status, AWS's code and message where the body has them."""
     def child(node, name):
         value = node.get(name) if isinstance(node, dict) else None
         return value[0] if isinstance(value, list) and value else value
@@ -141,7 +143,7 @@ class _CloudService(BaseService):
                                         self.NAME))
 
     def handle_http_error(self, response):
-        raise _error_from_response(self, response)
+        raise error_from_response(self, response)
 
 
 class EC2(_CloudService):

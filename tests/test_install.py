@@ -233,6 +233,11 @@ def test_failed_registration_removes_everything(install, admin, proxy,
     assert 'what this run uploaded or registered was removed' in \
         result.stderr
     assert len(proxy.form_requests('RegisterImage')) == 3
+    # One line naming the service, as the plugin's own requests say it,
+    # whichever backend sent it (euca2ools' errors are tuples).
+    assert re.search(r'^eustore-install-image: error: EC2 at http://\S+ '
+                     r'refused the request \(400 Injected: fault injected '
+                     r'by the test\)', result.messages[-1]), result
     assert len(proxy.form_requests('DeregisterImage')) == 2
     for name in ('rollback-centos-kernel', 'rollback-centos-ramdisk',
                  'rollback-centos'):
@@ -257,6 +262,8 @@ def test_an_upload_whose_answer_was_lost_is_removed_too(install, non_admin,
     assert result.returncode == 1
     assert result.messages[-1].endswith(
         '; what this run uploaded or registered was removed')
+    assert re.search(r'error: S3 at http://\S+ refused the request \(400 '
+                     r'Injected: ', result.messages[-1]), result
     assert not proxy.form_requests('RegisterImage')
     assert bucket_is_gone(cloud, 'lost-answer-bundles')
 
