@@ -87,6 +87,18 @@ class InstallPlan(object):
         return role is not None and (role == 'machine' or
                                      not self.kernel_id)
 
+    @property
+    def registers_kernels(self):
+        """Whether this install registers a kernel and ramdisk of its own
+        (a paravirtual image, with none given by --kernel)."""
+        return self.virtualization_type != 'hvm' and not self.kernel_id
+
+    @property
+    def registered_roles(self):
+        """The roles this install registers, kernel first."""
+        return [role for role in ROLES
+                if role == 'machine' or self.registers_kernels]
+
 
 class TarballMember(collections.namedtuple(
         'TarballMember', 'name size index stream tarball_path file_path')):

@@ -861,3 +861,24 @@ def test_reuse_finds_earlier_installs_by_identity_and_old_names(
 
 class DeleteTags(CreateTags):
     pass
+
+
+def test_an_hvm_install_ignores_kernel_and_ramdisk_names(install, non_admin,
+                                                         proxy, cloud, store):
+    # An HVM image registers no kernel or ramdisk, so images and manifests
+    # under those names are nobody's business here (they were an earlier
+    # paravirtual install's, say).
+    cloud.create_bucket('hvm-names')
+    kernel = cloud.register_image(
+        ImageLocation='hvm-names/elsewhere.manifest.xml',
+        Name='hvm-names-kernel', Architecture='x86_64')
+    cloud.put_object('hvm-names', 'hvm-names-ramdisk.manifest.xml',
+                     b'<manifest/>')
+    try:
+        ids = installed_ids(install('-i', store.catalog['fedora']['name'],
+                                    '-b', 'hvm-names', '-p', 'hvm-names'))
+        assert list(ids) == ['image']
+        assert not [path for method, path, _ in proxy.requests
+                    if method == 'HEAD' and 'kernel.manifest' in path]
+    finally:
+        cloud.deregister_image(kernel)

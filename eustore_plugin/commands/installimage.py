@@ -180,7 +180,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             else None
         plan = self.build_plan(image)
         self.plan = plan
-        if plan.virtualization_type != 'hvm' and not plan.kernel_id:
+        if plan.registers_kernels:
             self.check_may_register_kernels(cloud)
             self.check_hypervisor_chosen(image)
         # Before the names are checked: what a run killed with -9 left is
@@ -484,9 +484,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         """What is in the way of the names and manifests of ``plan``, as
         messages, found one by one (a generator: the caller may stop at
         the first)."""
-        roles = ('machine',) if plan.kernel_id else \
-            ('kernel', 'ramdisk', 'machine')
-        for role in roles:
+        for role in plan.registered_roles:
             if role != 'machine':
                 taken = cloud.images_named(plan.names[role])
                 if taken:
@@ -541,9 +539,8 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if plan is None:
             return run
         run.plan.update(self.dry_run_summary(plan))
-        kernels = plan.virtualization_type != 'hvm' and not plan.kernel_id
-        roles = [role for role in ROLES if role == 'machine' or kernels]
-        if kernels:
+        roles = plan.registered_roles
+        if plan.registers_kernels:
             run.attempt('hypervisor', self.check_hypervisor_chosen, image,
                         detail=lambda _: plan.hypervisor or 'as the tarball '
                         'has it')
@@ -654,8 +651,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
     def dry_run_summary(self, plan):
         """What --json adds to a dry run: the install's names, bucket and
         manifests, as the install's own --json would give them."""
-        roles = [role for role in ROLES if role == 'machine' or (
-            plan.virtualization_type != 'hvm' and not plan.kernel_id)]
+        roles = plan.registered_roles
         return {'names': dict((role, plan.names[role]) for role in roles),
                 'bucket': plan.bucket, 'key_prefix': plan.key_prefix,
                 'manifests': dict((role, plan.manifest_location(role))
