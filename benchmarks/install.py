@@ -23,7 +23,8 @@ in a process of its own, measured by benchmarks/harness.py:
               each written to a file and sent with Cloud.put_file to moto
   on PY       with --python PY: the same command on another interpreter
               (Python 2.7's built-in path; with --euca2ools SRC on its
-              path, euca2ools' bundle, upload and register)
+              path, euca2ools' bundle, upload and register; with --code
+              CHECKOUT, an earlier commit's code, e.g. a git worktree)
 
 Printed: wall time, image MB/s (10^6 bytes of image per second), CPU,
 peak RSS of the command itself and its peak temporary disk, and the
@@ -343,6 +344,9 @@ class Bench(object):
         tmpdir = tempfile.mkdtemp(dir=self.root, prefix='install-tmp-')
         env = dict(user_env(self.root), TMPDIR=tmpdir,
                    **self.eucarc(cloud_url))
+        if python and self.options.code:
+            env['PYTHONPATH'] = os.pathsep.join([
+                os.path.abspath(self.options.code), env['PYTHONPATH']])
         if python and self.options.euca2ools:
             env['PYTHONPATH'] = os.pathsep.join([
                 env['PYTHONPATH'], os.path.abspath(self.options.euca2ools)])
@@ -444,7 +448,9 @@ def report_install(install, pending, part_size):
 def other_label(options):
     """What --python's installs are called in the table."""
     name = os.path.relpath(options.python) if options.python else ''
-    return name + (' with euca2ools' if options.euca2ools else '')
+    return name + (' with euca2ools' if options.euca2ools else '') + (
+        ', code of ' + os.path.basename(os.path.abspath(options.code))
+        if options.code else '')
 
 
 def mode_default(bench, options):
@@ -589,6 +595,9 @@ def main():
     parser.add_argument('--euca2ools', metavar='SRC', default=None,
                         help='with --python: a euca2ools source tree on its '
                         'path, so installs go through euca2ools')
+    parser.add_argument('--code', metavar='CHECKOUT', default=None,
+                        help='with --python: run the eustore_plugin of this '
+                        'checkout (an earlier commit\'s, to compare with)')
     parser.add_argument('--latency-ms', type=float, default=40.0)
     parser.add_argument('--rate-mb', type=float, default=25.0,
                         help='MB/s each connection carries each way')
