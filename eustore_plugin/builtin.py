@@ -13,7 +13,10 @@ every part is up, so it can name a kernel and ramdisk registered meanwhile.
 
 from __future__ import absolute_import
 
+import ctypes
+import ctypes.util
 import logging
+import os
 import sys
 import threading
 
@@ -35,6 +38,31 @@ DEFAULT_PENDING_PARTS = 2
 PART_ATTEMPTS = 3
 # How often a waiting thread wakes up: lets Ctrl-C through on Python 2.
 _POLL_SECONDS = 0.5
+# glibc's mallopt parameter for the number of malloc arenas.
+_M_ARENA_MAX = -8
+# Arenas for the install's threads (see limit_malloc_arenas).
+MALLOC_ARENAS = 2
+
+
+def limit_malloc_arenas(arenas=MALLOC_ARENAS):
+    """
+    Have glibc share ``arenas`` malloc arenas among the threads to come,
+    rather than give each its own (up to eight per core).  The install's
+    threads (inflate, deflate workers, output, uploads) free megabyte
+    buffers that others allocated, which leaves free but unreturned memory
+    in every arena: peak RSS was 82.7 MB at 256 MiB and 98.9 MB at 4 GiB
+    with glibc's default, 76.2 and 93.3 MB with two arenas, at the same
+    speed (benchmarks/install.py --sizes 256,4096).  An explicit
+    MALLOC_ARENA_MAX wins; elsewhere than glibc this does nothing.
+    """
+    if os.environ.get('MALLOC_ARENA_MAX') or not sys.platform.startswith(
+            'linux'):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+        return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
 
 
 class BundleCredentials(object):
@@ -65,6 +93,7 @@ class BuiltinStrategy(object):
         self.part_size = part_size
         self.progress = progress
         self.writer_options = writer_options or {}
+        limit_malloc_arenas()
 
     def start(self, member, role, plan):
         """Bundle and upload one member now; returns its PendingManifest."""
