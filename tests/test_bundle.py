@@ -11,6 +11,8 @@ import io
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import tarfile
 import threading
 import time
@@ -870,3 +872,18 @@ def test_slow_consumer_bounds_part_files(keys, workdir, pending):
     # The pipeline did work ahead up to the limit while we were "uploading".
     assert max(counts) == pending + 1
     assert part_files(workdir) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'),
+                    reason='mallopt is glibc\'s')
+def test_malloc_arenas_are_limited_unless_the_user_says_otherwise():
+    # In a child: mallopt changes the process for good.
+    code = ('import sys; from eustore_plugin.builtin import '
+            'limit_malloc_arenas as limit; sys.stdout.write(str(limit()))')
+    env = dict(os.environ)
+    env.pop('MALLOC_ARENA_MAX', None)
+    assert subprocess.check_output([sys.executable, '-c', code],
+                                   env=env) == b'True'
+    env['MALLOC_ARENA_MAX'] = '4'
+    assert subprocess.check_output([sys.executable, '-c', code],
+                                   env=env) == b'False'
