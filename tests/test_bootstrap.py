@@ -9,7 +9,6 @@ itself goes to moto as in test_install.py.
 
 from __future__ import absolute_import
 
-import json
 import os
 import re
 import textwrap
@@ -17,30 +16,13 @@ import textwrap
 import pytest
 
 from tests.support.bootstrap import BootstrapServer
-from tests.support.http import StoreServer
-from tests.support.install import INSTALL, eucarc_env, installed_ids
+from tests.support.dryrun import checks
+from tests.support.install import eucarc, install, installed_ids, store
 from tests.support.moto import REGION
-from tests.test_dryrun import checks
 
 
-@pytest.fixture
-def store(demo_store_dir):
-    server = StoreServer(demo_store_dir).start()
-    with open(os.path.join(demo_store_dir, 'catalog')) as catalog:
-        server.catalog = dict((image['os'], image) for image in
-                              json.load(catalog)['images'])
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def install(cli, install_cloud, proxy, store, keys):
-    eucarc = eucarc_env(install_cloud, proxy.url, keys, store.url)
-
-    def run(*args, **kwargs):
-        env = dict(eucarc, **kwargs.pop('env', {}))
-        return cli(INSTALL, *args, env=env, **kwargs)
-    return run
+# The install fixtures (tests/support/install.py), used here.
+INSTALL_FIXTURES = (eucarc, install, store)
 
 
 @pytest.fixture

@@ -18,30 +18,12 @@ import pytest
 from eustore_plugin.backend import uses_euca2ools
 from tests.support.cloudstate import cloud_state
 from tests.support.http import StoreServer
-from tests.support.install import INSTALL, eucarc_env, installed_ids
+from tests.support.dryrun import checks, failed, steps
+from tests.support.install import eucarc, install, installed_ids, store
 
 
-@pytest.fixture
-def store(demo_store_dir):
-    server = StoreServer(demo_store_dir).start()
-    with open(os.path.join(demo_store_dir, 'catalog')) as catalog:
-        server.catalog = dict((image['os'], image) for image in
-                              json.load(catalog)['images'])
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def eucarc(install_cloud, proxy, store, keys):
-    return eucarc_env(install_cloud, proxy.url, keys, store.url)
-
-
-@pytest.fixture
-def install(cli, eucarc):
-    def run(*args, **kwargs):
-        env = dict(eucarc, **kwargs.pop('env', {}))
-        return cli(INSTALL, *args, env=env, **kwargs)
-    return run
+# The install fixtures (tests/support/install.py), used here.
+INSTALL_FIXTURES = (eucarc, install, store)
 
 
 @pytest.fixture
@@ -53,26 +35,6 @@ def dry_run(install, cloud):
         assert cloud_state(cloud) == before
         return result
     return run
-
-
-def checks(result):
-    """{check: [(status, text), ...]} of a dry run's output."""
-    found = {}
-    for line in result.lines:
-        if line.startswith(('OK\t', 'FAILED\t')):
-            status, check, text = line.split('\t', 2)
-            found.setdefault(check, []).append((status, text))
-    return found
-
-
-def failed(result):
-    """(check, problem) of every failed check."""
-    return [(check, text) for check, outcomes in checks(result).items()
-            for status, text in outcomes if status == 'FAILED']
-
-
-def steps(result):
-    return [line for line in result.lines if line.startswith('Would ')]
 
 
 def assert_failed_with(result, expected):

@@ -37,11 +37,11 @@ from tests.support.hostile import (
     outside_address, write_catalog, write_signed_catalog, write_tarball)
 from tests.support.http import StoreServer, header
 from tests.support.moto import direct_cloud
-from tests.support.install import fetch_and_decode, installed_ids
-from tests.test_install import eucarc, install, store
+from tests.support.install import (eucarc, fetch_and_decode, install,
+                                   installed_ids, store)
 
-# test_install.py's fixtures, used here too: the demo store and the user's
-# eucarc (the cloud, its proxy and the admin or not come from conftest.py).
+# The install fixtures (tests/support/install.py): the demo store and the
+# user's eucarc (the cloud, its proxy and the admin come from conftest.py).
 INSTALL_FIXTURES = (eucarc, install, store)
 
 DESCRIBE = 'eustore-describe-images'

@@ -21,9 +21,8 @@ import six
 
 from eustore_plugin.bundle.manifest import parse_manifest
 from tests.support.commands import command_argv
-from tests.support.http import StoreServer
-from tests.support.install import (ACCOUNT, INSTALL, eucarc_env,
-                                   installed_ids, set_admin)
+from tests.support.install import (ACCOUNT, INSTALL, eucarc, installed_ids,
+                                   set_admin, store)
 
 DESCRIBE = 'eustore-describe-installed'
 UNINSTALL = 'eustore-uninstall-image'
@@ -31,19 +30,8 @@ ADMIN_ONLY = ('only the cloud administrator ("eucalyptus" account) may '
               'deregister kernels and ramdisks')
 
 
-@pytest.fixture
-def store(demo_store_dir):
-    server = StoreServer(demo_store_dir).start()
-    with open(os.path.join(demo_store_dir, 'catalog')) as catalog:
-        server.catalog = dict((image['os'], image) for image in
-                              json.load(catalog)['images'])
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def eucarc(install_cloud, proxy, store, keys):
-    return eucarc_env(install_cloud, proxy.url, keys, store.url)
+# The install fixtures (tests/support/install.py), used here.
+INSTALL_FIXTURES = (eucarc, store)
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 from eustore_plugin.storebucket import StoreBucket
 from tests.support.cloudstate import bucket_state
 from tests.support.demostore import TARBALLS
+from tests.support.dryrun import checks, failed, steps
 from tests.support.gpg import missing_tools
 from tests.support.moto import direct_cloud
-from tests.test_dryrun import checks, failed, steps
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(
     'gpg and gpgv are needed to sign and check catalogs: run scripts/setup '

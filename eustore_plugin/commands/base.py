@@ -10,6 +10,7 @@ that look at or change what is installed in the user's cloud.
 
 from __future__ import absolute_import
 
+import json
 import logging
 import os
 import signal
@@ -26,8 +27,8 @@ from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
                                   Cloud, CloudCredentialArgs,
                                   check_bucket_name)
 from eustore_plugin.download import DEFAULT_STALL_TIMEOUT
-from eustore_plugin.dryrun import bucket_detail, check_bucket
-from eustore_plugin.output import error_line, is_broken_pipe
+from eustore_plugin.dryrun import DryRun, bucket_detail, check_bucket
+from eustore_plugin.output import emit_raw, error_line, is_broken_pipe
 from eustore_plugin.publishing import (CatalogSigner, change_catalog,
                                        remove_tarballs)
 from eustore_plugin.purge import purge_caches
@@ -342,8 +343,17 @@ class PublisherRequest(EustoreRequest):
                 ' and '.join([store.catalog_name, store.signature_name]),
                 url))
 
-    def print_dry_run(self, run):
-        run.report(as_json=self.args.get('json'))
+    def printed_as_report(self, result):
+        """Print a dry run's report, or the result as --json's object;
+        whether it was (else the command prints its sentence)."""
+        if isinstance(result, DryRun):
+            result.report(as_json=self.args.get('json'))
+            return True
+        if self.args.get('json'):
+            emit_raw(json.dumps(result, indent=2, sort_keys=True,
+                                ensure_ascii=True))
+            return True
+        return False
 
     def signer(self):
         key_id = self.args.get('sign_key') or \

@@ -3,7 +3,6 @@
 from __future__ import absolute_import
 
 import collections
-import json
 import os.path
 import time
 
@@ -15,7 +14,7 @@ from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.layout import (TARBALL_SUFFIXES, catalog_fields,
                                    tarball_stem)
 from eustore_plugin.dryrun import DryRun
-from eustore_plugin.output import emit, emit_raw, warn
+from eustore_plugin.output import emit, warn
 from eustore_plugin.imagesource import inspect_tarball
 
 
@@ -107,12 +106,7 @@ class PublishImage(PublisherRequest):
                 'deleted': deleted}
 
     def print_result(self, result):
-        if isinstance(result, DryRun):
-            self.print_dry_run(result)
-            return
-        if self.args.get('json'):
-            emit_raw(json.dumps(result, indent=2, sort_keys=True,
-                                ensure_ascii=True))
+        if self.printed_as_report(result):
             return
         entry = result['entry']
         emit(u'{0} image {1}: {2}{3} ({4} bytes, sha256 {5})'.format(

@@ -2,14 +2,12 @@
 
 from __future__ import absolute_import
 
-import json
-
 from requestbuilder import Arg
 
 from eustore_plugin.catalog import catalog_without_image, tarball_keys
 from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.dryrun import DryRun
-from eustore_plugin.output import emit, emit_raw
+from eustore_plugin.output import emit
 
 
 class WithdrawImage(PublisherRequest):
@@ -47,12 +45,7 @@ class WithdrawImage(PublisherRequest):
                 'tarball': deleted[0] if deleted else None}
 
     def print_result(self, result):
-        if isinstance(result, DryRun):
-            self.print_dry_run(result)
-            return
-        if self.args.get('json'):
-            emit_raw(json.dumps(result, indent=2, sort_keys=True,
-                                ensure_ascii=True))
+        if self.printed_as_report(result):
             return
         emit(u'Withdrew image {0}'.format(result['name']))
 

@@ -3,15 +3,25 @@
 Installing into moto as a user with a eucarc would, and looking at what an
 install left there: the account's admin alias, the ids the command printed,
 and the image inside an uploaded bundle, decoded by the standard tools.
+
+The fixtures of the modules that install (imported there, and listed in a
+tuple so that linters see them used): ``store``, the demo store on loopback
+with its catalog's entries by os; ``eucarc``, a sourced eucarc pointing at
+the proxied moto and that store; ``install``, eustore-install-image run
+with it.
 """
 
 from __future__ import absolute_import
 
+import json
 import os
 import re
 
+import pytest
+
 from eustore_plugin.cloud import ListAccountAliases
 from tests.support.bundles import decode_with_tools
+from tests.support.http import StoreServer
 from tests.support.moto import REGION
 
 ACCOUNT = '123456789012'
@@ -93,3 +103,27 @@ def tags_sent(proxy, image_id):
                 call['Tag.{0}.Value'.format(number)]
             number += 1
     return tags
+
+
+@pytest.fixture
+def store(demo_store_dir):
+    server = StoreServer(demo_store_dir).start()
+    with open(os.path.join(demo_store_dir, 'catalog')) as catalog:
+        server.catalog = dict((image['os'], image) for image in
+                              json.load(catalog)['images'])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def eucarc(install_cloud, proxy, store, keys):
+    """A sourced eucarc, pointing at the proxied moto and the demo store."""
+    return eucarc_env(install_cloud, proxy.url, keys, store.url)
+
+
+@pytest.fixture
+def install(cli, eucarc):
+    def run(*args, **kwargs):
+        env = dict(eucarc, **kwargs.pop('env', {}))
+        return cli(INSTALL, *args, env=env, **kwargs)
+    return run
