@@ -24,7 +24,8 @@ in a process of its own, measured by benchmarks/harness.py:
   on PY       with --python PY: the same command on another interpreter
               (Python 2.7's built-in path; with --euca2ools SRC on its
               path, euca2ools' bundle, upload and register; with --code
-              CHECKOUT, an earlier commit's code, e.g. a git worktree)
+              CHECKOUT, also with an earlier commit's code, e.g. a git
+              worktree)
 
 Printed: wall time, image MB/s (10^6 bytes of image per second), CPU,
 peak RSS of the command itself and its peak temporary disk, and the
@@ -338,15 +339,17 @@ class Bench(object):
         harness.warm(self.tarball)
         return generated
 
-    def install(self, extra_args=(), cloud_url=None, python=None):
+    def install(self, extra_args=(), cloud_url=None, python=None,
+                code=None):
         """The real command, as a user with a sourced eucarc runs it (on
-        ``python``, with --euca2ools on its path, when given)."""
+        ``python``, with --euca2ools on its path, when given; with the
+        eustore_plugin of the checkout ``code``, when given)."""
         tmpdir = tempfile.mkdtemp(dir=self.root, prefix='install-tmp-')
         env = dict(user_env(self.root), TMPDIR=tmpdir,
                    **self.eucarc(cloud_url))
-        if python and self.options.code:
+        if code:
             env['PYTHONPATH'] = os.pathsep.join([
-                os.path.abspath(self.options.code), env['PYTHONPATH']])
+                os.path.abspath(code), env['PYTHONPATH']])
         if python and self.options.euca2ools:
             env['PYTHONPATH'] = os.pathsep.join([
                 env['PYTHONPATH'], os.path.abspath(self.options.euca2ools)])
@@ -445,12 +448,19 @@ def report_install(install, pending, part_size):
             install['leftovers']))
 
 
-def other_label(options):
-    """What --python's installs are called in the table."""
-    name = os.path.relpath(options.python) if options.python else ''
-    return name + (' with euca2ools' if options.euca2ools else '') + (
-        ', code of ' + os.path.basename(os.path.abspath(options.code))
-        if options.code else '')
+def other_installs(bench, options):
+    """(label, run) of the installs on --python: with this checkout's code,
+    and with --code's too when given, in turn in the same run."""
+    if not options.python:
+        return []
+    name = 'install on ' + os.path.relpath(options.python) + (
+        ' with euca2ools' if options.euca2ools else '')
+    found = [(name, lambda: bench.install(python=options.python))]
+    if options.code:
+        found.append((name + ', code of ' + os.path.basename(
+            os.path.abspath(options.code)), lambda: bench.install(
+                python=options.python, code=options.code)))
+    return found
 
 
 def mode_default(bench, options):
@@ -467,9 +477,7 @@ def mode_default(bench, options):
         stages.setdefault(name, []).append(result)
         return result
 
-    others = [('install on ' + other_label(options),
-               lambda: bench.install(python=options.python))] \
-        if options.python else []
+    others = other_installs(bench, options)
     runs = harness.take_turns(
         [('install', bench.install)] + others +
         [('pipeline', bench.pipeline),
@@ -596,8 +604,9 @@ def main():
                         help='with --python: a euca2ools source tree on its '
                         'path, so installs go through euca2ools')
     parser.add_argument('--code', metavar='CHECKOUT', default=None,
-                        help='with --python: run the eustore_plugin of this '
-                        'checkout (an earlier commit\'s, to compare with)')
+                        help='with --python: also install with the '
+                        'eustore_plugin of this checkout (an earlier '
+                        'commit\'s, to compare with)')
     parser.add_argument('--latency-ms', type=float, default=40.0)
     parser.add_argument('--rate-mb', type=float, default=25.0,
                         help='MB/s each connection carries each way')
