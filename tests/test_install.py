@@ -27,7 +27,7 @@ from eustore_plugin.backend import uses_euca2ools
 from eustore_plugin.cloud import CloudError, CreateTags
 from tests.support.bundles import openssl_decrypt_hex
 from tests.support.commands import Result, command_argv, start_command
-from tests.support.demostore import write_tarball
+from tests.support.demostore import add_member, write_tarball
 from tests.support.http import (ReplacedFile, StoreServer, cut_after, header,
                                 serve)
 from tests.support.images import image_bytes
@@ -867,3 +867,35 @@ def test_an_hvm_install_ignores_kernel_and_ramdisk_names(install, non_admin,
                     if method == 'HEAD' and 'kernel.manifest' in path]
     finally:
         cloud.deregister_image(kernel)
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'euca2ools uploads one part at a time'))
+def test_parts_go_up_at_once(install, non_admin, proxy, tmpdir):
+    # 25 MiB that do not compress: three parts.  While the cloud holds
+    # the first part's PUT unanswered, the next part still goes up.
+    tarball = str(tmpdir.join('random-hvm.tgz'))
+    with tarfile.open(tarball, 'w:gz', compresslevel=1) as tar:
+        add_member(tar, 'random-hvm/random-hvm.img', os.urandom(25 << 20))
+    first = proxy.hold(lambda method, path, body: method == 'PUT' and
+                       path.endswith('.part.00'))
+
+    def second_part_sent():
+        return any(method == 'PUT' and path.endswith('.part.01')
+                   for method, path, _ in list(proxy.requests))
+    done = []
+    runner = threading.Thread(target=lambda: done.append(install(
+        '-t', tarball, '-s', 'random', '-a', 'x86_64', '-b', 'at-once',
+        '--upload-concurrency', '2')))
+    runner.start()
+    try:
+        assert first.arrived.wait(120)
+        deadline = time.time() + 120
+        while not second_part_sent() and time.time() < deadline:
+            time.sleep(0.1)
+        sent_beside = second_part_sent()
+    finally:
+        first.release()
+        runner.join(180)
+    assert sent_beside
+    assert list(installed_ids(done[0])) == ['image']
