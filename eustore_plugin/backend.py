@@ -176,6 +176,43 @@ EUCA2OOLS_BUNDLE_ATTEMPTS = 3
 EUCA2OOLS_PART_SIZE = 10485760
 
 
+# What OpenSSL 3 writes to stderr for each `openssl rsautl` that euca2ools
+# runs to encrypt a bundle's key (two a bundle): nothing a user can act on.
+OPENSSL_NOISE = (b"The command rsautl was deprecated in version 3.0. Use "
+                 b"'pkeyutl' instead.",)
+
+
+@contextlib.contextmanager
+def stderr_without(noise):
+    """
+    While inside, file descriptor 2 (the children euca2ools starts write to
+    it too) goes through a pipe to the real stderr, without the lines in
+    ``noise``: the rest arrives as it is written, in order.
+    """
+    sys.stderr.flush()
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward():
+        with os.fdopen(read_end, 'rb') as lines:
+            for line in iter(lines.readline, b''):
+                if line.rstrip(b'\r\n') not in noise:
+                    os.write(real, line)
+    thread = threading.Thread(target=forward, name='stderr-filter')
+    thread.daemon = True
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)  # the pipe ends when its last writer is gone
+        thread.join(10)
+        if not thread.is_alive():  # (else it still writes to ``real``)
+            os.close(real)
+
+
 @contextlib.contextmanager
 def refusals_named(service):
     """euca2ools' errors from the cloud (a tuple of status, reason and
@@ -286,7 +323,8 @@ class Euca2oolsStrategy(object):
                                       **args)
         self._journal_puts(command.service)
         try:
-            with refusals_named(self.cloud.s3):
+            with refusals_named(self.cloud.s3), \
+                    stderr_without(OPENSSL_NOISE):
                 result = command.main()
         finally:
             feeder.stdout.close()

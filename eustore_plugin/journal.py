@@ -225,9 +225,9 @@ class Journal(object):
     # Undoing ------------------------------------------------------------
 
     def pending(self):
-        """What undo would remove, newest first."""
-        return [action for action in reversed(self.actions)
-                if id(action) not in self._settled]
+        """What undo would remove, newest first, each thing once."""
+        return once([action for action in reversed(self.actions)
+                     if id(action) not in self._settled])
 
     def undo(self, cloud):
         """
@@ -235,7 +235,9 @@ class Journal(object):
         what could not be removed.
         """
         done, left = undo_actions(self.pending(), cloud)
-        self._settled.update(id(action) for action in done)
+        done = set(str(action) for action in done)
+        self._settled.update(id(action) for action in self.actions
+                             if str(action) in done)
         if not left:
             self.discard()
         return left
@@ -272,8 +274,20 @@ class AbandonedJournal(object):
         self.settled = settled
 
     def pending(self):
-        return [action for index, action in reversed(list(enumerate(
-            self.actions))) if index not in self.settled and action]
+        return once([action for index, action in reversed(list(enumerate(
+            self.actions))) if index not in self.settled and action])
+
+
+def once(actions):
+    """``actions`` without repeats of one (the same object PUT twice: a
+    bundle euca2ools uploaded again), the first of each kept."""
+    seen = set()
+    kept = []
+    for action in actions:
+        if str(action) not in seen:
+            seen.add(str(action))
+            kept.append(action)
+    return kept
 
 
 def undo_actions(actions, cloud):

@@ -105,6 +105,21 @@ def test_undo_is_newest_first(cloud, cloud_id, directory, bucket):
     assert os.listdir(directory) == []
 
 
+def test_an_object_put_twice_is_undone_once(cloud, cloud_id, directory,
+                                            bucket):
+    # euca2ools uploads a bundle again when one of its parts came out
+    # short: the journal has each of its PUTs twice.
+    journal = Journal(cloud_id, directory)
+    journal.add(PutObject(bucket=bucket, key='image.part.00'))
+    journal.add(PutObject(bucket=bucket, key='image.part.00'))
+    assert [action.describe() for action in journal.pending()] == [
+        'object {0}/image.part.00'.format(bucket)]
+    cloud.put_object(bucket, 'image.part.00', b'part')
+    assert journal.undo(cloud) == []
+    assert journal.pending() == []
+    assert cloud.list_keys(bucket) == []
+
+
 def test_what_is_not_there_counts_as_undone(cloud, cloud_id, directory):
     # Written down before it was done, and never done: a 404 on undo.
     never = 'journal-never-' + uuid.uuid4().hex[:8]
