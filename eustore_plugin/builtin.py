@@ -64,7 +64,7 @@ def limit_malloc_arenas(arenas=MALLOC_ARENAS):
     try:
         libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+    except (OSError, AttributeError):  # a libc without mallopt
         return False
 
 
