@@ -37,6 +37,8 @@ import zlib
 import six
 from six.moves import queue
 
+from eustore_plugin.bundle.tarstream import read_exactly
+
 try:
     from isal import igzip_lib, isal_zlib
 except ImportError:  # Python 2.7, or a machine with no isal wheel
@@ -361,18 +363,7 @@ class GzipReader(io.BufferedIOBase):
                 if not data:
                     return b''.join(pieces)
                 pieces.append(data)
-        data = self.read1(size)
-        if len(data) == size or not data:
-            return data
-        pieces = [data]
-        missing = size - len(data)
-        while missing:
-            data = self.read1(missing)
-            if not data:
-                break
-            pieces.append(data)
-            missing -= len(data)
-        return b''.join(pieces)
+        return read_exactly(self.read1, size)
 
     def readinto(self, buffer):
         view = memoryview(buffer)

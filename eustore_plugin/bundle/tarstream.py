@@ -95,19 +95,20 @@ def archive_trailer(stream_length):
     return b'\0' * (length - stream_length + (-length % RECORD))
 
 
-def read_exactly(fileobj, count):
-    """Read ``count`` bytes, or fewer only at end of stream.
+def read_exactly(read, count):
+    """Read ``count`` bytes with ``read`` (a file's read), or fewer only at
+    end of stream.
 
     Streams (sockets, pipes, decompressors) may return short reads before
     their end, so a short read alone does not mean the end.
     """
-    data = fileobj.read(count)
+    data = read(count)
     if len(data) == count or not data:
         return data
     pieces = [data]
     missing = count - len(data)
     while missing:
-        more = fileobj.read(missing)
+        more = read(missing)
         if not more:
             break
         pieces.append(more)
@@ -134,7 +135,7 @@ def iter_tar_stream(fileobj, size, name, chunk_size, mtime=None):
         # to chunk_size and chunks are passed on without being joined.
         want = min(remaining, chunk_size - len(pending))
         try:
-            data = read_exactly(fileobj, want)
+            data = read_exactly(fileobj.read, want)
         except (IOError, OSError) as err:
             raise ImageSourceError(
                 'reading the image failed after {0} of {1} bytes: {2}'

@@ -121,6 +121,26 @@ class EustoreRequest(BaseRequest):
         error_line(message)
         sys.exit(1)
 
+    def open_cloud(self, ec2_only=False):
+        """The user's cloud, from the URL options the command has;
+        ``ec2_only`` when only its images are looked at."""
+        return Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
+                                  s3_url=self.args.get('s3_url'),
+                                  iam_url=self.args.get('iam_url'),
+                                  ec2_only=ec2_only)
+
+    def printed_as_report(self, result, as_json=lambda result: result):
+        """Print a dry run's report, or ``as_json(result)`` as --json's
+        object; whether it was (else the command prints its sentence)."""
+        if isinstance(result, DryRun):
+            result.report(as_json=self.args.get('json'))
+            return True
+        if self.args.get('json'):
+            emit_raw(json.dumps(as_json(result), indent=2, sort_keys=True,
+                                ensure_ascii=True))
+            return True
+        return False
+
 
 def complete(parser):
     """
@@ -343,18 +363,6 @@ class PublisherRequest(EustoreRequest):
                 ' and '.join([store.catalog_name, store.signature_name]),
                 url))
 
-    def printed_as_report(self, result):
-        """Print a dry run's report, or the result as --json's object;
-        whether it was (else the command prints its sentence)."""
-        if isinstance(result, DryRun):
-            result.report(as_json=self.args.get('json'))
-            return True
-        if self.args.get('json'):
-            emit_raw(json.dumps(result, indent=2, sort_keys=True,
-                                ensure_ascii=True))
-            return True
-        return False
-
     def signer(self):
         key_id = self.args.get('sign_key') or \
             store_option(self.config, 'eustore-sign-key')
@@ -386,10 +394,3 @@ class CloudRequest(EustoreRequest):
 
     AUTH_CLASS = CloudCredentialArgs
     ARGS = [EC2_URL_ARG, S3_URL_ARG, IAM_URL_ARG]
-
-    def open_cloud(self, ec2_only=False):
-        """The cloud; ``ec2_only`` when only its images are looked at."""
-        return Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
-                                  s3_url=self.args.get('s3_url'),
-                                  iam_url=self.args.get('iam_url'),
-                                  ec2_only=ec2_only)

@@ -4,7 +4,6 @@ from __future__ import absolute_import
 
 import binascii
 import io
-import json
 import logging
 import os
 import os.path
@@ -23,7 +22,7 @@ from eustore_plugin.bundle import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
 from eustore_plugin.bundle.credentials import (check_key_matches_certificate,
                                                load_certificate,
                                                load_private_key)
-from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG, Cloud,
+from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
                                   CloudCredentialArgs, CloudError,
                                   check_bucket_name, fetch_cloud_certificate,
                                   find_bundle_credentials)
@@ -37,7 +36,7 @@ from eustore_plugin.installer import (BUNDLE_TAGS, ROLES, SOURCE_TAGS,
 from eustore_plugin.journal import Journal, undo_abandoned
 from eustore_plugin.layout import (analyze, entry_name_base, image_name_base,
                                    registered_names)
-from eustore_plugin.output import emit, emit_raw, warn
+from eustore_plugin.output import emit, warn
 from eustore_plugin.signals import (Deferred, Interrupted, presses_of,
                                     signal_number)
 from eustore_plugin.imagesource import (Fetch, UserTarball, disk_source,
@@ -211,11 +210,6 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             journal.finish()
         return registered
 
-    def open_cloud(self):
-        return Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
-                                  s3_url=self.args.get('s3_url'),
-                                  iam_url=self.args.get('iam_url'))
-
     def bundle_credentials(self):
         """What bundling needs; the cloud's certificate from the bootstrap
         service when none is configured."""
@@ -223,12 +217,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             self.args, self.config, lambda: fetch_cloud_certificate(self))
 
     def print_result(self, result):
-        if isinstance(result, DryRun):
-            result.report(as_json=self.args.get('json'))
-            return
-        if self.args.get('json'):
-            emit_raw(json.dumps(self.json_result(result), indent=2,
-                                sort_keys=True, ensure_ascii=True))
+        if self.printed_as_report(result, as_json=self.json_result):
             return
         if result.get('reused'):
             emit(u'Reused installed image {0}'.format(result['machine']))
