@@ -28,7 +28,7 @@ from eustore_plugin.bundle.manifest import parse_manifest
 from tests.support.bundlereader import BundleReader
 from tests.support.bundles import (decode_with_tools, manifest_tree,
                                    part_files, run, sha1sum, signed_bytes)
-from tests.support.images import image_bytes
+from tests.support.images import BrokenStream, image_bytes
 from tests.support.keys import KeyPair
 
 KIB = 1024
@@ -602,24 +602,11 @@ def test_long_stream_is_refused_and_cleaned_up(keys, workdir):
         writer.manifest()
 
 
-class FailingStream(object):
-    """A stream whose source breaks after ``good`` bytes."""
-
-    def __init__(self, data, good):
-        self._data = io.BytesIO(data)
-        self._good = good
-
-    def read(self, size=-1):
-        if self._data.tell() >= self._good:
-            raise IOError('connection reset by peer')
-        return self._data.read(min(size, self._good - self._data.tell()))
-
-
 def test_read_error_mid_way_is_reported_and_cleaned_up(keys, workdir):
     data = os.urandom(8 * PART)
     writer = make_writer(keys, workdir)
     with pytest.raises(ImageSourceError) as caught:
-        for _ in writer.bundle(FailingStream(data, 5 * PART), len(data)):
+        for _ in writer.bundle(BrokenStream(data, 5 * PART), len(data)):
             pass
     assert 'connection reset' in str(caught.value)
     assert os.listdir(workdir) == []

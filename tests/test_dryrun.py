@@ -18,7 +18,7 @@ import pytest
 from eustore_plugin.backend import uses_euca2ools
 from tests.support.cloudstate import cloud_state
 from tests.support.http import StoreServer
-from tests.support.dryrun import checks, failed, steps
+from tests.support.dryrun import assert_problems, checks, failed, steps
 from tests.support.install import eucarc, install, installed_ids, store
 
 
@@ -40,12 +40,7 @@ def dry_run(install, cloud):
 def assert_failed_with(result, expected):
     """The run failed with exactly the problems ``expected`` ({check:
     fragment}), and said so in one line on stderr."""
-    assert result.returncode == 1, result
-    problems = failed(result)
-    assert sorted(check for check, _ in problems) == sorted(expected), result
-    for check, fragment in expected.items():
-        assert any(fragment in text for name, text in problems
-                   if name == check), (check, fragment, problems)
+    problems = assert_problems(result, expected)
     (error,) = [line for line in result.messages if ': error: ' in line]
     assert error == ('eustore-install-image: error: the dry run found {0} '
                      'problem{1} (listed above); nothing was changed'.format(

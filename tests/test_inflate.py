@@ -18,7 +18,7 @@ import pytest
 from eustore_plugin import inflate
 from eustore_plugin.inflate import GzipDataError, open_gzip_reader
 from tests.support.bundles import run
-from tests.support.images import image_bytes
+from tests.support.images import BrokenStream, image_bytes
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -162,22 +162,9 @@ def test_truncated_second_member_is_refused(reader):
     assert 'truncated' in read_error(gz_reader)
 
 
-class BrokenSource(object):
-    """A download whose connection drops after ``good`` bytes."""
-
-    def __init__(self, data, good):
-        self._data = io.BytesIO(data)
-        self._good = good
-
-    def read(self, size=-1):
-        if self._data.tell() >= self._good:
-            raise IOError('connection reset by peer')
-        return self._data.read(min(size, self._good - self._data.tell()))
-
-
 def test_errors_of_the_source_are_raised_as_they_are(reader):
     compressed = gzip_tool(image_bytes(500 * KIB, seed=39))
-    gz_reader = reader(BrokenSource(compressed, 1000), read_size=100)
+    gz_reader = reader(BrokenStream(compressed, 1000), read_size=100)
     with pytest.raises(IOError) as caught:
         gz_reader.read()
     assert not isinstance(caught.value, GzipDataError)

@@ -15,7 +15,7 @@ import pytest
 from eustore_plugin.storebucket import StoreBucket
 from tests.support.cloudstate import bucket_state
 from tests.support.demostore import TARBALLS
-from tests.support.dryrun import checks, failed, steps
+from tests.support.dryrun import assert_problems, checks, steps
 from tests.support.gpg import missing_tools
 from tests.support.moto import direct_cloud
 
@@ -44,12 +44,7 @@ def unchanged(cloud):
 
 
 def assert_failed_with(result, command, expected):
-    assert result.returncode == 1, result
-    problems = failed(result)
-    assert sorted(check for check, _ in problems) == sorted(expected), result
-    for check, fragment in expected.items():
-        assert any(fragment in text for name, text in problems
-                   if name == check), (check, fragment, problems)
+    assert_problems(result, expected)
     (error,) = [line for line in result.stderr.splitlines()
                 if ': error: ' in line]
     assert error.startswith(command + ': error: the dry run found ')

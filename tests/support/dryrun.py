@@ -22,3 +22,15 @@ def failed(result):
 
 def steps(result):
     return [line for line in result.lines if line.startswith('Would ')]
+
+
+def assert_problems(result, expected):
+    """The run failed with exactly the problems ``expected`` ({check:
+    fragment}); returns them."""
+    assert result.returncode == 1, result
+    problems = failed(result)
+    assert sorted(check for check, _ in problems) == sorted(expected), result
+    for check, fragment in expected.items():
+        assert any(fragment in text for name, text in problems
+                   if name == check), (check, fragment, problems)
+    return problems

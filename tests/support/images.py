@@ -8,6 +8,7 @@ large ones (calibrated against real disks' compressibility).
 from __future__ import absolute_import, division
 
 import binascii
+import io
 import random
 
 MIB = 1024 * 1024
@@ -124,3 +125,17 @@ def write_disk_image(path, size, seed):
                     break
                 image.write(chunk)
                 written += len(chunk)
+
+
+class BrokenStream(object):
+    """A stream (a download, say) whose source breaks after ``good``
+    bytes, as a connection reset does."""
+
+    def __init__(self, data, good):
+        self._data = io.BytesIO(data)
+        self._good = good
+
+    def read(self, size=-1):
+        if self._data.tell() >= self._good:
+            raise IOError('connection reset by peer')
+        return self._data.read(min(size, self._good - self._data.tell()))
