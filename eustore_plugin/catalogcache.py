@@ -2,12 +2,13 @@
 """
 The last good catalog of each store, kept on the user's disk.
 
-With it, listing a store costs one conditional GET (``If-None-Match`` /
-``If-Modified-Since``, answered "304 Not Modified" while the catalog is
-unchanged), and a store that cannot be reached still lists, from the copy,
-with a notice that it may be out of date.  Only catalogs that passed the
-user's signature policy are kept, together with their signatures, so a copy
-is checked again, the same way, whenever it is used.
+With it, listing a store costs one conditional GET (``If-None-Match``, or
+``If-Modified-Since`` from a store that gives no ETag, answered "304 Not
+Modified" while the catalog is unchanged), and a store that cannot be
+reached still lists, from the copy, with a notice that it may be out of
+date.  Only catalogs that passed the user's signature policy are kept,
+together with their signatures, so a copy is checked again, the same way,
+whenever it is used.
 
 Entries live under ``$XDG_CACHE_HOME/eustore`` (``~/.cache/eustore``), one
 JSON file per store URL, written to a temporary name and renamed so that
@@ -42,12 +43,16 @@ class CachedCatalog(object):
 
     def validators(self):
         """Headers that ask the store to answer 304 if nothing changed."""
-        headers = {}
+        # The ETag alone when there is one.  A date has one-second
+        # resolution, and some servers (moto's S3 among them) answer 304 to
+        # an If-Modified-Since that holds even when If-None-Match does not,
+        # so a catalog replaced within the second of the copy would be
+        # taken as unchanged while its new signature is fetched afresh.
         if self.etag:
-            headers['If-None-Match'] = self.etag
+            return {'If-None-Match': self.etag}
         if self.last_modified:
-            headers['If-Modified-Since'] = self.last_modified
-        return headers
+            return {'If-Modified-Since': self.last_modified}
+        return {}
 
     @property
     def fetched_text(self):

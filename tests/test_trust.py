@@ -151,6 +151,29 @@ def test_the_catalog_is_fetched_again_only_when_it_changed(
     assert names(third) == SEED_NAMES[:1]
 
 
+def test_a_catalog_replaced_within_the_second_is_read_again(
+        cli, operator, store_url, signing_key, user_env):
+    # moto's S3, like some caches, answers 304 to an If-Modified-Since that
+    # holds even when If-None-Match does not; a Last-Modified has one-second
+    # resolution.  The copy's date set past the next catalog's stands for
+    # a catalog replaced within the second it was fetched in.
+    trust = ['--trusted-key', signing_key.public_file]
+    assert operator.publish('fedora').returncode == 0
+    first = cli(DESCRIBE, '-U', store_url, *trust)
+    assert names(first) == ['fedora-demo'], first
+    cached, = glob.glob(os.path.join(user_env['HOME'], '.cache', 'eustore',
+                                     '*.json'))
+    with open(cached) as source:
+        entry = json.load(source)
+    assert entry['etag'] and entry['last_modified']
+    entry['last_modified'] = 'Fri, 01 Jan 2100 00:00:00 GMT'
+    with open(cached, 'w') as out:
+        json.dump(entry, out)
+    assert operator.publish('centos').returncode == 0
+    second = cli(DESCRIBE, '-U', store_url, *trust)
+    assert sorted(names(second)) == ['centos-demo', 'fedora-demo'], second
+
+
 def test_an_unreachable_store_lists_from_the_cache(cli, signed_store,
                                                    signing_key, user_env):
     first = cli(DESCRIBE, '-U', signed_store.url, '--trusted-key',
