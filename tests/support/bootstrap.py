@@ -50,7 +50,8 @@ class BootstrapServer(object):
         class Handler(_Handler):
             owner = server
 
-        self._httpd = LoopbackHTTPServer(('127.0.0.1', 0), Handler)
+        self._httpd = LoopbackHTTPServer.on_a_fresh_port(
+            '127.0.0.1', Handler)
         self.url = 'http://127.0.0.1:{0}/services/Empyrean/'.format(
             self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever)

@@ -40,7 +40,7 @@ class StoreServer(object):
         class Handler(_StoreHandler):
             store = server
 
-        self._httpd = LoopbackHTTPServer((host, 0), Handler)
+        self._httpd = LoopbackHTTPServer.on_a_fresh_port(host, Handler)
         self.host = host
         self.port = self._httpd.server_address[1]
         scheme = 'http'
@@ -97,6 +97,30 @@ class LoopbackHTTPServer(socketserver.ThreadingMixIn,
 
     daemon_threads = True
     allow_reuse_address = True
+    # Every port a server of this process has listened on.
+    _ports_taken = set()
+
+    @classmethod
+    def on_a_fresh_port(cls, host, handler):
+        """
+        A server on a port no earlier one in this process had.  The test
+        session's one moto keeps what every install registered, tagged with
+        the store's URL; a store on a port the system handed out again would
+        be the same store to it, and a later test's install of the same
+        entry would find itself "already installed" (CI saw it happen).
+        """
+        refused = []
+        try:
+            while True:
+                server = cls((host, 0), handler)
+                port = server.server_address[1]
+                if port not in cls._ports_taken:
+                    cls._ports_taken.add(port)
+                    return server
+                refused.append(server)  # held open, so asked for another
+        finally:
+            for server in refused:
+                server.server_close()
 
     def handle_error(self, request, client_address):
         # Tests cut connections on purpose; a client hanging up is no error.

@@ -142,7 +142,8 @@ class CloudProxy(object):
         class Handler(_ProxyHandler):
             owner = proxy
 
-        self._httpd = LoopbackHTTPServer(('127.0.0.1', 0), Handler)
+        self._httpd = LoopbackHTTPServer.on_a_fresh_port(
+            '127.0.0.1', Handler)
         self.url = 'http://127.0.0.1:{0}/'.format(
             self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever)
