@@ -47,6 +47,22 @@ def names(result):
     return [line.split('\t')[0] for line in result.lines]
 
 
+def cache_files(user_env):
+    """The catalog cache's entries in the user's home."""
+    return glob.glob(os.path.join(user_env['HOME'], '.cache', 'eustore',
+                                  '*.json'))
+
+
+def edit_cached(user_env, edit):
+    """Change the one cached catalog's entry on disk: ``edit(entry)``."""
+    cached, = cache_files(user_env)
+    with open(cached) as source:
+        entry = json.load(source)
+    edit(entry)
+    with open(cached, 'w') as out:
+        json.dump(entry, out)
+
+
 def config_file(tmpdir, text):
     config = tmpdir.join('euca2ools.ini')
     config.write(textwrap.dedent(text))
@@ -161,14 +177,11 @@ def test_a_catalog_replaced_within_the_second_is_read_again(
     assert operator.publish('fedora').returncode == 0
     first = cli(DESCRIBE, '-U', store_url, *trust)
     assert names(first) == ['fedora-demo'], first
-    cached, = glob.glob(os.path.join(user_env['HOME'], '.cache', 'eustore',
-                                     '*.json'))
-    with open(cached) as source:
-        entry = json.load(source)
-    assert entry['etag'] and entry['last_modified']
-    entry['last_modified'] = 'Fri, 01 Jan 2100 00:00:00 GMT'
-    with open(cached, 'w') as out:
-        json.dump(entry, out)
+
+    def date_past_the_next(entry):
+        assert entry['etag'] and entry['last_modified']
+        entry['last_modified'] = 'Fri, 01 Jan 2100 00:00:00 GMT'
+    edit_cached(user_env, date_past_the_next)
     assert operator.publish('centos').returncode == 0
     second = cli(DESCRIBE, '-U', store_url, *trust)
     assert sorted(names(second)) == ['centos-demo', 'fedora-demo'], second
@@ -191,14 +204,10 @@ def test_an_unreachable_store_lists_from_the_cache(cli, signed_store,
     assert 'which may be out of date' in notice[0]
 
     # The copy is checked again each time: altered, it is refused.
-    cached, = glob.glob(os.path.join(user_env['HOME'], '.cache', 'eustore',
-                                     '*.json'))
-    with open(cached) as source:
-        entry = json.load(source)
-    body = base64.b64decode(entry['body']).replace(b'CentOS', b'KentOS')
-    entry['body'] = base64.b64encode(body).decode('ascii')
-    with open(cached, 'w') as out:
-        json.dump(entry, out)
+    def altered(entry):
+        body = base64.b64decode(entry['body']).replace(b'CentOS', b'KentOS')
+        entry['body'] = base64.b64encode(body).decode('ascii')
+    edit_cached(user_env, altered)
     refused = cli(DESCRIBE, '-U', signed_store.url, '--trusted-key',
                   signing_key.public_file)
     assert refused.returncode == 1
@@ -212,8 +221,7 @@ def test_a_refused_catalog_is_not_cached(cli, signed_store, store_dir,
     result = cli(DESCRIBE, '-U', signed_store.url, '--trusted-key',
                  signing_key.public_file)
     assert result.returncode == 1
-    assert not glob.glob(os.path.join(user_env['HOME'], '.cache', 'eustore',
-                                      '*.json'))
+    assert not cache_files(user_env)
 
 
 def test_install_needs_a_sha256_in_a_signed_catalog(cli, signed_store,
