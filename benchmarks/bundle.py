@@ -56,9 +56,10 @@ def run_child(options):
     Runs on Python 2.7 too, so it imports nothing of the harness."""
     sys.path.insert(0, REPO)
     import tarfile
+
     from eustore_plugin.bundle import BundleWriter, pgzip
-    from eustore_plugin.inflate import (CHUNK_SIZE, TAR_BUFSIZE,
-                                        open_gzip_reader)
+    from eustore_plugin.images.inflate import (CHUNK_SIZE, TAR_BUFSIZE,
+                                               open_gzip_reader)
     with open(options.credentials) as creds:
         paths = json.load(creds)
     compression = pgzip.deflater_for(options.level, options.backend)
@@ -133,7 +134,9 @@ def run_parent(options):
     sys.path.insert(0, REPO)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness
-    from eustore_plugin.bundle import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
+
+    from eustore_plugin.bundle.pgzip import (COMPRESSION_LEVELS,
+                                             DEFAULT_COMPRESSION)
     levels = options.levels.split(',') if options.levels else \
         list(COMPRESSION_LEVELS)
     for level in levels:

@@ -16,7 +16,7 @@ in a process of its own, measured by benchmarks/harness.py:
   igzip -1    igzip -dc TARBALL | tar -xO | igzip -1 | openssl enc ... |
               split, on the store's copy of the tarball: bundling only,
               with no digest, no download and no upload
-  download    eustore_plugin.download.download of the tarball to a file
+  download    eustore_plugin.store.download.download of the tarball to a file
   bundle      BundleWriter over the tarball's image, read as
               benchmarks/bundle.py reads it (inflate.open_gzip_reader)
   upload      as many parts as that bundle had (same sizes, random bytes),
@@ -64,6 +64,7 @@ import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+
 from tests.support.commands import command_argv  # noqa: E402
 
 MIB = harness.MIB
@@ -82,9 +83,9 @@ def install_defaults():
     """Part size, and how many finished parts may be on disk besides the
     one being written (concurrency + pending), as the install's code says,
     so that the disk limit printed follows any change to them."""
-    from eustore_plugin.builtin import (DEFAULT_PENDING_PARTS,
-                                        DEFAULT_UPLOAD_CONCURRENCY)
     from eustore_plugin.bundle.writer import DEFAULT_PART_SIZE
+    from eustore_plugin.install.builtin import (DEFAULT_PENDING_PARTS,
+                                                DEFAULT_UPLOAD_CONCURRENCY)
     return (DEFAULT_PART_SIZE,
             DEFAULT_PENDING_PARTS + DEFAULT_UPLOAD_CONCURRENCY)
 
@@ -141,9 +142,10 @@ class _StageClock(object):
 
 def stage_download(config):
     from requestbuilder.config import ConfigData, ConfigView
-    from eustore_plugin.catalog import CatalogImage
-    from eustore_plugin.download import download, verify
-    from eustore_plugin.store import EustoreService
+
+    from eustore_plugin.catalogs.catalog import CatalogImage
+    from eustore_plugin.store.download import download, verify
+    from eustore_plugin.store.service import EustoreService
     service = EustoreService(ConfigView(ConfigData([])),
                              url=config['store_url'])
     service.configure()
@@ -162,7 +164,7 @@ def stage_download(config):
 
 def stage_bundle(config):
     from eustore_plugin.bundle import BundleWriter
-    from eustore_plugin.inflate import TAR_BUFSIZE, open_gzip_reader
+    from eustore_plugin.images.inflate import TAR_BUFSIZE, open_gzip_reader
     part_size, pending = install_defaults()
     tarball = os.path.join(config['store'], 'images', TARBALL)
     keys = config['keys']

@@ -33,7 +33,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from eustore_plugin.publisher import inspect_tarball  # noqa: E402
+from eustore_plugin.publish.tarball import inspect_tarball  # noqa: E402
 from tests.support.images import write_disk_image  # noqa: E402
 
 MIB = 1024 * 1024

@@ -16,11 +16,9 @@ from __future__ import absolute_import
 import collections
 import json
 
-from requestbuilder.exceptions import ArgumentError, ClientError, ServerError
 import six
+from requestbuilder.exceptions import ArgumentError, ClientError, ServerError
 
-from eustore_plugin.cloud import CloudError, check_bucket_name
-from eustore_plugin.errors import EustoreError
 from eustore_plugin.output import emit, emit_raw, tsv_line
 
 # What a check may raise that is a problem to list, not a bug.
@@ -107,43 +105,6 @@ class DryRun(object):
                 'the dry run found {0} problem{1} (listed above); nothing '
                 'was changed'.format(len(problems),
                                      '' if len(problems) == 1 else 's'))
-
-
-def check_bucket(cloud, bucket, key_prefix='', create=True,
-                 option='-b/--bucket'):
-    """
-    Whether ``bucket`` can take what a command would write there: an
-    existing one is written to (a probe object under ``key_prefix``, put
-    and deleted again); a missing one must have a valid name and answer
-    404 (a 403 is somebody else's), and be creatable (``create``).
-    Returns True when it exists, False when it would be created; raises
-    EustoreError saying what is wrong.
-    """
-    check_bucket_name(bucket, option)
-    status = cloud.bucket_status(bucket)
-    if status == 200:
-        try:
-            cloud.probe_bucket(bucket, key_prefix)
-        except CloudError as err:
-            raise EustoreError('the bucket {0} exists, but refused a probe '
-                               'object under "{1}": {2}'.format(
-                                   bucket, key_prefix, err),
-                               err.status_code)
-        return True
-    if status == 404:
-        if not create:
-            raise EustoreError('there is no bucket {0} at {1}'.format(
-                bucket, cloud.s3.endpoint), 404)
-        return False
-    if status == 403:
-        raise EustoreError(
-            'the bucket {0} exists but you may not use it (S3 at {1} answered '
-            '403 to a HEAD of it): it is somebody else\'s, or your policy '
-            'forbids it; choose another bucket'.format(bucket,
-                                                       cloud.s3.endpoint),
-            403)
-    raise EustoreError('S3 at {0} answered {1} to a HEAD of the bucket {2}'
-                       .format(cloud.s3.endpoint, status, bucket), status)
 
 
 def bucket_detail(exists, bucket, key_prefix=''):

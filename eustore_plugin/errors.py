@@ -3,8 +3,8 @@
 
 from __future__ import absolute_import
 
-from requestbuilder.exceptions import ClientError
 import six
+from requestbuilder.exceptions import ClientError
 
 
 class EustoreError(ClientError):

@@ -205,8 +205,7 @@ def public_stores(demo, eucarc, workdir, key, trusted, started):
         section('qemu-img or xz is missing (scripts/setup installs them): '
                 'no images from simplestreams or virt-builder stores')
         return
-    from tests.support.publicstores import (MIRROR_PRODUCT, BuilderIndex,
-                                            Mirror)
+    from tests.support.publicstores import MIRROR_PRODUCT, BuilderIndex, Mirror
     mirror_dir = os.path.join(workdir, 'mirror')
     Mirror(mirror_dir, signer=key, workdir=workdir)
     mirror = StoreServer(mirror_dir).start()

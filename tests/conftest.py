@@ -140,7 +140,7 @@ def install_cloud(request):
     moto that checks no signatures (tests/test_signing_moto.py and
     tests/test_compat.py prove the signing on their own).
     """
-    from eustore_plugin.backend import uses_euca2ools
+    from eustore_plugin.suite import uses_euca2ools
     if not uses_euca2ools():
         yield request.getfixturevalue('moto_cloud')
         return

@@ -10,7 +10,8 @@ import sys
 # descriptor 2 of the whole process.
 CHILD = r'''
 import subprocess, sys
-from eustore_plugin.backend import OPENSSL_NOISE, stderr_without
+from eustore_plugin.install.euca2oolstarget import (OPENSSL_NOISE,
+                                                     stderr_without)
 with stderr_without(OPENSSL_NOISE):
     sys.stderr.write('mine, before\n')
     subprocess.check_call(['sh', '-c', 'echo "$0" >&2; echo theirs >&2',

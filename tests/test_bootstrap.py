@@ -20,7 +20,6 @@ from tests.support.dryrun import checks
 from tests.support.install import eucarc, install, installed_ids, store
 from tests.support.moto import REGION
 
-
 # The install fixtures (tests/support/install.py), used here.
 INSTALL_FIXTURES = (eucarc, install, store)
 

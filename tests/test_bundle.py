@@ -22,8 +22,8 @@ import pytest
 
 from eustore_plugin.bundle import (BundleError, BundleVerificationError,
                                    BundleWriter, CredentialError,
-                                   ImageSourceError, ManifestError)
-from eustore_plugin.bundle import pgzip, tarstream
+                                   ImageSourceError, ManifestError, pgzip,
+                                   tarstream)
 from eustore_plugin.bundle.manifest import parse_manifest
 from tests.support.bundlereader import BundleReader
 from tests.support.bundles import (decode_with_tools, manifest_tree,
@@ -865,7 +865,7 @@ def test_slow_consumer_bounds_part_files(keys, workdir, pending):
                     reason='mallopt is glibc\'s')
 def test_malloc_arenas_are_limited_unless_the_user_says_otherwise():
     # In a child: mallopt changes the process for good.
-    code = ('import sys; from eustore_plugin.builtin import '
+    code = ('import sys; from eustore_plugin.install.builtin import '
             'limit_malloc_arenas as limit; sys.stdout.write(str(limit()))')
     env = dict(os.environ)
     env.pop('MALLOC_ARENA_MAX', None)

@@ -10,11 +10,12 @@ import json
 
 import pytest
 
-from eustore_plugin.catalog import (Catalog, CatalogError, UnknownImageError,
-                                    catalog_with_image, catalog_without_image,
-                                    tarball_keys)
+from eustore_plugin.catalogs.catalog import (Catalog, CatalogError,
+                                             UnknownImageError,
+                                             catalog_with_image,
+                                             catalog_without_image,
+                                             tarball_keys)
 from tests.support.catalogs import fixture_path
-
 
 STORE = 'http://store.example.com/eustore/catalog'
 

@@ -29,18 +29,17 @@ import sys
 import time
 
 import pytest
+import requestbuilder.auth.aws as rb_aws
+import requestbuilder.command
+import requestbuilder.config
+import requestbuilder.request
+import requestbuilder.service
 import requests
 import six
 import six.moves.urllib_parse as urlparse
 
 import eustore_plugin  # noqa: F401  -- runs compat.install()
 from eustore_plugin import compat
-
-import requestbuilder.auth.aws as rb_aws
-import requestbuilder.command
-import requestbuilder.config
-import requestbuilder.request
-import requestbuilder.service
 
 try:
     import botocore.auth
@@ -621,6 +620,7 @@ def test_command_with_description_builds_help(monkeypatch):
 
 def _query_request():
     from requestbuilder.request import AWSQueryRequest
+
     # flatten_params uses nothing of the instance but itself.
     return AWSQueryRequest.__new__(AWSQueryRequest)
 

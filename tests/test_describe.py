@@ -19,7 +19,6 @@ import pytest
 from tests.support.catalogs import put_catalog
 from tests.support.http import StoreServer
 
-
 DESCRIBE = 'eustore-describe-images'
 SEED_LINES = [
     'centos-x86_64-20120114\tcentos\tx86_64\t2012.1.14\t\t'

@@ -18,15 +18,16 @@ import pytest
 import requests
 from requestbuilder.config import ConfigData, ConfigView
 
-from eustore_plugin.catalog import Catalog, CatalogImage
-from eustore_plugin.download import (ASK_WHOLE, CHUNK_SIZE, FAIL, READ,
-                                     RESTART, DownloadError, DownloadResult,
-                                     DownloadStream, IntegrityError, download,
-                                     plan_answer, verify)
-from eustore_plugin.store import EustoreService, StoreError
-from tests.support.http import (ReplacedFile, StoreServer, cut_after,
-                                header, serve)
-
+from eustore_plugin.catalogs.catalog import Catalog, CatalogImage
+from eustore_plugin.store.download import (ASK_WHOLE, CHUNK_SIZE, FAIL, READ,
+                                           RESTART, DownloadError,
+                                           DownloadResult, DownloadStream,
+                                           IntegrityError, download,
+                                           plan_answer, verify)
+from eustore_plugin.store.reader import StoreError
+from eustore_plugin.store.service import EustoreService
+from tests.support.http import (ReplacedFile, StoreServer, cut_after, header,
+                                serve)
 
 TARBALL = 'starter-emis/euca-debian-6.0-x86_64.tgz'
 PATH = '/' + TARBALL

@@ -15,12 +15,11 @@ import textwrap
 
 import pytest
 
-from eustore_plugin.backend import uses_euca2ools
+from eustore_plugin.suite import uses_euca2ools
 from tests.support.cloudstate import cloud_state
-from tests.support.http import StoreServer
 from tests.support.dryrun import assert_problems, checks, failed, steps
+from tests.support.http import StoreServer
 from tests.support.install import eucarc, install, installed_ids, store
-
 
 # The install fixtures (tests/support/install.py), used here.
 INSTALL_FIXTURES = (eucarc, install, store)

@@ -25,20 +25,23 @@ import uuid
 
 import pytest
 
-from eustore_plugin.backend import _FEEDER, uses_euca2ools
-from eustore_plugin.cloud import CloudError
-from eustore_plugin.layout import LayoutError, analyze, catalog_fields
+from eustore_plugin.cloud.services import CloudError
+from eustore_plugin.images.layout import LayoutError, analyze, catalog_fields
+from eustore_plugin.install.euca2oolstarget import _FEEDER
+from eustore_plugin.suite import uses_euca2ools
 from eustore_plugin.values import parse_utc
 from tests.support.demostore import TARBALLS
 from tests.support.gpg import missing_tools
-from tests.support.hostile import (
-    CLEAR, RAW_CONTROLS, RETURN, TITLE, HostileStore, RunningCommand,
-    deep_json, device_member, entry, file_member, gzip_bomb, link_member,
-    outside_address, write_catalog, write_signed_catalog, write_tarball)
+from tests.support.hostile import (CLEAR, RAW_CONTROLS, RETURN, TITLE,
+                                   HostileStore, RunningCommand, deep_json,
+                                   device_member, entry, file_member,
+                                   gzip_bomb, link_member, outside_address,
+                                   write_catalog, write_signed_catalog,
+                                   write_tarball)
 from tests.support.http import StoreServer, header
-from tests.support.moto import direct_cloud
 from tests.support.install import (eucarc, fetch_and_decode, install,
                                    installed_ids, store)
+from tests.support.moto import direct_cloud
 
 # The install fixtures (tests/support/install.py): the demo store and the
 # user's eucarc (the cloud, its proxy and the admin come from conftest.py).

@@ -1,7 +1,7 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
-"""Tests of eustore_plugin.inflate: what gzip(1) reads, read the same, on
-both backends, with and without its thread; everything wrong with the data
-is one GzipDataError."""
+"""Tests of eustore_plugin.images.inflate: what gzip(1) reads, read the
+same, on both backends, with and without its thread; everything wrong with
+the data is one GzipDataError."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,8 +15,8 @@ import zlib
 
 import pytest
 
-from eustore_plugin import inflate
-from eustore_plugin.inflate import GzipDataError, open_gzip_reader
+from eustore_plugin.images import inflate
+from eustore_plugin.images.inflate import GzipDataError, open_gzip_reader
 from tests.support.bundles import run
 from tests.support.images import BrokenStream, image_bytes
 

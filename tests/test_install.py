@@ -23,8 +23,8 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 from six.moves import shlex_quote
 
-from eustore_plugin.backend import uses_euca2ools
-from eustore_plugin.cloud import CloudError, CreateTags
+from eustore_plugin.cloud.services import CloudError, CreateTags
+from eustore_plugin.suite import uses_euca2ools
 from tests.support.bundles import openssl_decrypt_hex
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.demostore import add_member, write_tarball
@@ -34,7 +34,6 @@ from tests.support.images import image_bytes
 from tests.support.install import (ACCOUNT, INSTALL, eucarc, fetch_and_decode,
                                    install, installed_ids, store, tags_sent)
 from tests.support.moto import REGION, bucket_is_gone, which
-
 
 # The install fixtures (tests/support/install.py), used here.
 INSTALL_FIXTURES = (eucarc, install, store)
@@ -446,12 +445,16 @@ def test_secrets_stay_out_of_debug_output(install, install_cloud, non_admin,
     assert user_key_body not in output
 
 
-def debug_lines(result, module):
-    """The messages module eustore.<module> logged."""
-    return [line.split(' eustore.{0} '.format(module), 1)[1]
-            for line in result.stderr.splitlines()
-            if re.match(r'^\S+ \S+ DEBUG +eustore\.{0} '.format(module),
-                        line)]
+def debug_lines(result, *modules):
+    """The messages the modules eustore_plugin.<module> logged."""
+    found = []
+    for line in result.stderr.splitlines():
+        for module in modules:
+            logger = ' eustore_plugin.{0} '.format(module)
+            if re.match(r'^\S+ \S+ DEBUG +{0}'.format(re.escape(
+                    logger.lstrip())), line):
+                found.append(line.split(logger, 1)[1])
+    return found
 
 
 def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
@@ -474,12 +477,12 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
                      '--pad-name', '--debug')
     assert result.returncode == 1
     # Which backend,
-    (backend_line,) = debug_lines(result, 'backend')
+    (backend_line,) = debug_lines(result, 'install.target')
     assert backend_line.startswith('installing through euca2ools ') \
         if uses_euca2ools() else \
         backend_line == 'installing with the built-in bundler'
     # the catalog's cached copy, and the signature policy applied,
-    store_lines = debug_lines(result, 'store')
+    store_lines = debug_lines(result, 'store.reader', 'store.trust')
     assert [line for line in store_lines if re.match(
         r'^{0}catalog is unchanged since .* \(304\)$'.format(
             re.escape(store.url)), line)]
@@ -487,7 +490,7 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
         'unverifiable catalogs are used with a warning; trusted keys: ' \
         'none'.format(store.url) in store_lines
     # a resume and why, and a 200 answered to it,
-    download_lines = debug_lines(result, 'download')
+    download_lines = debug_lines(result, 'store.download')
     assert [line for line in download_lines if re.match(
         r'^download of {0}{1} cut after \d+ bytes \(.+\); resuming$'.format(
             re.escape(store.url), re.escape(image['url'])), line)]
@@ -497,7 +500,7 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
         r'over)$', line)]
     # and each undo step, newest first (the refused registration made
     # nothing to undo).
-    undo_lines = [line for line in debug_lines(result, 'journal')
+    undo_lines = [line for line in debug_lines(result, 'install.journal')
                   if line.startswith('undoing: ')]
     assert re.match(r'^undoing: object decisions-bundles/\S+\.manifest\.xml$',
                     undo_lines[0])
@@ -505,7 +508,7 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
                      line) is not None for line in undo_lines[1:-1]] == \
         [True] * (len(undo_lines) - 2)
     assert undo_lines[-1] == 'undoing: bucket decisions-bundles'
-    assert debug_lines(result, 'installer')
+    assert debug_lines(result, 'install.installer')
 
 
 @pytest.mark.skipif(not which('script'),

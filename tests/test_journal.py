@@ -1,9 +1,9 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-The install journal (eustore_plugin/journal.py) on disk and against a real
-cloud (moto on loopback): written before each step, undone newest first by
-identity, and the journals of interrupted runs undone by the next run into
-the same cloud, and only those.
+The install journal (eustore_plugin/install/journal.py) on disk and
+against a real cloud (moto on loopback): written before each step, undone
+newest first by identity, and the journals of interrupted runs undone by
+the next run into the same cloud, and only those.
 """
 
 from __future__ import absolute_import
@@ -19,8 +19,9 @@ import uuid
 
 import pytest
 
-from eustore_plugin.journal import (CreatedBucket, Journal, PutObject,
-                                    Registered, Registering, undo_abandoned)
+from eustore_plugin.install.journal import (CreatedBucket, Journal, PutObject,
+                                            Registered, Registering,
+                                            undo_abandoned)
 from tests.support.moto import bucket_is_gone, direct_cloud
 
 
@@ -194,7 +195,7 @@ def test_a_registration_whose_outcome_is_unknown_is_left_and_said(
 
 RUN = '''
 import json, os, signal, sys
-from eustore_plugin.journal import Journal, PutObject
+from eustore_plugin.install.journal import Journal, PutObject
 journal = Journal(json.loads(sys.argv[1]), sys.argv[2])
 journal.add(PutObject(bucket=sys.argv[3], key=sys.argv[4]))
 sys.stdout.write(journal.path + '\\n')

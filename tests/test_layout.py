@@ -9,8 +9,9 @@ import tarfile
 
 import pytest
 
-from eustore_plugin.layout import (analyze, catalog_fields, image_name_base,
-                                   LayoutError, MemberRef, registered_names)
+from eustore_plugin.images.layout import (LayoutError, MemberRef, analyze,
+                                          catalog_fields, image_name_base,
+                                          registered_names)
 
 
 def make_tarball(path, entries):

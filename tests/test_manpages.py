@@ -12,7 +12,6 @@ import pytest
 from tests.support.commands import COMMANDS
 from tests.support.paths import man_dir
 
-
 MAN_DIR = man_dir()
 PAGES = sorted(name[:-2] for name in os.listdir(MAN_DIR)
                if name.endswith('.1'))

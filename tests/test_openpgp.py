@@ -1,6 +1,6 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Catalog signatures: made by eustore_plugin.openpgp with gpg, checked with
+Catalog signatures: made by eustore_plugin.store.openpgp with gpg, checked with
 gpgv against key files, and cross-checked with plain ``gpg --verify`` so the
 format is the standard one, not merely one this module agrees with itself
 on.
@@ -15,14 +15,14 @@ import tempfile
 
 import pytest
 
-from eustore_plugin import openpgp, simplestreams, virtbuilder
-from eustore_plugin.openpgp import (MissingToolError, SignatureError,
-                                    clearsigned_content_unverified, dearmor,
-                                    is_armored_public_key, is_clearsigned,
-                                    sign_detached, verify_clearsigned,
-                                    verify_detached)
+from eustore_plugin.catalogs import simplestreams, virtbuilder
+from eustore_plugin.store import openpgp
+from eustore_plugin.store.openpgp import (MissingToolError, SignatureError,
+                                          clearsigned_content_unverified,
+                                          dearmor, is_armored_public_key,
+                                          is_clearsigned, sign_detached,
+                                          verify_clearsigned, verify_detached)
 from tests.support.gpg import GpgHome, GpgKey, gpg, missing_tools
-
 
 MISSING = missing_tools()
 pytestmark = pytest.mark.skipif(

@@ -17,13 +17,12 @@ import threading
 import pytest
 import six
 
-from eustore_plugin.catalog import Catalog, catalog_with_image
-from eustore_plugin.publishing import change_catalog
-from eustore_plugin.storebucket import StoreBucket, StoreLockedError
+from eustore_plugin.catalogs.catalog import Catalog, catalog_with_image
+from eustore_plugin.publish.bucket import StoreBucket, StoreLockedError
+from eustore_plugin.publish.transaction import change_catalog
 from tests.support.demostore import TARBALLS
-from tests.support.moto import direct_cloud
 from tests.support.gpg import missing_tools
-
+from tests.support.moto import direct_cloud
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(
     'gpg and gpgv are needed to sign and check catalogs: run scripts/setup '

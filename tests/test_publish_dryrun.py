@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from eustore_plugin.storebucket import StoreBucket
+from eustore_plugin.publish.bucket import StoreBucket
 from tests.support.cloudstate import bucket_state
 from tests.support.demostore import TARBALLS
 from tests.support.dryrun import assert_problems, checks, steps

@@ -13,12 +13,16 @@ import json
 import pytest
 import six
 
-from eustore_plugin import simplestreams
-from eustore_plugin.simplestreams import (
-    PRODUCTS_FORMAT, ProductsRef, SimplestreamsError, document_kind,
-    ec2_architecture, mirror_root, newest_versions, parse_index,
-    parse_products, version_key)
-
+from eustore_plugin.catalogs import simplestreams
+from eustore_plugin.catalogs.simplestreams import (PRODUCTS_FORMAT,
+                                                   ProductsRef,
+                                                   SimplestreamsError,
+                                                   document_kind,
+                                                   ec2_architecture,
+                                                   mirror_root,
+                                                   newest_versions,
+                                                   parse_index, parse_products,
+                                                   version_key)
 
 UBUNTU = 'https://cloud-images.ubuntu.com/releases/'
 UBUNTU_INDEX = UBUNTU + 'streams/v1/index.json'

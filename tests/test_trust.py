@@ -19,7 +19,6 @@ from tests.support.catalogs import put_catalog
 from tests.support.gpg import missing_tools
 from tests.support.http import StoreServer
 
-
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(
     'gpg and gpgv are needed to sign and check catalogs: run scripts/setup '
     '(it installs the gnupg and gpgv packages)'))

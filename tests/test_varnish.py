@@ -22,11 +22,10 @@ import pytest
 import requests
 import six.moves.urllib_parse as urlparse
 
-from eustore_plugin.download import download
+from eustore_plugin.store.download import download
 from tests.support.moto import REGION, CloudProxy, direct_cloud
 from tests.support.paths import checkout_path
 from tests.support.varnish import VarnishCache, compile_vcl, find_varnishd
-
 
 pytestmark = pytest.mark.skipif(
     not find_varnishd(), reason='varnishd not found (Debian package '

@@ -11,10 +11,9 @@ from __future__ import absolute_import
 import pytest
 import six
 
-from eustore_plugin import simplestreams
-from eustore_plugin.virtbuilder import (VirtBuilderError, looks_like_index,
-                                        parse_index)
-
+from eustore_plugin.catalogs import simplestreams
+from eustore_plugin.catalogs.virtbuilder import (VirtBuilderError,
+                                                 looks_like_index, parse_index)
 
 REPO = 'https://builder.libguestfs.org/'
 INDEX_URL = REPO + 'index.asc'

@@ -18,13 +18,11 @@ The tests read whole bundles back with tests/support/bundlereader.py.
 
 from __future__ import absolute_import, division, print_function
 
-from eustore_plugin.bundle.errors import (BundleError,
-                                          BundleVerificationError,
+from eustore_plugin.bundle.errors import (BundleError, BundleVerificationError,
                                           CredentialError, ImageSourceError,
                                           ManifestError)
 from eustore_plugin.bundle.manifest import Manifest, ManifestPart
-from eustore_plugin.bundle.pgzip import (COMPRESSION_LEVELS,
-                                         DEFAULT_COMPRESSION)
+from eustore_plugin.bundle.pgzip import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
 from eustore_plugin.bundle.writer import (DEFAULT_PART_SIZE, MAX_IMAGE_SIZE,
                                           BundlePart, BundleWriter)
 

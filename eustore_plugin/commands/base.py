@@ -16,26 +16,34 @@ import os
 import signal
 import sys
 
+import six
 from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError, ServerError
 from requestbuilder.request import BaseRequest
-import six
 
-from eustore_plugin.backend import EustoreSuite
-from eustore_plugin.catalog import tarball_keys
-from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
-                                  Cloud, CloudCredentialArgs,
-                                  check_bucket_name)
-from eustore_plugin.download import DEFAULT_STALL_TIMEOUT
-from eustore_plugin.dryrun import DryRun, bucket_detail, check_bucket
+from eustore_plugin.catalogs.catalog import tarball_keys
+from eustore_plugin.cloud.auth import CloudCredentialArgs
+from eustore_plugin.cloud.client import Cloud, check_bucket, check_bucket_name
+from eustore_plugin.dryrun import DryRun, bucket_detail
 from eustore_plugin.output import emit_raw, error_line, is_broken_pipe
-from eustore_plugin.publishing import (CatalogSigner, change_catalog,
-                                       remove_tarballs)
-from eustore_plugin.purge import purge_caches
+from eustore_plugin.publish.bucket import StoreBucket
+from eustore_plugin.publish.purge import purge_caches
+from eustore_plugin.publish.transaction import (CatalogSigner, change_catalog,
+                                                remove_tarballs)
 from eustore_plugin.signals import raise_on_signals, signal_number
-from eustore_plugin.store import (AnonymousStoreAuth, CatalogReader,
-                                  EustoreService, store_option)
-from eustore_plugin.storebucket import StoreBucket
+from eustore_plugin.store.download import DEFAULT_STALL_TIMEOUT
+from eustore_plugin.store.reader import CatalogReader
+from eustore_plugin.store.service import (AnonymousStoreAuth, EustoreService,
+                                          store_option)
+from eustore_plugin.suite import EustoreSuite
+
+# Options of the commands that speak to the cloud, declared once.
+EC2_URL_ARG = Arg('--ec2-url', metavar='URL', route_to=None,
+                  help='compute service URL (default: $EC2_URL)')
+S3_URL_ARG = Arg('--s3-url', metavar='URL', route_to=None,
+                 help='object storage service URL (default: $S3_URL)')
+IAM_URL_ARG = Arg('--iam-url', metavar='URL', route_to=None,
+                  help='IAM service URL (default: $EUARE_URL)')
 
 
 def _debug_requested():
@@ -88,9 +96,8 @@ class EustoreRequest(BaseRequest):
 
     def configure(self):
         BaseRequest.configure(self)
-        # The plugin's own loggers (eustore.*) follow --debug as
-        # requestbuilder's do.
-        logging.getLogger('eustore').setLevel(self.log.level)
+        # The plugin's own loggers follow --debug as requestbuilder's do.
+        logging.getLogger('eustore_plugin').setLevel(self.log.level)
         self.check_region()
 
     def check_region(self):
@@ -109,6 +116,31 @@ class EustoreRequest(BaseRequest):
                 'check its name, or add a [region {1}] section'.format(
                     requested, region, ', '.join(files) if files else
                     'no configuration files were found'))
+
+    def number_option(self, dest, config_key, unit, default=None):
+        """
+        A positive number from the option whose dest is ``dest``, else
+        from the configuration's ``config_key`` (the region's, then
+        [global]), else ``default``; ArgumentError naming where a bad one
+        came from.
+        """
+        value = self.args.get(dest)
+        if value is None:
+            option = store_option(self.config, config_key)
+            if not option:
+                return default
+            try:
+                value = float(option)
+            except ValueError:
+                raise ArgumentError('"{0}" must be a number of {1}, not {2!r}'
+                                    .format(config_key, unit, option))
+            where = '"{0}"'.format(config_key)
+        else:
+            where = '--' + dest.replace('_', '-')
+        if value <= 0:
+            raise ArgumentError('{0} must be more than 0 {1}'.format(
+                where, unit))
+        return value
 
     def handle_cli_exception(self, err):
         """One line, made safe for a terminal: messages quote stores."""
@@ -200,18 +232,9 @@ class CatalogRequest(EustoreRequest):
 
     def configure(self):
         EustoreRequest.configure(self)
-        timeout = self.args.get('stall_timeout')
-        if timeout is None:
-            option = store_option(self.config, 'eustore-stall-timeout')
-            try:
-                timeout = float(option) if option else DEFAULT_STALL_TIMEOUT
-            except ValueError:
-                raise ArgumentError('"eustore-stall-timeout" must be a '
-                                    'number of seconds, not {0!r}'
-                                    .format(option))
-        if timeout <= 0:
-            raise ArgumentError('--stall-timeout must be more than 0 seconds')
-        self.stall_timeout = timeout
+        self.stall_timeout = self.number_option(
+            'stall_timeout', 'eustore-stall-timeout', 'seconds',
+            default=DEFAULT_STALL_TIMEOUT)
 
     def fetch_catalog(self):
         """Read, verify and parse the store's catalog; raises StoreError."""
@@ -260,16 +283,7 @@ class PublisherRequest(EustoreRequest):
         bucket = self.args['bucket'].strip('/').partition('/')[0]
         if not self.args.get('dry_run'):  # a dry run lists it with the rest
             check_bucket_name(bucket)
-        days = self.args.get('valid_for')
-        if days is None:
-            option = store_option(self.config, 'eustore-valid-for')
-            try:
-                days = float(option) if option else None
-            except ValueError:
-                raise ArgumentError('"eustore-valid-for" must be a number of '
-                                    'days, not {0!r}'.format(option))
-        if days is not None and days <= 0:
-            raise ArgumentError('--valid-for must be more than 0 days')
+        days = self.number_option('valid_for', 'eustore-valid-for', 'days')
         self.valid_for = days * 86400 if days else None
 
     def open_store(self):

@@ -4,16 +4,16 @@ from __future__ import absolute_import
 
 import json
 
+import six
 from requestbuilder import Arg
 from requestbuilder.exceptions import ClientError
-import six
 
-from eustore_plugin.download import DownloadStream, Hashes, compare
-from eustore_plugin.errors import EustoreError
-from eustore_plugin.urlpolicy import UrlRefused
-from eustore_plugin.output import emit, emit_raw, tsv_line
 from eustore_plugin.commands.base import CatalogRequest
-from eustore_plugin.store import StoreError
+from eustore_plugin.errors import EustoreError
+from eustore_plugin.output import emit, emit_raw, tsv_line
+from eustore_plugin.store.download import DownloadStream, Hashes, compare
+from eustore_plugin.store.service import presence_problems
+from eustore_plugin.store.urlpolicy import UrlRefused
 
 
 class StoreCheckFailed(ClientError):
@@ -118,37 +118,3 @@ class CheckStore(CatalogRequest):
 
     def check_presence(self, image):
         return presence_problems(self.service, image)
-
-
-def presence_problems(service, image):
-    """
-    What is wrong with the file ``image`` (a catalog entry's tarball, its
-    whole-disk image) as far as its first byte tells: missing, or not the
-    size the catalog gives.
-    """
-    try:
-        response = service.open_url(image.location,
-                                    headers={'Range': 'bytes=0-0'})
-    except StoreError as err:
-        return [six.text_type(err)]
-    try:
-        total = _total_size(response)
-    finally:
-        response.close()
-    if image.size is not None and total is not None and \
-            total != image.size:
-        return ['size should be {0} but is {1}'.format(image.size, total)]
-    return []
-
-
-def _total_size(response):
-    """The whole file's size, from a 206's Content-Range or a 200's length."""
-    content_range = response.headers.get('Content-Range') or ''
-    if '/' in content_range:
-        total = content_range.rsplit('/', 1)[1]
-    else:
-        total = response.headers.get('Content-Length')
-    try:
-        return int(total)
-    except (TypeError, ValueError):
-        return None

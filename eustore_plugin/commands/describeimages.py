@@ -6,9 +6,8 @@ import json
 
 from requestbuilder import Arg
 
-from eustore_plugin.output import emit, emit_raw, tsv_line, warn
 from eustore_plugin.commands.base import CatalogRequest
-
+from eustore_plugin.output import emit, emit_raw, tsv_line, warn
 
 # Columns of the historical output; -v adds what the kind of store has
 # (CatalogImage.verbose_columns: for an eustore catalog date, stamp,

@@ -7,7 +7,7 @@ import json
 from requestbuilder import Arg
 
 from eustore_plugin.commands.base import CloudRequest
-from eustore_plugin.installed import from_stores, select
+from eustore_plugin.install.installed import from_stores, select
 from eustore_plugin.output import emit, emit_raw, tsv_line
 
 COLUMNS = ('id', 'name', 'entry', 'version', 'checksum', 'store', 'kernel',

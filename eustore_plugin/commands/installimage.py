@@ -9,43 +9,45 @@ import os
 import os.path
 import sys
 
+import six
 from requestbuilder import Arg, MutuallyExclusiveArgList
 from requestbuilder.exceptions import ArgumentError
 from requestbuilder.mixins import FileTransferProgressBarMixin
-import six
 from six.moves import input
 
-from eustore_plugin import backend
-from eustore_plugin.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
-                                    BundleCredentials)
-from eustore_plugin.bundle import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
 from eustore_plugin.bundle.credentials import (check_key_matches_certificate,
                                                load_certificate,
                                                load_private_key)
-from eustore_plugin.cloud import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
-                                  CloudCredentialArgs, CloudError,
-                                  check_bucket_name, fetch_cloud_certificate,
-                                  find_bundle_credentials)
-from eustore_plugin.commands.base import CatalogRequest
-from eustore_plugin.commands.checkstore import presence_problems
-from eustore_plugin.dryrun import DryRun, bucket_detail, check_bucket
+from eustore_plugin.bundle.pgzip import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
+from eustore_plugin.cloud.auth import CloudCredentialArgs
+from eustore_plugin.cloud.bootstrap import fetch_cloud_certificate
+from eustore_plugin.cloud.client import check_bucket, check_bucket_name
+from eustore_plugin.cloud.services import CloudError
+from eustore_plugin.commands.base import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
+                                          CatalogRequest)
+from eustore_plugin.dryrun import DryRun, bucket_detail
 from eustore_plugin.errors import EustoreError
-from eustore_plugin.inflate import TarStream
-from eustore_plugin.installer import (BUNDLE_TAGS, ROLES, SOURCE_TAGS,
-                                      InstallPlan, install)
-from eustore_plugin.journal import Journal, undo_abandoned
-from eustore_plugin.layout import (analyze, entry_name_base, image_name_base,
-                                   registered_names)
+from eustore_plugin.images.inflate import TarStream
+from eustore_plugin.images.layout import (analyze, entry_name_base,
+                                          image_name_base, registered_names)
+from eustore_plugin.install import target as backend
+from eustore_plugin.install.builtin import DEFAULT_UPLOAD_CONCURRENCY
+from eustore_plugin.install.bundlekeys import (BundleCredentials,
+                                               find_bundle_credentials)
+from eustore_plugin.install.installer import install
+from eustore_plugin.install.journal import Journal, undo_abandoned
+from eustore_plugin.install.plan import (BUNDLE_TAGS, ROLES, SOURCE_TAGS,
+                                         InstallPlan)
+from eustore_plugin.install.sources import (Fetch, UserTarball, disk_source,
+                                            tarball_source)
+from eustore_plugin.install.workarea import WorkArea
 from eustore_plugin.output import emit, warn
 from eustore_plugin.signals import (Deferred, Interrupted, presses_of,
                                     signal_number)
-from eustore_plugin.imagesource import (Fetch, UserTarball, disk_source,
-                                        tarball_source)
-from eustore_plugin.urlpolicy import UrlRefused
-from eustore_plugin.workarea import WorkArea
+from eustore_plugin.store.service import presence_problems
+from eustore_plugin.store.urlpolicy import UrlRefused
 
-
-LOG = logging.getLogger('eustore.installimage')
+LOG = logging.getLogger(__name__)
 
 # The account of a Eucalyptus cloud's administrator, the only one allowed to
 # register kernels and ramdisks.

@@ -9,13 +9,13 @@ import time
 from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError
 
-from eustore_plugin.catalog import catalog_with_image, tarball_keys
+from eustore_plugin.catalogs.catalog import catalog_with_image, tarball_keys
 from eustore_plugin.commands.base import PublisherRequest
-from eustore_plugin.layout import (TARBALL_SUFFIXES, catalog_fields,
-                                   tarball_stem)
 from eustore_plugin.dryrun import DryRun
+from eustore_plugin.images.layout import (TARBALL_SUFFIXES, catalog_fields,
+                                          tarball_stem)
 from eustore_plugin.output import emit, warn
-from eustore_plugin.imagesource import inspect_tarball
+from eustore_plugin.publish.tarball import inspect_tarball
 
 
 class PublishImage(PublisherRequest):

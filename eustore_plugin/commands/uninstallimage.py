@@ -9,9 +9,9 @@ from six.moves import input
 
 from eustore_plugin.commands.base import CloudRequest
 from eustore_plugin.commands.installimage import ADMIN_ALIAS
+from eustore_plugin.install.uninstaller import (UninstallError, plan_uninstall,
+                                                remove)
 from eustore_plugin.output import emit, warn
-from eustore_plugin.uninstaller import (UninstallError, plan_uninstall,
-                                        remove)
 
 
 class UninstallImage(CloudRequest):

@@ -4,7 +4,7 @@ from __future__ import absolute_import
 
 from requestbuilder import Arg
 
-from eustore_plugin.catalog import catalog_without_image, tarball_keys
+from eustore_plugin.catalogs.catalog import catalog_without_image, tarball_keys
 from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.dryrun import DryRun
 from eustore_plugin.output import emit

@@ -33,8 +33,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from eustore_plugin.bundle import credentials
-from eustore_plugin.bundle.errors import (BundleError,
-                                          BundleVerificationError,
+from eustore_plugin.bundle.errors import (BundleError, BundleVerificationError,
                                           CredentialError)
 from eustore_plugin.bundle.manifest import parse_manifest
 

@@ -7,7 +7,7 @@ bucket.
 
 from __future__ import absolute_import
 
-from eustore_plugin.cloud import DescribeImages, _S3Request, parse_xml
+from eustore_plugin.cloud.services import DescribeImages, S3Request, parse_xml
 
 
 def cloud_state(cloud):
@@ -22,7 +22,7 @@ def cloud_state(cloud):
 
 def bucket_state(cloud):
     """{bucket: sorted keys} of every bucket the account has."""
-    listing = parse_xml(cloud._send(_S3Request, cloud.s3, method='GET',
+    listing = parse_xml(cloud._send(S3Request, cloud.s3, method='GET',
                                     path='').content, ('Bucket',))
     buckets = ((listing.get('ListAllMyBucketsResult') or {}).get(
         'Buckets') or {}).get('Bucket') or []

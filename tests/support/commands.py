@@ -13,7 +13,6 @@ import os.path
 import subprocess
 import sys
 
-
 # Each command and the class its console script runs (setup.py's entry
 # points), for a checkout that has no scripts installed.
 COMMANDS = {

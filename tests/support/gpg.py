@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import tempfile
 
-from eustore_plugin import openpgp
+from eustore_plugin.store import openpgp
 from tests.support.commands import run_tool
 
 try:

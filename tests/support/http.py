@@ -15,9 +15,8 @@ import ssl
 import sys
 import threading
 
-from six.moves import BaseHTTPServer, socketserver
 import six.moves.urllib_parse as urlparse
-
+from six.moves import BaseHTTPServer, socketserver
 
 _KEEP_ETAGS_FROM = 16 * 1024 * 1024
 

@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from eustore_plugin.cloud import ListAccountAliases
+from eustore_plugin.cloud.services import ListAccountAliases
 from tests.support.bundles import decode_with_tools
 from tests.support.http import StoreServer
 from tests.support.moto import REGION

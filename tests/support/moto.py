@@ -287,7 +287,7 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
 
 def bucket_is_gone(cloud, bucket):
     """Whether the cloud (a Cloud) says it has no such bucket (404)."""
-    from eustore_plugin.cloud import CloudError
+    from eustore_plugin.cloud.services import CloudError
     try:
         cloud.list_keys(bucket)
     except CloudError as err:
@@ -299,8 +299,12 @@ def direct_cloud(cloud, url=None):
     """eustore_plugin's Cloud on the moto server itself, to look and tidy
     (or on ``url``, a CloudProxy in front of it)."""
     import logging
+
     from requestbuilder.config import ConfigData, ConfigView
-    from eustore_plugin.cloud import EC2, IAM, S3, Cloud, CloudAuth
+
+    from eustore_plugin.cloud.auth import CloudAuth
+    from eustore_plugin.cloud.client import Cloud
+    from eustore_plugin.cloud.services import EC2, IAM, S3
     config = ConfigView(ConfigData([]))
     url = '{0}::{1}'.format(REGION, url or cloud.url)
     services = []

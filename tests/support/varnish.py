@@ -22,7 +22,6 @@ import requests
 from tests.support.moto import which
 from tests.support.paths import checkout_path
 
-
 DEPLOY_VCL_DIR = checkout_path('deploy', 'varnish')
 SITE_FILE = 'eustore-site.vcl'  # the name eustore.vcl includes
 # Debian installs varnishd in /usr/sbin, which a user's PATH may lack.

@@ -29,14 +29,14 @@ from __future__ import absolute_import
 import logging
 import time
 
-from eustore_plugin import openpgp
-from eustore_plugin.catalog import tarball_keys
-from eustore_plugin.cloud import CloudError
+from eustore_plugin.catalogs.catalog import tarball_keys
+from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.output import warn
-from eustore_plugin.storebucket import (LockLostError, PublishError,
-                                        unless_refused)
+from eustore_plugin.publish.bucket import (LockLostError, PublishError,
+                                           unless_refused)
+from eustore_plugin.store import openpgp
 
-LOG = logging.getLogger('eustore.publishing')
+LOG = logging.getLogger(__name__)
 
 # How many times a catalog write refused by its condition is tried again.
 WRITE_ATTEMPTS = 5

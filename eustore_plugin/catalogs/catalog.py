@@ -34,7 +34,6 @@ import six.moves.urllib_parse as urlparse
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.values import as_count, parse_utc, utc_text
 
-
 # Fields with a meaning of their own; everything else lands in ``extra``.
 TEXT_FIELDS = ('name', 'os', 'architecture', 'version', 'description', 'url',
                'date', 'stamp', 'recipe', 'contact')

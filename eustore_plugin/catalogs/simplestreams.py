@@ -25,9 +25,9 @@ The documents are the mirror's (or whoever serves them): a product,
 version or item that is not what the format says is skipped with a
 warning, so that one bad entry does not hide the rest; a document that is
 not of the format at all raises :class:`SimplestreamsError`.  An item
-whose path would leave the mirror is skipped (see
-:mod:`eustore_plugin.sourceformat`).  Only fixed levels of the tree are
-walked and only scalar attributes are kept, so however deep a hostile
+whose path would leave the mirror is skipped (see sourceformat.py).
+Only fixed levels of the tree are walked and only scalar attributes are
+kept, so however deep a hostile
 document nests, nothing here recurses into it.
 
 Version keys are build serials ("20240101", "20240101.1"), compared by
@@ -43,12 +43,12 @@ import math
 import six
 import six.moves.urllib_parse as urlparse
 
-from eustore_plugin.sourceformat import (MAX_SIZE, SourceFormatError,
-                                         UnsafePathError, as_directory,
-                                         describe, directory_url,
-                                         ec2_architecture, hex_digest,
-                                         resolve_under, version_key)
-
+from eustore_plugin.catalogs.sourceformat import (MAX_SIZE, SourceFormatError,
+                                                  UnsafePathError,
+                                                  as_directory, describe,
+                                                  directory_url,
+                                                  ec2_architecture, hex_digest,
+                                                  resolve_under, version_key)
 
 INDEX_FORMAT = 'index:1.0'
 PRODUCTS_FORMAT = 'products:1.0'

@@ -81,7 +81,6 @@ import re
 import six
 import six.moves.urllib_parse as urlparse
 
-
 KERNEL_MARKERS = ('vmlinu',)
 RAMDISK_MARKERS = ('initrd', 'initramfs', 'loader')
 DISK_SUFFIXES = ('.img', '.raw')

@@ -36,7 +36,7 @@ import six
 
 from eustore_plugin.errors import status_of
 
-LOG = logging.getLogger('eustore.journal')
+LOG = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------- actions

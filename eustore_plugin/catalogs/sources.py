@@ -1,10 +1,10 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 The image stores that exist today, seen as eustore catalogs: simplestreams
-mirrors and virt-builder indexes become :class:`~eustore_plugin.catalog.
-Catalog` objects, so that listing, filters, ``--json``, check-store and
-install treat every kind of store alike.  No I/O here (store.py fetches
-the documents; simplestreams.py and virtbuilder.py parse them).
+mirrors and virt-builder indexes become :class:`~.catalog.Catalog`
+objects, so that listing, filters, ``--json``, check-store and install
+treat every kind of store alike.  No I/O here (store/reader.py fetches the
+documents; simplestreams.py and virtbuilder.py parse them).
 
 What an image of each kind is (docs/formats.md, "simplestreams" and
 "virt-builder indexes"):
@@ -27,9 +27,9 @@ import collections
 
 import six
 
-from eustore_plugin.catalog import Catalog, CatalogImage, DiskImage
-from eustore_plugin.simplestreams import newest_versions
-from eustore_plugin.sourceformat import version_key
+from eustore_plugin.catalogs.catalog import Catalog, CatalogImage, DiskImage
+from eustore_plugin.catalogs.simplestreams import newest_versions
+from eustore_plugin.catalogs.sourceformat import version_key
 
 EUSTORE = 'eustore'
 SIMPLESTREAMS = 'simplestreams'

@@ -21,7 +21,7 @@ import re
 
 import six
 
-from eustore_plugin.installer import BUNDLE_TAGS, SOURCE_TAGS
+from eustore_plugin.install.plan import BUNDLE_TAGS, SOURCE_TAGS
 
 ROLES = ('machine', 'kernel', 'ramdisk')
 # The end of an installed image's description (installer.describe).

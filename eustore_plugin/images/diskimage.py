@@ -42,7 +42,7 @@ try:
 except ImportError:  # Python 2.7
     from distutils.spawn import find_executable as which
 
-LOG = logging.getLogger('eustore.diskimage')
+LOG = logging.getLogger(__name__)
 
 QCOW2_MAGIC = b'QFI\xfb'
 # The header's first fields: magic, version, backing file offset and size,

@@ -21,8 +21,6 @@ Whole-disk images (simplestreams' disk1.img, virt-builder templates) are
 decompressed as it is downloaded when that can be, else made a raw file in
 the work area (qcow2, or when the bundler needs a file); diskimage.py says
 how.
-
-(:func:`inspect_tarball` reads a local tarball for its publisher.)
 """
 
 from __future__ import absolute_import
@@ -31,20 +29,18 @@ import collections
 import io
 import logging
 import os.path
-import tarfile
 
-from eustore_plugin.diskimage import (QCOW2_HEADER_BYTES, DiskImageError,
-                                      check_raw_size, convert_qcow2,
-                                      decompress_to, qcow2_virtual_size,
-                                      xz_reader)
-from eustore_plugin.download import (CountingReader, DownloadStream, Hashes,
-                                     IntegrityError, download, file_result,
-                                     remove_if_present, verify)
 from eustore_plugin.errors import EustoreError
-from eustore_plugin.inflate import GzipDataError, TarStream
-from eustore_plugin.layout import LayoutError
+from eustore_plugin.images.diskimage import (QCOW2_HEADER_BYTES,
+                                             DiskImageError, check_raw_size,
+                                             convert_qcow2, decompress_to,
+                                             qcow2_virtual_size, xz_reader)
+from eustore_plugin.store.download import (DownloadStream, Hashes,
+                                           IntegrityError, download,
+                                           file_result, remove_if_present,
+                                           verify)
 
-LOG = logging.getLogger('eustore.imagesource')
+LOG = logging.getLogger(__name__)
 
 
 class UserTarball(object):
@@ -287,37 +283,3 @@ def disk_source(fetch, image, work_area, needs_file):
                            'store says {2}; tell its operator'.format(
                                image.name, size, disk.virtual_size))
     return DiskSource(name, disk.location, size, file_path=path)
-
-
-# --------------------------------------------------------- publishing
-
-class TarballFacts(collections.namedtuple('TarballFacts',
-                                          'path size sha256 md5 members')):
-    """What one pass over a local tarball learnt: its size, digests and
-    members (for the layout rules)."""
-    __slots__ = ()
-
-
-def inspect_tarball(path):
-    """
-    Read a local tar.gz once: its member list (for the layout rules) and its
-    size, SHA-256 and MD5 (for the catalog).  Raises LayoutError when it is
-    not a tar.gz.
-    """
-    try:
-        source = io.open(path, 'rb')
-    except (IOError, OSError) as err:
-        raise LayoutError('cannot read {0} ({1})'.format(
-            path, err.strerror or err))
-    with source:
-        reader = CountingReader(source, Hashes())
-        try:
-            with TarStream(reader) as tar:
-                members = list(tar)
-        except (tarfile.TarError, GzipDataError, IOError, EOFError) as err:
-            raise LayoutError('{0} is not a readable tar.gz ({1}); an image '
-                              'store holds gzipped tarballs'.format(path, err))
-        for _ in iter(lambda: reader.read(1 << 20), b''):
-            pass  # what is left after the archive's end: padding, trailer
-    return TarballFacts(path, reader.size, reader.hashes.sha256.hexdigest(),
-                        reader.hashes.md5.hexdigest(), members)

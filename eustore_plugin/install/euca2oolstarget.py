@@ -1,154 +1,34 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-The one seam between euca2ools and the plugin's built-in implementation.
+The instance-store target through euca2ools' own requests (Python 2.7,
+when suite.py finds euca2ools and its bundle commands load).
 
-euca2ools runs only on Python 2.7 and is on no package registry.  When
-``import euca2ools`` works and its bundle and register commands load, the
-plugin is a true member of its suite: it reads euca2ools' configuration
-through euca2ools' own code and installs through its BundleAndUploadImage
-and RegisterImage (:class:`Euca2oolsStrategy`).  Everywhere else the
-plugin's own suite reads the same configuration files and its own bundler
-does the work (builtin.py).  Every other module asks this one; none imports
-euca2ools itself.
-
-Both run on the same requestbuilder, patched by compat.py at import: its
-signers and its retry of a 500 or 503 are replaced for every user of it in
-the process, euca2ools included.  That is deliberate: those are bugs of
-requestbuilder 0.7.1 (proven against botocore in tests/test_compat.py), and
-euca2ools 3.4 hits them as the plugin does.  Everything else euca2ools does
-is its own.
-
-An install strategy (the interface installer.install uses) has:
-
-- ``needs_local_tarball``: whether members must be readable again from a
-  tarball on disk (euca2ools reads each member in processes of its own);
-- ``start(member, role, plan)``: begin one member's bundle, returning a
-  pending bundle whose ``finish(kernel_id=None, ramdisk_id=None)`` uploads
-  what is left and returns the manifest's location;
-- ``register(params)``: RegisterImage, returning the image id;
-- ``quiesce()``: wait until nothing it started can still reach the cloud
-  (before an undo removes what it uploaded).
+euca2ools and the plugin run on the same requestbuilder, patched by
+compat.py at import: its signers and its retry of a 500 or 503 are replaced
+for every user of it in the process, euca2ools included.  That is
+deliberate: those are bugs of requestbuilder 0.7.1 (proven against botocore
+in tests/test_compat.py), and euca2ools 3.4 hits them as the plugin does.
+Everything else euca2ools does is its own.
 """
 
 from __future__ import absolute_import
 
 import contextlib
-import glob
 import logging
-import os.path
+import os
 import subprocess
 import sys
 import threading
 
-import requestbuilder.suite
 from requestbuilder.exceptions import ServerError
 
-import eustore_plugin
 from eustore_plugin.bundle.manifest import parse_manifest
+from eustore_plugin.cloud.services import error_from_response
 from eustore_plugin.errors import EustoreError
-from eustore_plugin.journal import CreatedBucket, PutObject
+from eustore_plugin.install.journal import CreatedBucket, PutObject
 from eustore_plugin.output import warn
 
-try:  # pragma: no cover - depends on the machine
-    import euca2ools
-    from euca2ools.commands import Euca2ools as _SuiteBase
-except ImportError:
-    euca2ools = None
-    _SuiteBase = requestbuilder.suite.RequestBuilder
-
-LOG = logging.getLogger('eustore.backend')
-
-# Where euca2ools looks for configuration, in the order it reads them.
-CONFIG_PATHS = ('/etc/euca2ools/euca2ools.ini',
-                '/etc/euca2ools/conf.d/*.ini',
-                '~/.euca/*.ini')
-
-
-class EustoreSuite(_SuiteBase):
-    """The command suite: euca2ools' own when present, its twin otherwise."""
-
-    CONFIG_PATHS = CONFIG_PATHS
-
-    @staticmethod
-    def format_version():
-        lines = ['eustore-plugin {0}'.format(eustore_plugin.__version__)]
-        if euca2ools is not None:
-            lines.append(_SuiteBase.format_version())
-        else:
-            lines.append('requestbuilder {0} (no euca2ools; built-in '
-                         'bundler)'.format(requestbuilder.__version__))
-        return '\n'.join(lines)
-
-    def list_config_files(self):
-        if euca2ools is not None:
-            return _SuiteBase.list_config_files(self)
-        if 'EUCA_CONFIG_PATH' in os.environ:
-            patterns = os.environ['EUCA_CONFIG_PATH'].split(':')
-        else:
-            patterns = self.CONFIG_PATHS
-        found = []
-        for pattern in patterns:
-            expanded = os.path.expanduser(os.path.expandvars(pattern))
-            found.extend(sorted(glob.glob(expanded)))
-        return found
-
-    def get_user_agent(self):
-        return 'eustore-plugin/{0} {1}'.format(
-            eustore_plugin.__version__, _SuiteBase.get_user_agent(self))
-
-
-_EUCA2OOLS_COMMANDS = []
-
-
-def _euca2ools_commands():
-    """
-    euca2ools' BundleAndUploadImage and RegisterImage classes, or the
-    ImportError that stops them loading (its lxml or PyYAML missing, say):
-    ``import euca2ools`` alone says nothing of those.
-    """
-    if not _EUCA2OOLS_COMMANDS:
-        try:
-            from euca2ools.commands.bundle.bundleanduploadimage import \
-                BundleAndUploadImage
-            from euca2ools.commands.ec2.registerimage import RegisterImage
-            _EUCA2OOLS_COMMANDS.append((BundleAndUploadImage, RegisterImage))
-        except ImportError as err:
-            _EUCA2OOLS_COMMANDS.append(err)
-    return _EUCA2OOLS_COMMANDS[0]
-
-
-def uses_euca2ools():
-    """Whether installs go through euca2ools' own commands."""
-    return euca2ools is not None and \
-        not isinstance(_euca2ools_commands(), ImportError)
-
-
-def install_strategy(command, cloud, credentials, journal, workdir,
-                     upload_concurrency=None, progress=None,
-                     writer_options=None):
-    """
-    How this install bundles, uploads and registers: euca2ools' own
-    commands when euca2ools is here and they load, the plugin's own bundler
-    and requests otherwise (with a one-line notice when euca2ools is there
-    but unusable).
-    """
-    from eustore_plugin.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
-                                        BuiltinStrategy)
-    if euca2ools is not None:
-        commands = _euca2ools_commands()
-        if not isinstance(commands, ImportError):
-            LOG.debug('installing through euca2ools %s',
-                      getattr(euca2ools, '__version__', '?'))
-            return Euca2oolsStrategy(command, cloud, credentials, journal,
-                                     commands, workdir)
-        warn('euca2ools is installed but its bundle commands do not load '
-             '({0}); using the built-in bundler'.format(commands))
-    LOG.debug('installing with the built-in bundler')
-    return BuiltinStrategy(
-        cloud, credentials, journal, workdir,
-        upload_concurrency=upload_concurrency or DEFAULT_UPLOAD_CONCURRENCY,
-        progress=progress, writer_options=writer_options)
-
+LOG = logging.getLogger(__name__)
 
 # ------------------------------------------------------------- euca2ools
 
@@ -217,7 +97,6 @@ def stderr_without(noise):
 def refusals_named(service):
     """euca2ools' errors from the cloud (a tuple of status, reason and
     body as their text) as the plugin's: one line naming the service."""
-    from eustore_plugin.cloud import error_from_response  # (imports us)
     try:
         yield
     except ServerError as err:

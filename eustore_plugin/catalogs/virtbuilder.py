@@ -29,7 +29,7 @@ relative to the index's URL; ``size`` is the disk's virtual size,
 ``compressed_size`` the file's; ``format`` is raw (the default) or qcow2.
 
 Repositories sign their index with ``gpg --clearsign``
-(:func:`eustore_plugin.openpgp.verify_clearsigned` takes the signed text
+(:func:`eustore_plugin.store.openpgp.verify_clearsigned` takes the signed text
 out); this module reads the text that comes out.  OpenPGP signs text with
 the spaces at the ends of its lines removed, and gpgv hands it out that
 way, so here trailing spaces mean nothing, and an empty line between two
@@ -39,7 +39,7 @@ file) rather than the end of it.
 The index is the repository's (or whoever serves it): a section that is
 not a usable template (no ``file``, a field given twice, an unknown
 format) is skipped with a warning, and so is one whose file would lie
-outside the index's directory (see :mod:`eustore_plugin.sourceformat`);
+outside the index's directory (see sourceformat.py);
 lines that mean nothing are ignored with a warning.  A document that is
 not an index at all raises :class:`VirtBuilderError`.
 """
@@ -51,11 +51,11 @@ import re
 
 import six
 
-from eustore_plugin.sourceformat import (MAX_SIZE, SourceFormatError,
-                                         UnsafePathError, describe,
-                                         directory_url, ec2_architecture,
-                                         hex_digest, resolve_under)
-
+from eustore_plugin.catalogs.sourceformat import (MAX_SIZE, SourceFormatError,
+                                                  UnsafePathError, describe,
+                                                  directory_url,
+                                                  ec2_architecture, hex_digest,
+                                                  resolve_under)
 
 FORMATS = ('raw', 'qcow2')
 DEFAULT_FORMAT = 'raw'

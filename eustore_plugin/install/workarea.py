@@ -38,7 +38,7 @@ import time
 
 from eustore_plugin.errors import EustoreError
 
-LOG = logging.getLogger('eustore.workarea')
+LOG = logging.getLogger(__name__)
 
 WORK_DIR_NAME = 'eustore-install'
 MARKER_NAME = '.eustore-install'

@@ -23,13 +23,12 @@ import threading
 import six
 from six.moves import queue
 
-from eustore_plugin.bundle import BundleWriter
-from eustore_plugin.bundle.writer import DEFAULT_PART_SIZE
-from eustore_plugin.download import CountingReader
+from eustore_plugin.bundle.writer import DEFAULT_PART_SIZE, BundleWriter
 from eustore_plugin.errors import EustoreError, status_of
-from eustore_plugin.journal import PutObject
+from eustore_plugin.install.journal import PutObject
+from eustore_plugin.store.download import CountingReader
 
-LOG = logging.getLogger('eustore.builtin')
+LOG = logging.getLogger(__name__)
 
 # Behind 40 ms per request and 5 MB/s per connection, 8 uploads at once
 # are 3.9x faster than one (4 were 2.9x): benchmarks/install.py --link
@@ -66,17 +65,6 @@ def limit_malloc_arenas(arenas=MALLOC_ARENAS):
         return bool(libc.mallopt(_M_ARENA_MAX, arenas))
     except (OSError, AttributeError):  # a libc without mallopt
         return False
-
-
-class BundleCredentials(object):
-    """What bundling needs besides the image: certificates, key, account."""
-
-    def __init__(self, certificate, private_key, cloud_certificate,
-                 account_id):
-        self.certificate = certificate
-        self.private_key = private_key
-        self.cloud_certificate = cloud_certificate
-        self.account_id = account_id
 
 
 class BuiltinStrategy(object):

@@ -29,14 +29,14 @@ import sys
 import time
 import uuid
 
-from eustore_plugin.catalog import store_key
-from eustore_plugin.cloud import CloudError
+from eustore_plugin.catalogs.catalog import store_key
+from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.output import warn
-from eustore_plugin.store import CATALOG_NAMES, SIGNATURE_SUFFIX
+from eustore_plugin.store.reader import CATALOG_NAMES, SIGNATURE_SUFFIX
 from eustore_plugin.values import as_count, utc_text
 
-LOG = logging.getLogger('eustore.storebucket')
+LOG = logging.getLogger(__name__)
 
 LOCK_SUFFIX = '.lock'
 TARBALL_DIR = 'images'

@@ -27,12 +27,12 @@ import six
 
 from eustore_plugin.bundle.errors import ManifestError
 from eustore_plugin.bundle.manifest import parse_manifest
-from eustore_plugin.cloud import CloudError
+from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.errors import EustoreError, status_of
-from eustore_plugin.installed import InstalledImage
+from eustore_plugin.install.installed import InstalledImage
 from eustore_plugin.signals import Deferred, Interrupted
 
-LOG = logging.getLogger('eustore.uninstaller')
+LOG = logging.getLogger(__name__)
 
 # The images named in a message about what still uses a kernel.
 _USERS_SHOWN = 3

@@ -56,7 +56,7 @@ except ImportError:  # pragma: no cover - requests always brings urllib3
     from requests.packages.urllib3 import exceptions as _urllib3_exceptions
 
 
-LOG = logging.getLogger('eustore.download')
+LOG = logging.getLogger(__name__)
 
 # Small enough that a cut loses little: with urllib3 2.x a read that hits
 # the end of a cut body raises and drops the partial chunk it had buffered,

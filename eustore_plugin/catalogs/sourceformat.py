@@ -3,11 +3,10 @@
 What the readers of other image sources' documents share, with no I/O.
 
 Besides its own stores, eustore can read the public image lists of
-simplestreams mirrors (:mod:`eustore_plugin.simplestreams`: Ubuntu's cloud
-images, CirrOS) and of virt-builder repositories
-(:mod:`eustore_plugin.virtbuilder`: libguestfs).  Those documents come from
-whoever runs the source, or from whoever sits between it and the user, so
-nothing in them is believed before it is checked:
+simplestreams mirrors (simplestreams.py: Ubuntu's cloud images, CirrOS)
+and of virt-builder repositories (virtbuilder.py: libguestfs).  Those
+documents come from whoever runs the source, or from whoever sits between
+it and the user, so nothing in them is believed before it is checked:
 
 - a file's path must lead to a URL under the directory the format says it
   is relative to.  A path that is absolute, names a scheme or climbs out
@@ -31,7 +30,6 @@ import six
 import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.errors import MessageError
-
 
 # Every name these sources use for the three architectures EC2 knows; any
 # other name (armhf, ppc64el, s390x, riscv64) passes through, lowercased.
