@@ -29,6 +29,10 @@ from eustore_plugin.errors import EustoreError
 
 LOG = logging.getLogger(__name__)
 
+# The account of a Eucalyptus cloud's administrator, the only one allowed to
+# register (and deregister) kernels and ramdisks.
+ADMIN_ALIAS = 'eucalyptus'
+
 # What a bucket name may be: S3's length and edge rules, with the
 # underscores and capitals older Walrus and us-east-1 buckets have.
 _BUCKET_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$')

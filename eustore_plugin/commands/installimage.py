@@ -21,7 +21,8 @@ from eustore_plugin.bundle.credentials import (check_key_matches_certificate,
 from eustore_plugin.bundle.pgzip import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
 from eustore_plugin.cloud.auth import CloudCredentialArgs
 from eustore_plugin.cloud.bootstrap import fetch_cloud_certificate
-from eustore_plugin.cloud.client import check_bucket, check_bucket_name
+from eustore_plugin.cloud.client import (ADMIN_ALIAS, check_bucket,
+                                         check_bucket_name)
 from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.commands.base import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
                                           CatalogRequest)
@@ -48,10 +49,6 @@ from eustore_plugin.store.service import presence_problems
 from eustore_plugin.store.urlpolicy import UrlRefused
 
 LOG = logging.getLogger(__name__)
-
-# The account of a Eucalyptus cloud's administrator, the only one allowed to
-# register kernels and ramdisks.
-ADMIN_ALIAS = 'eucalyptus'
 
 
 class InstallError(EustoreError):

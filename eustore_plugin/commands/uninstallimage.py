@@ -7,8 +7,8 @@ import sys
 from requestbuilder import Arg
 from six.moves import input
 
+from eustore_plugin.cloud.client import ADMIN_ALIAS
 from eustore_plugin.commands.base import CloudRequest
-from eustore_plugin.commands.installimage import ADMIN_ALIAS
 from eustore_plugin.install.uninstaller import (UninstallError, plan_uninstall,
                                                 remove)
 from eustore_plugin.output import emit, warn
