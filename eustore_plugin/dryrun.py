@@ -16,8 +16,8 @@ from __future__ import absolute_import
 import collections
 import json
 
-import six
 from requestbuilder.exceptions import ArgumentError, ClientError, ServerError
+import six
 
 from eustore_plugin.output import emit, emit_raw, tsv_line
 
@@ -56,21 +56,30 @@ class DryRun(object):
     def attempt(self, check, function, *args, **kwargs):
         """
         ``function(*args, **kwargs)``, its result written down as passed
-        (``detail(result)`` says what was found, if given) and returned;
-        None when it raised a problem, which is written down.
+        and returned; None when it raised a problem, which is written down.
+        ``detail(result)``, if given, says what was found, or raises the
+        problem a result is (a lock held, say).  With ``quiet``, only a
+        problem is written down (what passed is told by a later check).
         """
         detail = kwargs.pop('detail', None)
+        quiet = kwargs.pop('quiet', False)
         try:
             result = function(*args, **kwargs)
+            text = detail(result) if detail else \
+                (result if isinstance(result, six.string_types) else '')
         except CHECK_ERRORS as err:
             self.failed(check, message_of(err))
             return None
-        self.passed(check, detail(result) if detail else
-                    (result if isinstance(result, six.string_types) else ''))
+        if not quiet:
+            self.passed(check, text)
         return result
 
     def would(self, step):
         self.steps.append(step)
+
+    def add_summary(self, summary):
+        """What --json adds: the names, bucket, ... the command would use."""
+        self.plan.update(summary)
 
     @property
     def problems(self):

@@ -3,8 +3,8 @@
 
 from __future__ import absolute_import
 
-import six
 from requestbuilder.exceptions import ClientError
+import six
 
 
 class EustoreError(ClientError):

@@ -15,12 +15,12 @@ import re
 import tarfile
 
 import pytest
-import requests
 from requestbuilder.config import ConfigData, ConfigView
+import requests
 
 from eustore_plugin.catalogs.catalog import Catalog, CatalogImage
 from eustore_plugin.store.download import (ASK_WHOLE, CHUNK_SIZE, FAIL, READ,
-                                           RESTART, DownloadError,
+                                           REPLACED, RESTART, DownloadError,
                                            DownloadResult, DownloadStream,
                                            IntegrityError, download,
                                            plan_answer, verify)
@@ -157,12 +157,12 @@ PLANS = [
     ('200 to a resume, no length', (200, None, None, 400, True, None, False,
                                     None), (READ, 400, None, None)),
     ('200 to a resume, changed', (200, None, '1000', 400, True, 1000, False,
-                                  False), (FAIL, 0, None, CHANGED)),
+                                  False), (REPLACED, 0, None, CHANGED)),
     ('200 to a resume, changed and shorter', (200, None, '300', 400, True,
                                               None, False, False),
-     (FAIL, 0, None, CHANGED)),
+     (REPLACED, 0, None, CHANGED)),
     ('200 to a resume, shorter', (200, None, '300', 400, True, None, False,
-                                  None), (FAIL, 0, None, SHORTER)),
+                                  None), (REPLACED, 0, None, SHORTER)),
     # After ASK_WHOLE: no Range sent, but bytes held.
     ('200 to the whole-file request, can restart', (200, None, '1000', 400,
                                                     False, None, True, None),
@@ -174,7 +174,7 @@ PLANS = [
                                       None, True, None),
      (ASK_WHOLE, 0, None, None)),
     ('416 to a resume', (416, 'bytes */300', '0', 400, True, None, False,
-                         None), (FAIL, 0, None, REFUSED)),
+                         None), (REPLACED, 0, None, REFUSED)),
     ('416 to no Range', (416, None, '0', 0, False, None, True, None),
      (FAIL, 0, None, None)),
     # Other statuses are the caller's to word.

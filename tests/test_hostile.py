@@ -1046,7 +1046,7 @@ def test_install_refuses_members_named_like_options(install, non_admin,
 
 
 def test_the_euca2ools_feeder_reads_members_by_position(tmpdir):
-    # What feeds euca2ools each member (backend.py), run as it is run
+    # What feeds euca2ools each member (install/euca2oolstarget.py), run as it is run
     # there: it is given positions, never names, so a member named like an
     # option is only a name.
     victim = tmpdir.join('victim')

@@ -28,8 +28,8 @@ from eustore_plugin.suite import uses_euca2ools
 from tests.support.bundles import openssl_decrypt_hex
 from tests.support.commands import Result, command_argv, start_command
 from tests.support.demostore import add_member, write_tarball
-from tests.support.http import (ReplacedFile, StoreServer, cut_after, header,
-                                serve)
+from tests.support.http import (ChangingFile, ReplacedFile, StoreServer,
+                                cut_after, header, serve)
 from tests.support.images import image_bytes
 from tests.support.install import (ACCOUNT, INSTALL, eucarc, fetch_and_decode,
                                    install, installed_ids, store, tags_sent)
@@ -477,7 +477,7 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
                      '--pad-name', '--debug')
     assert result.returncode == 1
     # Which backend,
-    (backend_line,) = debug_lines(result, 'install.target')
+    (backend_line,) = debug_lines(result, 'install.instancestore')
     assert backend_line.startswith('installing through euca2ools ') \
         if uses_euca2ools() else \
         backend_line == 'installing with the built-in bundler'
@@ -623,19 +623,52 @@ def only_error(result):
 @pytest.mark.skipif(uses_euca2ools(), reason=(
     'with euca2ools the tarball is always downloaded to a file first'))
 @pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
-def test_a_tarball_replaced_mid_stream_is_not_spliced(
-        install, non_admin, proxy, cloud, legacy_store, validator):
+def test_a_tarball_replaced_mid_stream_is_installed_again_whole(
+        install, non_admin, proxy, cloud, keys, legacy_store, tmpdir,
+        validator):
     fault = legacy_store.replace_after_cut(
         legacy_store.tarball('new.tgz', 2, 500 * 1024), validator)
-    result = install('-i', LEGACY_NAME, '-b', 'replaced-stream', '-U',
+    result = install('-i', LEGACY_NAME, '-b', 'replaced-stream', '--pad-name',
+                     '-U', legacy_store.url)
+    assert list(installed_ids(result)) == ['image'], result
+    # Said once, in one line; then the store's new file, asked for afresh
+    # (no If-Range naming the old one), installed whole: never spliced.
+    (said,) = [line for line in result.messages if 'changed' in line]
+    assert said == (
+        'eustore-install-image: warning: the file changed on the store '
+        'while it was being read (at {0}{1}); removed what this run had '
+        'made, and starting over from the beginning'.format(
+            legacy_store.url, LEGACY_URL))
+    assert legacy_store.asked('If-Range') == [None, fault.validator_of(0),
+                                              None]
+    assert registered_image(proxy, cloud, keys, tmpdir) == \
+        image_bytes(500 * 1024, 2)
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'with euca2ools the tarball is always downloaded to a file first'))
+def test_a_tarball_that_changes_again_fails_and_leaves_nothing(
+        install, non_admin, proxy, cloud, legacy_store):
+    old, cut = legacy_store.old, len(legacy_store.old) * 3 // 4
+    versions = [old, legacy_store.tarball('new.tgz', 2, 500 * 1024),
+                legacy_store.tarball('newer.tgz', 3, 500 * 1024)]
+    # Cut, then replaced; read again from the start, cut, replaced again.
+    legacy_store.server.faults['/' + LEGACY_URL] = ChangingFile(
+        versions, [(0, cut), (1, None), (1, cut)])
+    result = install('-i', LEGACY_NAME, '-b', 'replaced-twice', '-U',
                      legacy_store.url)
-    assert only_error(result) == (
-        'the file changed on the store while it was being read; run the '
-        'command again (at {0}{1}); what this run uploaded or registered was '
-        'removed'.format(legacy_store.url, LEGACY_URL))
-    assert legacy_store.asked('If-Range') == [None, fault.validator_of(0)]
+    assert result.returncode == 1
+    url = legacy_store.url + LEGACY_URL
+    assert result.messages == [
+        'eustore-install-image: warning: the file changed on the store '
+        'while it was being read (at {0}); removed what this run had made, '
+        'and starting over from the beginning'.format(url),
+        'eustore-install-image: error: the file changed on the store while '
+        'it was being read; run the command again (at {0}); what this run '
+        'uploaded or registered was removed'.format(url)]
+    assert len(legacy_store.asked('If-Range')) == 4
     assert not proxy.form_requests('RegisterImage')
-    assert bucket_is_gone(cloud, 'replaced-stream')
+    assert bucket_is_gone(cloud, 'replaced-twice')
 
 
 @pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])

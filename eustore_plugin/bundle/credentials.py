@@ -18,12 +18,12 @@ from __future__ import absolute_import, division, print_function
 import binascii
 import re
 
-import six
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import six
 
 from eustore_plugin.bundle.errors import (BundleVerificationError,
                                           CredentialError)

@@ -253,31 +253,7 @@ def parse_manifest(data):
         raise ManifestError('the manifest\'s image type is {0!r}, not one of '
                             '{1}'.format(image_type, ', '.join(IMAGE_TYPES)))
 
-    parts_node = _find(image, 'parts')
-    parts = []
-    for node in parts_node.findall('part'):
-        try:
-            index = int(node.get('index'))
-        except (TypeError, ValueError):
-            raise ManifestError('a manifest part has no numeric index')
-        filename = _find_text(node, 'filename')
-        if not _SAFE_FILENAME.match(filename) or filename in ('.', '..'):
-            raise ManifestError('the manifest names a part {0!r}, which is '
-                                'not a plain file name'.format(filename))
-        digest_node = _find(node, 'digest')
-        _check_algorithm(digest_node, 'part digest', DIGEST_ALGORITHM)
-        parts.append(ManifestPart(index, filename,
-                                  (digest_node.text or '').strip().lower()))
-    parts.sort(key=lambda part: part.index)
-    if [part.index for part in parts] != list(range(len(parts))) or \
-            not parts:
-        raise ManifestError('the manifest\'s parts are not numbered 0 to N-1; '
-                            'it is malformed')
-    count = parts_node.get('count')
-    if count is not None and count.strip() != str(len(parts)):
-        raise ManifestError('the manifest says it has {0} parts but lists {1}'
-                            .format(count, len(parts)))
-
+    parts = _parse_parts(_find(image, 'parts'))
     bundler = _find(root, 'bundler', required=False)
     return Manifest(
         version=_find_text(root, 'version', required=False),
@@ -303,3 +279,32 @@ def parse_manifest(data):
         signature=_find_text(root, 'signature'),
         signed_data=signed_data,
     )
+
+
+def _parse_parts(parts_node):
+    """The manifest's <parts>, checked: numbered 0 to N-1, plain file names,
+    SHA-1 digests, as many as its count says."""
+    parts = []
+    for node in parts_node.findall('part'):
+        try:
+            index = int(node.get('index'))
+        except (TypeError, ValueError):
+            raise ManifestError('a manifest part has no numeric index')
+        filename = _find_text(node, 'filename')
+        if not _SAFE_FILENAME.match(filename) or filename in ('.', '..'):
+            raise ManifestError('the manifest names a part {0!r}, which is '
+                                'not a plain file name'.format(filename))
+        digest_node = _find(node, 'digest')
+        _check_algorithm(digest_node, 'part digest', DIGEST_ALGORITHM)
+        parts.append(ManifestPart(index, filename,
+                                  (digest_node.text or '').strip().lower()))
+    parts.sort(key=lambda part: part.index)
+    if [part.index for part in parts] != list(range(len(parts))) or \
+            not parts:
+        raise ManifestError('the manifest\'s parts are not numbered 0 to N-1; '
+                            'it is malformed')
+    count = parts_node.get('count')
+    if count is not None and count.strip() != str(len(parts)):
+        raise ManifestError('the manifest says it has {0} parts but lists {1}'
+                            .format(count, len(parts)))
+    return parts

@@ -34,9 +34,9 @@ import sys
 import tempfile
 import threading
 
-import six
 from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+import six
 from six.moves import queue
 
 from eustore_plugin import __version__

@@ -8,11 +8,11 @@ from __future__ import absolute_import
 
 import os
 
-import six
 from requestbuilder import Arg
 from requestbuilder.auth import BaseAuth
 from requestbuilder.auth.aws import HmacV4Auth
 from requestbuilder.exceptions import AuthError
+import six
 
 
 class CloudAuth(HmacV4Auth):

@@ -12,8 +12,8 @@ import logging
 import os
 import tempfile
 
-import six
 from requestbuilder.request import AWSQueryRequest
+import six
 
 from eustore_plugin.cloud.auth import CloudAuth
 from eustore_plugin.cloud.client import Cloud

@@ -15,8 +15,8 @@ import logging
 import re
 import uuid
 
-import six
 from requestbuilder.exceptions import ClientError
+import six
 
 from eustore_plugin.cloud.auth import CloudAuth
 from eustore_plugin.cloud.services import (EC2, IAM, S3, CloudError,
@@ -208,16 +208,16 @@ class Cloud(object):
                 raise
             return err.status_code
 
-    def probe_bucket(self, bucket, key_prefix=''):
+    def probe_bucket(self, bucket, key_prefix='', acl='private'):
         """
-        Whether an existing bucket takes objects under ``key_prefix``: a
-        small private object PUT there and DELETEd again (the one write of
-        a dry run).  Returns its key; raises CloudError when refused.
+        Whether an existing bucket takes objects under ``key_prefix`` with
+        the canned ``acl``: a small object PUT there and DELETEd again (the
+        one write of a dry run).  Returns its key; raises CloudError when
+        refused.
         """
         key = '{0}eustore-dry-run-{1}.probe'.format(key_prefix,
                                                     uuid.uuid4().hex)
-        self.put_object(bucket, key, b'eustore dry run probe\n',
-                        acl='private')
+        self.put_object(bucket, key, b'eustore dry run probe\n', acl=acl)
         self.delete_object(bucket, key)
         return key
 
@@ -295,12 +295,13 @@ class Cloud(object):
 
 
 def check_bucket(cloud, bucket, key_prefix='', create=True,
-                 option='-b/--bucket'):
+                 option='-b/--bucket', acl='private'):
     """
     Whether ``bucket`` can take what a command would write there: an
-    existing one is written to (a probe object under ``key_prefix``, put
-    and deleted again); a missing one must have a valid name and answer
-    404 (a 403 is somebody else's), and be creatable (``create``).
+    existing one is written to (a probe object under ``key_prefix``, with
+    the canned ``acl`` the command would use, put and deleted again); a
+    missing one must have a valid name and answer 404 (a 403 is somebody
+    else's), and be creatable (``create``).
     Returns True when it exists, False when it would be created; raises
     EustoreError saying what is wrong.
     """
@@ -308,7 +309,7 @@ def check_bucket(cloud, bucket, key_prefix='', create=True,
     status = cloud.bucket_status(bucket)
     if status == 200:
         try:
-            cloud.probe_bucket(bucket, key_prefix)
+            cloud.probe_bucket(bucket, key_prefix, acl)
         except CloudError as err:
             raise EustoreError('the bucket {0} exists, but refused a probe '
                                'object under "{1}": {2}'.format(

@@ -14,10 +14,10 @@ from __future__ import absolute_import
 import io
 import os
 
-import six
 from requestbuilder.request import AWSQueryRequest, BaseRequest
 from requestbuilder.service import BaseService
 from requestbuilder.xmlparse import parse_aws_xml
+import six
 
 from eustore_plugin.cloud.auth import CloudAuth
 from eustore_plugin.errors import EustoreError

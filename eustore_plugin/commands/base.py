@@ -16,15 +16,14 @@ import os
 import signal
 import sys
 
-import six
 from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError, ServerError
 from requestbuilder.request import BaseRequest
+import six
 
-from eustore_plugin.catalogs.catalog import tarball_keys
 from eustore_plugin.cloud.auth import CloudCredentialArgs
-from eustore_plugin.cloud.client import Cloud, check_bucket, check_bucket_name
-from eustore_plugin.dryrun import DryRun, bucket_detail
+from eustore_plugin.cloud.client import Cloud, check_bucket_name
+from eustore_plugin.dryrun import DryRun
 from eustore_plugin.output import emit_raw, error_line, is_broken_pipe
 from eustore_plugin.publish.bucket import StoreBucket
 from eustore_plugin.publish.purge import purge_caches
@@ -291,99 +290,13 @@ class PublisherRequest(EustoreRequest):
                                    s3_only=True)
         return StoreBucket(cloud, self.args['bucket'])
 
-    # --dry-run ---------------------------------------------------------
-
-    def dry_run_store(self, run, create=True):
-        """
-        The store's side of a dry run: the endpoint and keys, the bucket
-        writable (a probe object put and deleted: the one write) or, with
-        ``create``, creatable, and its lock free.  Returns (store, whether
-        its bucket exists), or (None, None) when it cannot be looked at.
-        """
-        store = run.attempt('store', self.open_store,
-                            detail=lambda store: u'{0} at {1}'.format(
-                                store, store.cloud.s3.endpoint))
-        if store is None or not run.attempt(
-                'credentials', store.cloud.check_credentials, 's3',
-                detail=lambda url: 'accepted by S3 at {0}'.format(url)):
-            return None, None
-        exists = run.attempt('bucket', check_bucket, store.cloud,
-                             store.bucket, store.prefix, create=create,
-                             detail=lambda exists: bucket_detail(
-                                 exists, store.bucket, store.prefix))
-        if not exists:
-            if exists is False:
-                run.would(u'Would create bucket {0}'.format(store.bucket))
-            return store, exists
-        holder = run.attempt('lock', store.lock_state)
-        if holder:
-            if self.args.get('break_lock'):
-                run.checks[-1]['detail'] = \
-                    u'held by {0}; --break-lock would break it'.format(holder)
-            else:
-                run.checks.pop()
-                run.failed('lock', u'the store {0} is being changed by {1}; '
-                           u'if that publisher is gone, run again with '
-                           u'--break-lock'.format(store, holder))
-        elif holder is not None:
-            run.checks[-1]['detail'] = 'free'
-        return store, exists
-
-    def dry_run_catalog(self, run, store, exists, change):
-        """
-        The store's catalog read and parsed, and ``change(document)`` ->
-        (new document, info) tried on it; whether the signing key signs,
-        and whether a signed catalog would stay signed.  Returns info, or
-        None when something failed.
-        """
-        signer = self.signer()
-        if signer is not None:
-            run.attempt('signing', signer.sign, b'',
-                        detail=lambda _: u'key {0} signs'.format(
-                            signer.key_id))
-        document = None
-        if exists:
-            read = run.attempt('catalog', store.read_catalog,
-                               detail=lambda read: u'{0}{1}: {2} bytes'
-                               .format(store, store.catalog_name,
-                                       len(read[0])) if read[0] is not None
-                               else 'none yet: a new store')
-            if read is None:
-                return None
-            document = read[0]
-            if run.attempt('catalog', tarball_keys, document) is None:
-                return None
-            run.checks.pop()  # parsed: said above
-            signed = run.attempt('signing', store.has_signature,
-                                 detail=lambda signed: 'the catalog is {0}'
-                                 .format('signed' if signed else
-                                         'not signed'))
-            if signed and signer is None:
-                run.failed('signing', u'the catalog of {0} is signed; give '
-                           u'--sign-key (or set "eustore-sign-key") so that '
-                           u'it stays signed'.format(store))
-        changed = run.attempt('entry', change, document)
-        if changed is None:
-            return None
-        run.checks.pop()  # the caller says what the change is
-        run.would(u'Would write the catalog {0}'.format(
-            'signed with key {0}'.format(signer.key_id) if signer
-            else 'unsigned'))
-        return changed
-
-    def dry_run_purge(self, run, store):
-        for url in self.args.get('purge') or ():
-            run.would(u'Would purge {0} from {1}'.format(
-                ' and '.join([store.catalog_name, store.signature_name]),
-                url))
-
     def signer(self):
         key_id = self.args.get('sign_key') or \
             store_option(self.config, 'eustore-sign-key')
         return CatalogSigner(key_id) if key_id else None
 
     def change_catalog(self, store, change):
-        """``change(document, now, valid_for)``, as publishing.py does it."""
+        """``change(document, now, valid_for)``, as publish/transaction.py does it."""
         return change_catalog(
             store, lambda old, now: change(old, now, self.valid_for),
             signer=self.signer(), break_lock=self.args.get('break_lock'))

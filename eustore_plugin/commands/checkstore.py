@@ -4,9 +4,9 @@ from __future__ import absolute_import
 
 import json
 
-import six
 from requestbuilder import Arg
 from requestbuilder.exceptions import ClientError
+import six
 
 from eustore_plugin.commands.base import CatalogRequest
 from eustore_plugin.errors import EustoreError

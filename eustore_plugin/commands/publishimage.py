@@ -15,6 +15,9 @@ from eustore_plugin.dryrun import DryRun
 from eustore_plugin.images.layout import (TARBALL_SUFFIXES, catalog_fields,
                                           tarball_stem)
 from eustore_plugin.output import emit, warn
+from eustore_plugin.publish.preflight import (check_catalog, check_signer,
+                                              check_store, purge_steps,
+                                              write_step)
 from eustore_plugin.publish.tarball import inspect_tarball
 
 
@@ -127,7 +130,7 @@ class PublishImage(PublisherRequest):
 
     def dry_run(self):
         """Every check of a publish that uploads nothing, then what it
-        would do (see PublisherRequest.dry_run_store)."""
+        would do (see publish/preflight.py)."""
         run = DryRun()
         inspected = run.attempt('tarball', self.inspect, detail=lambda
                                 inspected: u'{0}: {1} bytes, sha256 {2}, {3}'
@@ -135,12 +138,11 @@ class PublishImage(PublisherRequest):
                                         inspected[0].size,
                                         inspected[0].sha256,
                                         inspected[1]['virtualization_type']))
-        store, exists = self.dry_run_store(run)
+        store, exists = check_store(run, self.open_store,
+                                    self.args.get('break_lock'))
+        signer = self.signer()
         if store is None:
-            signer = self.signer()
-            if signer is not None:
-                run.attempt('signing', signer.sign, b'', detail=lambda _:
-                            u'key {0} signs'.format(signer.key_id))
+            check_signer(run, signer)
             return run
         entry = None
         if inspected is not None:
@@ -158,30 +160,35 @@ class PublishImage(PublisherRequest):
         # and parsed.
         probe = entry or {'name': self.args.get('image_name') or
                           self.default_name()}
-        changed = self.dry_run_catalog(
-            run, store, exists, lambda old: catalog_with_image(old, probe))
+        changed = check_catalog(
+            run, store, exists, lambda old: catalog_with_image(old, probe),
+            signer)
         if changed is not None and entry is not None:
             document, replaced = changed
             if replaced is None:
                 run.passed('entry', u'{0} would be added'.format(
                     entry['name']))
-                run.steps.insert(-1, u'Would add image {0} to the catalog'
-                                 .format(entry['name']))
+                run.would(u'Would add image {0} to the catalog'.format(
+                    entry['name']))
             else:
                 run.passed('entry', u'{0} would replace the entry of that '
                            u'name'.format(entry['name']))
-                run.steps.insert(-1, u'Would replace image {0} in the '
-                                 u'catalog (was {1})'.format(
-                                     entry['name'], replaced.get('url')))
-                old = store.removable_tarball(
-                    replaced.get('url'), tarball_keys(document)) \
-                    if replaced.get('url') != entry['url'] else None
-                if old:
-                    run.would(u'Would delete the old tarball {0}{1}'.format(
-                        store, old))
-            run.plan.update(entry=entry, replaced=replaced is not None,
-                            store=str(store))
-        self.dry_run_purge(run, store)
+                run.would(u'Would replace image {0} in the catalog (was '
+                          u'{1})'.format(entry['name'], replaced.get('url')))
+            run.would(write_step(signer))
+            old = store.removable_tarball(
+                replaced.get('url'), tarball_keys(document)) \
+                if replaced is not None and \
+                replaced.get('url') != entry['url'] else None
+            if old:
+                run.would(u'Would delete the old tarball {0}{1}'.format(
+                    store, old))
+            run.add_summary(dict(entry=entry, replaced=replaced is not None,
+                                 store=str(store)))
+        elif changed is not None:
+            run.would(write_step(signer))
+        for step in purge_steps(store, self.args.get('purge')):
+            run.would(step)
         return run
 
     def catalog_entry(self, facts, fields, url):

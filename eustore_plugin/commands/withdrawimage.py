@@ -8,6 +8,8 @@ from eustore_plugin.catalogs.catalog import catalog_without_image, tarball_keys
 from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.dryrun import DryRun
 from eustore_plugin.output import emit
+from eustore_plugin.publish.preflight import (check_catalog, check_store,
+                                              purge_steps, write_step)
 
 
 class WithdrawImage(PublisherRequest):
@@ -51,22 +53,25 @@ class WithdrawImage(PublisherRequest):
 
     def dry_run(self):
         """The entry there, the store changeable, and which tarball
-        would go (see PublisherRequest.dry_run_store)."""
+        would go (see publish/preflight.py)."""
         run = DryRun()
         name = self.args['image_name']
-        store, exists = self.dry_run_store(run, create=False)
+        store, exists = check_store(run, self.open_store,
+                                    self.args.get('break_lock'), create=False)
         if not exists:
             return run
-        changed = self.dry_run_catalog(
-            run, store, exists, lambda old: catalog_without_image(old, name))
+        signer = self.signer()
+        changed = check_catalog(
+            run, store, exists, lambda old: catalog_without_image(old, name),
+            signer)
         if changed is None:
             return run
         document, removed = changed
         url = removed.get('url')
         run.passed('entry', u'{0} is in the catalog{1}'.format(
             name, u' ({0})'.format(url) if url else ''))
-        run.steps.insert(-1, u'Would remove image {0} from the catalog'
-                         .format(name))
+        run.would(u'Would remove image {0} from the catalog'.format(name))
+        run.would(write_step(signer))
         key = store.removable_tarball(url, tarball_keys(document))
         if key:
             run.would(u'Would delete the tarball {0}{1}'.format(store, key))
@@ -74,7 +79,8 @@ class WithdrawImage(PublisherRequest):
             run.would(u'Would keep the tarball {0}: {1}'.format(
                 url, 'another entry names it' if store.removable_tarball(
                     url, ()) else 'it is not one of the store\'s tarballs'))
-        run.plan.update(name=name, url=url, store=str(store),
-                        tarball=key, tarball_deleted=bool(key))
-        self.dry_run_purge(run, store)
+        run.add_summary(dict(name=name, url=url, store=str(store),
+                             tarball=key, tarball_deleted=bool(key)))
+        for step in purge_steps(store, self.args.get('purge')):
+            run.would(step)
         return run

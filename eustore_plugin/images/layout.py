@@ -214,21 +214,7 @@ def analyze(members, hypervisor=None, virtualization_type=None):
         hypervisor = six.text_type(hypervisor).strip().lower() or None
     members = list(members)
     _refuse_option_names(members)
-
-    found = {'machine': [], 'kernel': [], 'ramdisk': []}
-    seen = {}
-    for ref, parts in _regular_files(members):
-        role = _role_of(parts[-1])
-        if role is None:
-            continue
-        if parts in seen:
-            raise LayoutError(
-                'the tarball holds {0} twice ({1} and {2}); repack it with '
-                'one copy'.format('/'.join(parts), seen[parts].name,
-                                  ref.name))
-        seen[parts] = ref
-        found[role].append((ref, parts))
-
+    found = _files_by_role(members)
     disks = found['machine']
     if not disks:
         raise LayoutError(
@@ -241,22 +227,7 @@ def analyze(members, hypervisor=None, virtualization_type=None):
             'holds exactly one'.format(_names(ref for ref, _ in disks)))
     machine, machine_parts = disks[0]
     home = machine_parts[:-1]
-
-    # Kernels and ramdisks by where they are: None = beside the disk image,
-    # else the hypervisor whose "<hypervisor>-kernel/" directory holds them.
-    places = {}
-    for role in ('kernel', 'ramdisk'):
-        for ref, parts in found[role]:
-            place = _place_of(parts, home)
-            if place is False:
-                raise LayoutError(
-                    'the tarball holds {0} file {1} outside the places an '
-                    'image keeps them ({2} or its <hypervisor>{3}/ '
-                    'directories); repack it or rename the file'.format(
-                        role, ref.name, _shown_dir(home),
-                        HYPERVISOR_DIR_SUFFIX))
-            places.setdefault(place, {'kernel': [], 'ramdisk': []})
-            places[place][role].append(ref)
+    places = _kernel_places(found, home)
     available = sorted(place for place in places if place is not None)
 
     if virt == 'hvm':
@@ -270,6 +241,57 @@ def analyze(members, hypervisor=None, virtualization_type=None):
                     machine.name))
         return ImageLayout(machine, kind=HVM)
 
+    chosen, kind = _choose_kernel(places, hypervisor, available)
+    kernel, ramdisk = _pick(places[chosen], home, chosen)
+    return ImageLayout(machine, kernel=kernel, ramdisk=ramdisk,
+                       hypervisor=chosen, kind=kind,
+                       available_hypervisors=available)
+
+
+def _files_by_role(members):
+    """{role: [(ref, path parts)]} of the regular files that look like a
+    disk image, kernel or ramdisk; a path given twice is refused."""
+    found = {'machine': [], 'kernel': [], 'ramdisk': []}
+    seen = {}
+    for ref, parts in _regular_files(members):
+        role = _role_of(parts[-1])
+        if role is None:
+            continue
+        if parts in seen:
+            raise LayoutError(
+                'the tarball holds {0} twice ({1} and {2}); repack it with '
+                'one copy'.format('/'.join(parts), seen[parts].name,
+                                  ref.name))
+        seen[parts] = ref
+        found[role].append((ref, parts))
+    return found
+
+
+def _kernel_places(found, home):
+    """
+    Kernels and ramdisks by where they are: {place: {role: [ref]}}, place
+    None beside the disk image (in ``home``), else the hypervisor whose
+    "<hypervisor>-kernel/" directory holds them.
+    """
+    places = {}
+    for role in ('kernel', 'ramdisk'):
+        for ref, parts in found[role]:
+            place = _place_of(parts, home)
+            if place is False:
+                raise LayoutError(
+                    'the tarball holds {0} file {1} outside the places an '
+                    'image keeps them ({2} or its <hypervisor>{3}/ '
+                    'directories); repack it or rename the file'.format(
+                        role, ref.name, _shown_dir(home),
+                        HYPERVISOR_DIR_SUFFIX))
+            places.setdefault(place, {'kernel': [], 'ramdisk': []})
+            places[place][role].append(ref)
+    return places
+
+
+def _choose_kernel(places, hypervisor, available):
+    """(the place of the kernel to install, the layout's kind), as the
+    user's ``hypervisor`` and the tarball's ``places`` allow."""
     if hypervisor in (None, UNIVERSAL):
         if None not in places:
             choices = ', '.join(available)
@@ -291,11 +313,7 @@ def analyze(members, hypervisor=None, virtualization_type=None):
         raise LayoutError(
             'this image has no kernel for hypervisor "{0}"; choose one of: '
             '{1}'.format(hypervisor, ', '.join(choices)))
-
-    kernel, ramdisk = _pick(places[chosen], home, chosen)
-    return ImageLayout(machine, kernel=kernel, ramdisk=ramdisk,
-                       hypervisor=chosen, kind=kind,
-                       available_hypervisors=available)
+    return chosen, kind
 
 
 def catalog_fields(members, hypervisors=(), virtualization_type=None):

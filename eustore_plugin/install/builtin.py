@@ -1,6 +1,7 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-The plugin's own install strategy: its BundleWriter, its requests.
+The plugin's own instance-store target (target.py): its BundleWriter, its
+requests.
 
 Each member is bundled as it streams out of the tarball; finished parts go
 up ``upload_concurrency`` at a time, in the order they finish, while later
@@ -26,6 +27,7 @@ from six.moves import queue
 from eustore_plugin.bundle.writer import DEFAULT_PART_SIZE, BundleWriter
 from eustore_plugin.errors import EustoreError, status_of
 from eustore_plugin.install.journal import PutObject
+from eustore_plugin.install.target import RunBuckets, bundle_stored
 from eustore_plugin.store.download import CountingReader
 
 LOG = logging.getLogger(__name__)
@@ -67,12 +69,13 @@ def limit_malloc_arenas(arenas=MALLOC_ARENAS):
         return False
 
 
-class BuiltinStrategy(object):
+class BuiltinBundleTarget(object):
     """Bundles with BundleWriter; uploads and registers through Cloud."""
 
-    needs_local_tarball = False
+    needs_local_file = False
 
     def __init__(self, cloud, credentials, journal, workdir,
+                 acl='aws-exec-read',
                  upload_concurrency=DEFAULT_UPLOAD_CONCURRENCY,
                  part_size=DEFAULT_PART_SIZE, progress=None,
                  writer_options=None):
@@ -80,14 +83,18 @@ class BuiltinStrategy(object):
         self.credentials = credentials
         self.journal = journal
         self.workdir = workdir
+        self.acl = acl
         self.upload_concurrency = max(1, upload_concurrency)
         self.part_size = part_size
         self.progress = progress
         self.writer_options = writer_options or {}
+        self.buckets = RunBuckets(cloud, journal)
         limit_malloc_arenas()
 
     def start(self, member, role, plan):
         """Bundle and upload one member now; returns its PendingManifest."""
+        bucket = plan.bucket_for(role)
+        self.buckets.ensure(bucket)
         creds = self.credentials
         writer = BundleWriter(
             plan.names[role], role, plan.architecture, creds.account_id,
@@ -95,12 +102,11 @@ class BuiltinStrategy(object):
             part_size=self.part_size, workdir=self.workdir,
             max_pending_parts=DEFAULT_PENDING_PARTS +
             self.upload_concurrency, **self.writer_options)
-        bucket = plan.bucket_for(role)
         source = CountingReader(member.stream)
         bar = self.progress('bundling {0}'.format(role), member.size) \
             if self.progress else None
         uploads = PartUploads(self.cloud, self.journal, writer, bucket,
-                              plan.key, self.upload_concurrency)
+                              plan.key, self.upload_concurrency, self.acl)
         try:
             for part in writer.bundle(source, member.size, hold_parts=True):
                 uploads.submit(part)
@@ -116,6 +122,9 @@ class BuiltinStrategy(object):
             bar.finish()
         return PendingManifest(self, writer, role, bucket, plan.key)
 
+    def accepts(self, plan, layout):
+        """Every layout bundles."""
+
     def register(self, params):
         return self.cloud.register_image(**params)
 
@@ -126,15 +135,15 @@ class BuiltinStrategy(object):
 class PendingManifest(object):
     """A bundle whose parts are uploaded and whose manifest is not yet."""
 
-    def __init__(self, strategy, writer, role, bucket, key_for):
-        self._strategy = strategy
+    def __init__(self, target, writer, role, bucket, key_for):
+        self._target = target
         self._writer = writer
         self._role = role
         self.bucket = bucket
         self._key_for = key_for
 
     def finish(self, kernel_id=None, ramdisk_id=None):
-        """Write, upload and return the manifest's location (bucket/key)."""
+        """Write and upload the manifest; returns its target.Stored."""
         if self._role == 'kernel':
             # What older clouds read to tell a kernel or ramdisk, besides
             # <image><type> (docs/formats.md, "kernel and ramdisk
@@ -145,9 +154,10 @@ class PendingManifest(object):
         manifest = self._writer.manifest(kernel_id=kernel_id,
                                          ramdisk_id=ramdisk_id)
         key = self._key_for(self._writer.manifest_filename)
-        self._strategy.journal.add(PutObject(bucket=self.bucket, key=key))
-        self._strategy.cloud.put_object(self.bucket, key, manifest)
-        return '{0}/{1}'.format(self.bucket, key)
+        self._target.journal.add(PutObject(bucket=self.bucket, key=key))
+        self._target.cloud.put_object(self.bucket, key, manifest,
+                                      acl=self._target.acl)
+        return bundle_stored('{0}/{1}'.format(self.bucket, key))
 
 
 class PartUploads(object):
@@ -159,8 +169,10 @@ class PartUploads(object):
     key is journalled before it is sent, by the thread that submits it.
     """
 
-    def __init__(self, cloud, journal, writer, bucket, key_for, concurrency):
+    def __init__(self, cloud, journal, writer, bucket, key_for, concurrency,
+                 acl='aws-exec-read'):
         self.cloud = cloud
+        self.acl = acl
         self.journal = journal
         self.writer = writer
         self.bucket = bucket
@@ -235,7 +247,7 @@ class PartUploads(object):
     def _upload(self, part, key):
         for attempt in range(1, PART_ATTEMPTS + 1):
             try:
-                self.cloud.put_file(self.bucket, key, part.path)
+                self.cloud.put_file(self.bucket, key, part.path, self.acl)
                 LOG.debug('uploaded %s/%s (%d bytes)', self.bucket, key,
                           part.size)
                 return

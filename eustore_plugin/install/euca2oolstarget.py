@@ -26,6 +26,7 @@ from eustore_plugin.bundle.manifest import parse_manifest
 from eustore_plugin.cloud.services import error_from_response
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.install.journal import CreatedBucket, PutObject
+from eustore_plugin.install.target import RunBuckets, bundle_stored
 from eustore_plugin.output import warn
 
 LOG = logging.getLogger(__name__)
@@ -103,25 +104,28 @@ def refusals_named(service):
         raise error_from_response(service, err.response)
 
 
-class Euca2oolsStrategy(object):
+class Euca2oolsBundleTarget(object):
     """
     Bundles, uploads and registers through euca2ools' own requests, so that
     users get euca2ools' behaviour (and its configuration handling).
     euca2ools writes each manifest as soon as its parts are up, so a
     member's bundle is made when it is finished (with the kernel and
-    ramdisk ids known), from the tarball on disk.
+    ramdisk ids known), from the tarball on disk.  ``settings``
+    (target.RequestSettings) is what euca2ools' requests are built with.
     """
 
-    needs_local_tarball = True
+    needs_local_file = True
 
-    def __init__(self, command, cloud, credentials, journal, commands,
-                 workdir):
-        self.command = command
+    def __init__(self, cloud, credentials, journal, commands, workdir,
+                 settings, acl='aws-exec-read'):
         self.cloud = cloud
         self.credentials = credentials
         self.journal = journal
         self.bundle_command, self.register_command = commands
         self.workdir = workdir
+        self.settings = settings
+        self.acl = acl
+        self.buckets = RunBuckets(cloud, journal)
         self._threads_before = set(threading.enumerate())
 
     def _common_args(self, service):
@@ -135,7 +139,7 @@ class Euca2oolsStrategy(object):
             ('key_id', self.cloud.auth.args.get('key_id')),
             ('secret_key', self.cloud.auth.args.get('secret_key')),
             ('security_token', self.cloud.auth.args.get('security_token')),
-            ('region', self.command.args.get('region'))) if value)
+            ('region', self.settings.region)) if value)
         # "REGION::URL" keeps the region the plugin signs for: a URL alone
         # would leave euca2ools with none.
         common['url'] = '{0}::{1}'.format(service.region_name,
@@ -146,13 +150,17 @@ class Euca2oolsStrategy(object):
     def start(self, member, role, plan):
         if member.tarball_path is None and member.file_path is None:
             raise EustoreError('BUG: euca2ools needs the image on disk')
+        self.buckets.ensure(plan.bucket_for(role))
         return _Euca2oolsBundle(self, member, role, plan)
+
+    def accepts(self, plan, layout):
+        """Every layout bundles."""
 
     def register(self, params):
         args = dict(self._common_args(self.cloud.ec2), **params)
         with refusals_named(self.cloud.ec2):
-            return self.register_command(config=self.command.config,
-                                         loglevel=self.command.log.level,
+            return self.register_command(config=self.settings.config,
+                                         loglevel=self.settings.loglevel,
                                          **args).main()['imageId']
 
     def quiesce(self):
@@ -189,7 +197,7 @@ class Euca2oolsStrategy(object):
                     # Defaults argparse would fill in on euca2ools' command
                     # line; requestbuilder does not when called like this.
                     max_pending_parts=2, part_size=EUCA2OOLS_PART_SIZE,
-                    acl='aws-exec-read')
+                    acl=self.acl)
         if role == 'machine':
             if kernel_id:
                 args.update(kernel=kernel_id, ramdisk=ramdisk_id)
@@ -197,8 +205,8 @@ class Euca2oolsStrategy(object):
             # What older clouds read to tell a kernel or ramdisk
             # (docs/formats.md, "kernel and ramdisk manifests").
             args[role] = 'true'
-        command = self.bundle_command(config=self.command.config,
-                                      loglevel=self.command.log.level,
+        command = self.bundle_command(config=self.settings.config,
+                                      loglevel=self.settings.loglevel,
                                       **args)
         self._journal_puts(command.service)
         try:
@@ -267,20 +275,20 @@ class Euca2oolsStrategy(object):
 class _Euca2oolsBundle(object):
     """A member to bundle with euca2ools once the ids it needs are known."""
 
-    def __init__(self, strategy, member, role, plan):
-        self.strategy = strategy
+    def __init__(self, target, member, role, plan):
+        self.target = target
         self.member = member
         self.role = role
         self.plan = plan
 
     def finish(self, kernel_id=None, ramdisk_id=None):
-        strategy = self.strategy
+        target = self.target
         for attempt in range(1, EUCA2OOLS_BUNDLE_ATTEMPTS + 1):
-            result = strategy.bundle(self.member, self.role, self.plan,
-                                     kernel_id, ramdisk_id)
-            problems = strategy.check_uploaded(result)
+            result = target.bundle(self.member, self.role, self.plan,
+                                   kernel_id, ramdisk_id)
+            problems = target.check_uploaded(result)
             if not problems:
-                return result['manifests'][0]['key']
+                return bundle_stored(result['manifests'][0]['key'])
             LOG.debug('euca2ools uploaded a damaged bundle of %s (%s); '
                       'attempt %d of %d', self.plan.names[self.role],
                       '; '.join(problems), attempt + 1,

@@ -1,23 +1,25 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Installing one image tarball into a cloud: the steps between "here is a
-tar.gz" and "here is an emi- id", as one algorithm over an install
-strategy (backend.py chooses it: the plugin's own bundler, or euca2ools'):
+Installing one image into a cloud: the steps between "here is a store's
+image" and "here is an emi- id", as one algorithm from a source
+(sources.py: a tarball or a whole-disk image) to a target (target.py:
+where the image goes, an instance-store bundle today):
 
-    the tarball, read once, front to back (gzip allows nothing else)
+    a tarball, read once, front to back (gzip allows nothing else)
       -> each member's role judged from its name as it goes by
-      -> strategy.start(member): its bundle begins (the built-in bundler
+      -> target.start(member): storing it begins (the built-in bundler
          bundles and uploads it there and then, reading the member as it
          streams by; euca2ools' is given the member's place in a tarball
          on disk and bundles it when finished)
     the tarball's end: its checksums checked, the whole layout checked
+    (a whole-disk image: one member, the machine image, HVM)
       -> kernel, ramdisk, machine image, in that order:
-         pending.finish(kernel and ramdisk ids) -> manifest location
-         RegisterImage -> id
+         pending.finish(kernel and ramdisk ids) -> Stored
+         RegisterImage (the Stored's parameters and the plan's) -> id
 
-Nothing is registered before the whole tarball has been read and verified.
+Nothing is registered before the whole image has been read and verified.
 Everything created in the cloud goes into the run's :class:`Journal` as it
-happens (the strategy journals what it uploads; this module the buckets and
+happens (the target journals what it stores; this module the
 registrations), so the caller can undo it all on failure.
 """
 
@@ -31,82 +33,57 @@ from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.images.inflate import GzipDataError, TarStream
 from eustore_plugin.images.layout import (HVM, ImageLayout, LayoutError,
                                           MemberRef, analyze, provisional_role)
-from eustore_plugin.install.journal import (CreatedBucket, Registered,
-                                            Registering)
+from eustore_plugin.install.journal import Registered, Registering
 from eustore_plugin.install.plan import BUNDLE_TAGS, ROLES, describe
+from eustore_plugin.install.sources import DISK, TARBALL
 from eustore_plugin.output import warn
 from eustore_plugin.signals import Deferred, Interrupted
 
 LOG = logging.getLogger(__name__)
 
 
-class TarballMember(collections.namedtuple(
-        'TarballMember', 'name size index stream tarball_path file_path')):
+class ImageMember(collections.namedtuple(
+        'ImageMember', 'name size index stream tarball_path file_path')):
     """
-    One image file as a strategy gets it: its exact archive name, size,
-    position among the archive's members, a stream of its bytes (readable
-    only until the next member), the tarball's path when it is a file on
-    disk, or the image's own path when it is one (a whole-disk image).
+    One image file as a target gets it: its exact name (in the archive),
+    size, position among the archive's members, a stream of its bytes
+    (readable once, front to back; in a tarball only until the next
+    member), the tarball's path when it is a file on disk, or the image's
+    own path when it is one (a whole-disk image).
     """
     __slots__ = ()
 
 
-def install(plan, source, strategy, cloud, journal, report=None):
+def install(plan, source, target, cloud, journal, report=None):
     """
-    Bundle, upload and register the images of the tarball ``source`` (see
-    tarball.py) as ``plan`` says, with ``strategy``.  ``report(role, id)``
-    is told each id registered.  Returns {role: id} of the images used
-    (the user's own kernel and ramdisk included).  On failure the journal is
-    left for the caller to undo.
+    Store and register the images of ``source`` as ``plan`` says, with
+    ``target``.  ``report(role, id)`` is told each id registered.  Returns
+    {role: id} of the images used (the user's own kernel and ramdisk
+    included).  On failure the journal is left for the caller to undo.
     """
-    buckets = _Buckets(cloud, journal)
-    if hasattr(source, 'member'):
-        pending, layout = _bundle_disk(plan, source, strategy, buckets)
-    else:
-        pending, members = _bundle_members(plan, source, strategy, buckets)
-        layout = analyze(members, hypervisor=plan.hypervisor,
-                         virtualization_type=plan.virtualization_type)
-        LOG.debug('the tarball\'s layout: %r', layout)
-        _check_bundled(plan, layout, pending)
+    pending, layout = _STORE_BY_KIND[source.kind](plan, source, target)
     ids = {'kernel': plan.kernel_id, 'ramdisk': plan.ramdisk_id}
     for role in ROLES:
         if role not in pending:
             continue
-        bundle, _ = pending[role]
+        image, _ = pending[role]
         kernel_ids = dict(kernel_id=ids['kernel'],
                           ramdisk_id=ids['ramdisk']) if role == 'machine' \
             else {}
-        location = bundle.finish(**kernel_ids)
-        ids[role] = register(plan, strategy, cloud, journal, role, location,
+        stored = image.finish(**kernel_ids)
+        ids[role] = register(plan, target, cloud, journal, role, stored,
                              layout.virtualization_type, **kernel_ids)
         if report is not None:
             report(role, ids[role])
     return ids
 
 
-class _Buckets(object):
-    """The buckets of an install, created when first needed (a tarball that
-    turns out to be damaged leaves nothing behind)."""
-
-    def __init__(self, cloud, journal):
-        self.cloud = cloud
-        self.journal = journal
-        self._ready = set()
-
-    def ensure(self, bucket):
-        if bucket in self._ready:
-            return
-        if not self.cloud.bucket_exists(bucket):
-            # Written down first: an interrupted PUT may still land.
-            self.journal.add(CreatedBucket(bucket=bucket))
-            self.cloud.create_bucket(bucket)
-            LOG.debug('created bucket %s', bucket)
-        self._ready.add(bucket)
-
-
-def _bundle_members(plan, source, strategy, buckets):
-    """One pass over the tarball: {role: (pending bundle, member name)} and
-    the member list."""
+def _store_members(plan, source, target):
+    """
+    One pass over a tarball: each member the plan wants started on the
+    target as it streams by; then the whole layout checked.  Returns
+    ({role: (pending image, member name)}, layout).
+    """
     pending, members = {}, []
     fileobj = source.open()
     try:
@@ -125,11 +102,10 @@ def _bundle_members(plan, source, strategy, buckets):
                         'the tarball holds several {0} files ({1}, {2})'
                         .format(role, pending[role][1], info.name))
                 LOG.debug('bundling %s as the %s image', info.name, role)
-                buckets.ensure(plan.bucket_for(role))
-                member = TarballMember(info.name, info.size, index,
-                                       tar.extractfile(info), source.path,
-                                       None)
-                pending[role] = (strategy.start(member, role, plan),
+                member = ImageMember(info.name, info.size, index,
+                                     tar.extractfile(info), source.path,
+                                     None)
+                pending[role] = (target.start(member, role, plan),
                                  info.name)
     except (tarfile.TarError, GzipDataError, EOFError, IOError) as err:
         # A damaged download is better named by its checksum.
@@ -137,42 +113,53 @@ def _bundle_members(plan, source, strategy, buckets):
         raise LayoutError('{0} is not a readable tar.gz ({1})'.format(
             source.label, err))
     source.finish(fileobj)
-    return pending, members
+    layout = analyze(members, hypervisor=plan.hypervisor,
+                     virtualization_type=plan.virtualization_type)
+    LOG.debug('the tarball\'s layout: %r', layout)
+    _check_stored(plan, layout, pending)
+    target.accepts(plan, layout)
+    return pending, layout
 
 
-def _bundle_disk(plan, source, strategy, buckets):
+def _store_disk(plan, source, target):
     """A whole-disk image: the machine image alone, HVM."""
     disk = source.member()
-    buckets.ensure(plan.bucket_for('machine'))
+    layout = ImageLayout(MemberRef(disk.name, disk.size), kind=HVM)
+    target.accepts(plan, layout)
     LOG.debug('bundling %s (%d bytes) as an HVM machine image', disk.name,
               disk.size)
-    member = TarballMember(disk.name, disk.size, 0, disk.stream, None,
-                           disk.file_path)
-    pending = {'machine': (strategy.start(member, 'machine', plan),
+    member = ImageMember(disk.name, disk.size, 0, disk.stream, None,
+                         disk.file_path)
+    pending = {'machine': (target.start(member, 'machine', plan),
                            disk.name)}
     source.finish()
-    return pending, ImageLayout(MemberRef(disk.name, disk.size), kind=HVM)
+    return pending, layout
 
 
-def _check_bundled(plan, layout, pending):
+_STORE_BY_KIND = {TARBALL: _store_members, DISK: _store_disk}
+
+
+def _check_stored(plan, layout, pending):
     wanted = dict((name, role) for name, role in layout.wanted().items()
                   if plan.wants(role))
-    bundled = dict((name, role) for role, (_, name) in pending.items())
-    if wanted != bundled:
+    stored = dict((name, role) for role, (_, name) in pending.items())
+    if wanted != stored:
         raise LayoutError(
             'the tarball\'s layout is not what its member names suggested '
             'while streaming it ({0}); install it from a local copy with -d'
-            .format(', '.join(sorted(set(wanted) ^ set(bundled)))))
+            .format(', '.join(sorted(set(wanted) ^ set(stored)))))
 
 
-def register(plan, strategy, cloud, journal, role, location,
+def register(plan, target, cloud, journal, role, stored,
              virtualization_type, kernel_id=None, ramdisk_id=None):
     """
-    RegisterImage for one bundle.  It is not cut short: an interruption
-    while it is in flight waits for the answer (so that the id is known and
-    the image can be undone by it), then interrupts.
+    RegisterImage for one stored image (``stored``: target.Stored).  It is
+    not cut short: an interruption while it is in flight waits for the
+    answer (so that the id is known and the image can be undone by it),
+    then interrupts.
     """
-    params = dict(ImageLocation=location, Name=plan.names[role],
+    location = stored.location
+    params = dict(stored.params, Name=plan.names[role],
                   Architecture=plan.architecture)
     description = describe(plan, role)
     if description:
@@ -185,7 +172,7 @@ def register(plan, strategy, cloud, journal, role, location,
                                      location=location))
     with Deferred('finishing the registration in flight') as held:
         try:
-            image_id = strategy.register(params)
+            image_id = target.register(params)
         except Interrupted:
             raise  # interrupted three times: its outcome is not known
         except Exception as err:
@@ -198,9 +185,9 @@ def register(plan, strategy, cloud, journal, role, location,
     if held.received is not None:
         raise Interrupted(held.received, presses=held.count)
     if plan.tags:
-        tags = dict(plan.tags)
+        tags = dict(plan.tags, **stored.tags)
         tags.update((BUNDLE_TAGS[name], value) for name, value in (
-            ('role', role), ('manifest', location), ('kernel-id', kernel_id),
+            ('role', role), ('kernel-id', kernel_id),
             ('ramdisk-id', ramdisk_id)) if value)
         try:
             cloud.create_tags(image_id, tags)

@@ -1,11 +1,49 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-What one install does, decided before any I/O and not changed after: the
-names it registers, where its bundles go, what it tags them with, and the
-description it registers them with.
+What one install does, decided before any image moves and not changed
+after: the options it was given (:class:`InstallOptions`), which of the
+store entry's files it installs, the names it registers, where its bundles
+go, what it tags them with and the description it registers them with
+(:class:`InstallPlan`, made by :func:`build_plan`).  No I/O.
 """
 
 from __future__ import absolute_import
+
+import binascii
+import os
+import os.path
+
+from eustore_plugin.errors import EustoreError
+from eustore_plugin.images.layout import (entry_name_base, image_name_base,
+                                          registered_names)
+
+
+class InstallError(EustoreError):
+    """An install cannot go on; the message says why and what to do."""
+
+
+class InstallOptions(object):
+    """
+    What the user asked of one install, as plain values (the command's
+    options, checked): a store entry (``image_name``) or a local tarball
+    (``tarball``), and how to install it.
+    """
+
+    FIELDS = ('image_name', 'tarball', 'description', 'architecture',
+              'prefix', 'bucket', 'key_prefix', 'hypervisor', 'directory',
+              'kernel', 'ramdisk', 'separate_buckets', 'virtualization_type',
+              'pad_name', 'yes', 'upload_concurrency', 'compression_level',
+              'acl')
+
+    def __init__(self, **values):
+        unknown = set(values) - set(self.FIELDS)
+        if unknown:
+            raise TypeError('unknown install options: {0}'.format(
+                ', '.join(sorted(unknown))))
+        for name in self.FIELDS:
+            setattr(self, name, values.get(name))
+        self.key_prefix = self.key_prefix or ''
+
 
 ROLES = ('kernel', 'ramdisk', 'machine')
 # The tags that say where an installed image came from, and what it is
@@ -25,7 +63,7 @@ class InstallPlan(object):
     def __init__(self, names, architecture, bucket, key_prefix='',
                  description=None, hypervisor=None, virtualization_type=None,
                  kernel_id=None, ramdisk_id=None, separate_buckets=False,
-                 tags=None):
+                 tags=None, artifact=None, disk=False, source=None):
         self.names = dict(names)
         self.architecture = architecture
         self.bucket = bucket
@@ -38,6 +76,12 @@ class InstallPlan(object):
         self.separate_buckets = separate_buckets
         # {key: value} of where the image came from (SOURCE_TAGS).
         self.tags = dict(tags or {})
+        # What is read from the store: the entry itself (its tarball) or,
+        # with ``disk``, its whole-disk image; None for a local tarball.
+        self.artifact = artifact
+        self.disk = disk
+        # Where the image comes from, as --json tells it.
+        self.source = dict(source or {})
 
     def bucket_for(self, role):
         if self.separate_buckets and role != 'machine':
@@ -68,6 +112,100 @@ class InstallPlan(object):
         """The roles this install registers, kernel first."""
         return [role for role in ROLES
                 if role == 'machine' or self.registers_kernels]
+
+    def summary(self):
+        """The names, bucket, key prefix, manifests and source, as --json
+        gives them for an install and its dry run alike."""
+        roles = self.registered_roles
+        return {'names': dict((role, self.names[role]) for role in roles),
+                'bucket': self.bucket, 'key_prefix': self.key_prefix,
+                'manifests': dict((role, self.manifest_location(role))
+                                  for role in roles),
+                'source': self.source}
+
+
+def uses_disk(options, image):
+    """
+    Whether the store entry's whole-disk image is installed: when it has no
+    tarball, or HVM is asked for and it has a disk image.
+    """
+    return image.disk is not None and (
+        not image.location or options.virtualization_type == 'hvm')
+
+
+def build_plan(options, image, store_url, local_virtualization_type=None):
+    """
+    The plan of installing ``image`` (a catalog entry) from the store at
+    ``store_url``, or, when ``image`` is None, the local tarball
+    ``options.tarball``, whose virtualization type
+    ``local_virtualization_type`` read from it when the options do not say.
+    """
+    if image is not None:
+        disk = uses_disk(options, image)
+        artifact = image.disk if disk else image
+        tarball = artifact.location
+        description = options.description or image.description
+        architecture = options.architecture or image.architecture
+        virt_type = 'hvm' if disk else (options.virtualization_type or
+                                        image.virtualization_type)
+        tags = source_tags(image, artifact, store_url)
+        source = dict((name, tags.get(tag))
+                      for name, tag in SOURCE_TAGS.items())
+    else:
+        artifact, disk = None, False
+        tarball = options.tarball
+        description = options.description
+        architecture = options.architecture
+        virt_type = options.virtualization_type or local_virtualization_type
+        tags = {}
+        source = {'tarball': os.path.abspath(tarball)}
+    if not architecture:
+        raise InstallError('the catalog does not say which architecture '
+                           'the image is for; give it with -a')
+    pad = binascii.hexlify(os.urandom(4)).decode('ascii') \
+        if options.pad_name else None
+    names = registered_names(options.prefix or name_base(image, tarball),
+                             pad)
+    return InstallPlan(
+        names, architecture, options.bucket, key_prefix=options.key_prefix,
+        description=description, hypervisor=options.hypervisor,
+        virtualization_type=virt_type, kernel_id=options.kernel,
+        ramdisk_id=options.ramdisk,
+        separate_buckets=options.separate_buckets, tags=tags,
+        artifact=artifact, disk=disk, source=source)
+
+
+def source_tags(image, artifact, store_url):
+    """
+    Where an image comes from, to be told later (describe-installed): the
+    store, its kind, the entry's name and version, and the digest of what
+    was installed (``artifact``: its tarball or its disk), as tags on every
+    image registered.
+    """
+    checksum = None
+    for algorithm in ('sha512', 'sha256', 'md5'):
+        if getattr(artifact, algorithm, None):
+            checksum = '{0}:{1}'.format(algorithm,
+                                        getattr(artifact, algorithm))
+            break
+    tags = {SOURCE_TAGS['store']: store_url,
+            SOURCE_TAGS['format']: image.source_format,
+            SOURCE_TAGS['image']: image.name,
+            SOURCE_TAGS['version']: image.version,
+            SOURCE_TAGS['checksum']: checksum}
+    return dict((key, value) for key, value in tags.items() if value)
+
+
+def name_base(image, tarball):
+    """
+    What images are named after: the store entry's name; the tarball's
+    (``eustore-<tarball name>``, as euca2ools 3.0 and this tool before
+    named every install) for -t and for euca2ools 2 entries, whose names
+    are checksums.
+    """
+    if image is None or image.name_checksum is not None:
+        return image_name_base(tarball)
+    return entry_name_base(image.name)
 
 
 def describe(plan, role):

@@ -35,6 +35,9 @@ from eustore_plugin.images.diskimage import (QCOW2_HEADER_BYTES,
                                              DiskImageError, check_raw_size,
                                              convert_qcow2, decompress_to,
                                              qcow2_virtual_size, xz_reader)
+from eustore_plugin.images.inflate import TarStream
+from eustore_plugin.images.layout import analyze
+from eustore_plugin.output import warn
 from eustore_plugin.store.download import (DownloadStream, Hashes,
                                            IntegrityError, download,
                                            file_result, remove_if_present,
@@ -43,8 +46,15 @@ from eustore_plugin.store.download import (DownloadStream, Hashes,
 LOG = logging.getLogger(__name__)
 
 
+# The two kinds of source, as the installer tells them apart.
+TARBALL = 'tarball'
+DISK = 'disk'
+
+
 class UserTarball(object):
     """A tarball the user named (-t): theirs, read and never touched."""
+
+    kind = TARBALL
 
     def __init__(self, path):
         self.path = path
@@ -55,6 +65,14 @@ class UserTarball(object):
 
     def finish(self, fileobj):
         fileobj.close()
+
+    def virtualization_type(self, hypervisor=None):
+        """What the tarball's layout says: 'hvm' without a kernel."""
+        with self.open() as tarball:
+            with TarStream(tarball) as tar:
+                members = list(tar)
+        return analyze(members, hypervisor=hypervisor,
+                       virtualization_type=None).virtualization_type
 
 
 class DownloadedTarball(UserTarball):
@@ -72,6 +90,7 @@ class StoreStream(object):
     been read to its end.
     """
 
+    kind = TARBALL
     path = None
 
     def __init__(self, stream, expected, name, unverified, done=None):
@@ -95,6 +114,13 @@ class StoreStream(object):
             self.done()
         if not verify(self.stream.result(), self.expected, self.name):
             self.unverified()
+
+
+def warn_unverified(name):
+    """What the user is told of a download the store gave nothing to check
+    by (a store's choice, not an attack: warned, not refused)."""
+    warn('the store gives no size or checksum for image "{0}", so the '
+         'download could not be verified'.format(name))
 
 
 class Fetch(object):
@@ -169,9 +195,26 @@ class Fetch(object):
             response.close()
 
 
+def image_source(fetch, plan, image, work_area, needs_file,
+                 local_tarball=None):
+    """
+    Where the image of ``plan`` is read from: the ``local_tarball`` (-t,
+    ``image`` None); or, from the store, its tarball or its whole-disk image
+    (``plan.disk``), straight off the network into the target where it can
+    be (nothing on disk but bundle parts), unless -d keeps a copy or the
+    target needs a file (``needs_file``: euca2ools reads each member in a
+    pass of its own).
+    """
+    if image is None:
+        return UserTarball(local_tarball)
+    if plan.disk:
+        return disk_source(fetch, image, work_area, needs_file)
+    return tarball_source(fetch, image, work_area, needs_file)
+
+
 def tarball_source(fetch, image, work_area, needs_file):
     """A store image's tarball: streamed, or downloaded first when -d keeps
-    it or the strategy needs a file."""
+    it or the target needs a file."""
     if work_area.keeps_downloads or needs_file:
         path = fetch.to_file(image, image.location,
                              work_area.download_path(image.location),
@@ -187,7 +230,7 @@ def tarball_source(fetch, image, work_area, needs_file):
 
 class DiskMember(collections.namedtuple('DiskMember',
                                         'name size stream file_path')):
-    """The raw disk of a DiskSource: what a strategy bundles as the machine
+    """The raw disk of a DiskSource: what a target stores as the machine
     image (``file_path`` when it is a file on disk)."""
     __slots__ = ()
 
@@ -195,6 +238,7 @@ class DiskMember(collections.namedtuple('DiskMember',
 class DiskSource(object):
     """A whole-disk image, as one raw disk to bundle as an HVM image."""
 
+    kind = DISK
     path = None
 
     def __init__(self, name, label, size, stream=None, file_path=None,

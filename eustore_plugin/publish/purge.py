@@ -9,9 +9,9 @@ failure: the store is already right, and the cache's copy expires by itself.
 
 from __future__ import absolute_import
 
-import six.moves.urllib_parse as urlparse
 from requestbuilder.exceptions import ClientError, ServerError
 from requestbuilder.service import BaseService
+import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.output import warn
 

@@ -89,6 +89,11 @@ class IntegrityError(DownloadError):
     """What was downloaded is not the file the catalog describes."""
 
 
+class FileChangedError(DownloadError):
+    """The file changed on the store while it was being read, after bytes
+    of it had been handed on: read it again from its start."""
+
+
 class DownloadResult(collections.namedtuple('DownloadResult',
                                             'path size md5 sha256 sha512')):
     """What was downloaded: where, how many bytes, their digests (sha512
@@ -105,6 +110,7 @@ class DownloadResult(collections.namedtuple('DownloadResult',
 READ = 'read'              # read the body; drop ``skip`` bytes first
 RESTART = 'restart'        # the body is the whole file: discard what is held
 ASK_WHOLE = 'ask-whole'    # ask again without Range
+REPLACED = 'replaced'      # another file now: what was handed on is wrong
 FAIL = 'fail'
 
 Plan = collections.namedtuple('Plan', 'action skip total message')
@@ -124,6 +130,9 @@ def plan_answer(status, content_range, content_length, done, resumed,
     def fail(message):
         return Plan(FAIL, 0, None, message)
 
+    def replaced(message):
+        return Plan(REPLACED, 0, None, message + '; run the command again')
+
     length = as_count(content_length)
     if status == 206 and resumed:
         match = _CONTENT_RANGE_RE.match(content_range or '')
@@ -140,19 +149,19 @@ def plan_answer(status, content_range, content_length, done, resumed,
         if can_restart:
             return _sized(Plan(RESTART, 0, length, None), expected_size)
         if same_file is False:
-            return fail('the file changed on the store while it was being '
-                        'read; run the command again')
+            return replaced('the file changed on the store while it was '
+                            'being read')
         if length is not None and length < done:
-            return fail('the store now serves a shorter file than the part '
-                        'already read; run the command again')
+            return replaced('the store now serves a shorter file than the '
+                            'part already read')
         # Bytes already given cannot be taken back: skip them.
         return _sized(Plan(READ, done, length, None), expected_size)
     if status == 416 and resumed:
         if can_restart:
             return Plan(ASK_WHOLE, 0, None, None)
-        return fail('the store refused to resume the download (416): the '
-                    'file on it is shorter than what was already read; run '
-                    'the command again')
+        return replaced('the store refused to resume the download (416): '
+                        'the file on it is shorter than what was already '
+                        'read')
     return fail(None)  # the caller words errors of the status itself
 
 
@@ -457,6 +466,10 @@ class DownloadStream(object):
                            resumed, self.expected_size,
                            can_restart=self.on_restart is not None,
                            same_file=same)
+        if plan.action == REPLACED:
+            _close(response)
+            raise FileChangedError('{0} (at {1})'.format(plan.message,
+                                                         self.url), status)
         if plan.action == FAIL:
             _close(response)
             if isinstance(response, _ErrorAnswer):

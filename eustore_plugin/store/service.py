@@ -22,14 +22,14 @@ import os
 import os.path
 import stat
 
-import requests.adapters
-import six
-import six.moves.urllib_parse as urlparse
 from requestbuilder import Arg
 from requestbuilder.auth import BaseAuth
 from requestbuilder.exceptions import ClientError, ServerError
 from requestbuilder.service import BaseService
+import requests.adapters
+import six
 from six.moves.urllib.request import pathname2url, url2pathname
+import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.store.download import (CHUNK_SIZE, DEFAULT_STALL_TIMEOUT,

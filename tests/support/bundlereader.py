@@ -27,10 +27,10 @@ import tarfile
 import tempfile
 import zlib
 
-import six
 from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+import six
 
 from eustore_plugin.bundle import credentials
 from eustore_plugin.bundle.errors import (BundleError, BundleVerificationError,

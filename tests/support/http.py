@@ -15,8 +15,8 @@ import ssl
 import sys
 import threading
 
-import six.moves.urllib_parse as urlparse
 from six.moves import BaseHTTPServer, socketserver
+import six.moves.urllib_parse as urlparse
 
 _KEEP_ETAGS_FROM = 16 * 1024 * 1024
 
@@ -250,31 +250,33 @@ def cut_after(data, limit, times):
     return fault
 
 
-class ReplacedFile(object):
+class ChangingFile(object):
     """
-    A fault: the file is replaced on the server (by ``new``) as soon as its
-    first answer (``old``) has been cut after ``cut`` bytes.  Answers carry
-    the validator of the version they hold (``validator``: 'ETag',
-    'Last-Modified', or None for neither) and treat Range and If-Range as S3
-    does: a Range whose If-Range names another version gets the whole
-    current file (200); one past the end of the file gets 416.
+    A fault: the store answers with versions of a file (``versions``: their
+    bytes), as ``script`` says answer by answer: (the version, the bytes
+    after which the answer is cut, or None for all); after the script, the
+    last version whole.  Answers carry the validator of the version they
+    hold (``validator``: 'ETag', 'Last-Modified', or None for neither) and
+    treat Range and If-Range as S3 does: a Range whose If-Range names
+    another version gets the whole current file (200); one past the end of
+    the file gets 416.
     """
 
     VALIDATORS = {
         'ETag': lambda data, version: '"{0}"'.format(
             hashlib.md5(data).hexdigest()),
         'Last-Modified': lambda data, version: (
-            'Tue, 01 Dec 2026 10:00:00 GMT', 'Wed, 02 Dec 2026 10:00:00 GMT'
-        )[version],
+            '{0} Dec 2026 10:00:00 GMT'.format(
+                ('Tue, 01', 'Wed, 02', 'Thu, 03', 'Fri, 04')[version])),
     }
 
-    def __init__(self, old, new, cut, validator='ETag'):
-        self.versions = [(old, None), (new, None)]
+    def __init__(self, versions, script, validator='ETag'):
+        self.versions = [(data, None) for data in versions]
         if validator is not None:
             make = self.VALIDATORS[validator]
             self.versions = [(data, make(data, version)) for version, data
-                             in enumerate((old, new))]
-        self.cut = cut
+                             in enumerate(versions)]
+        self.script = list(script)
         self.validator = validator
         self.answers = 0
 
@@ -282,10 +284,21 @@ class ReplacedFile(object):
         return self.versions[version][1]
 
     def __call__(self, handler, path):
-        first = self.answers == 0
+        if self.answers < len(self.script):
+            version, cut = self.script[self.answers]
+        else:
+            version, cut = len(self.versions) - 1, None
         self.answers += 1
-        data, tag = self.versions[0 if first else 1]
+        data, tag = self.versions[version]
         if_range = handler.headers.get('If-Range')
-        return serve(handler, data, limit=self.cut if first else None,
+        return serve(handler, data, limit=cut,
                      honor_range=if_range is None or if_range == tag,
                      extra_headers=[(self.validator, tag)] if tag else [])
+
+
+class ReplacedFile(ChangingFile):
+    """The file replaced on the server (by ``new``) as soon as its first
+    answer (``old``) has been cut after ``cut`` bytes."""
+
+    def __init__(self, old, new, cut, validator='ETag'):
+        ChangingFile.__init__(self, [old, new], [(0, cut)], validator)
