@@ -296,7 +296,8 @@ class PublisherRequest(EustoreRequest):
         return CatalogSigner(key_id) if key_id else None
 
     def change_catalog(self, store, change):
-        """``change(document, now, valid_for)``, as publish/transaction.py does it."""
+        """``change(document, now, valid_for)``, as publish/transaction.py
+        does it."""
         return change_catalog(
             store, lambda old, now: change(old, now, self.valid_for),
             signer=self.signer(), break_lock=self.args.get('break_lock'))
