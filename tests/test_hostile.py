@@ -1047,8 +1047,8 @@ def test_install_refuses_members_named_like_options(install, non_admin,
 
 def test_the_euca2ools_feeder_reads_members_by_position(tmpdir):
     # What feeds euca2ools each member (install/euca2oolstarget.py), run
-    # as it is run there: it is given positions, never names, so a member named like an
-    # option is only a name.
+    # as it is run there: it is given positions, never names, so a member
+    # named like an option is only a name.
     victim = tmpdir.join('victim')
     victim.write_binary(b'precious')
     path, disk = _option_tarball(tmpdir, victim)
