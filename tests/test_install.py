@@ -692,20 +692,22 @@ def test_a_tarball_replaced_mid_download_is_downloaded_afresh(
 
 @pytest.mark.skipif(uses_euca2ools(), reason=(
     'with euca2ools the tarball is always downloaded to a file first'))
-def test_a_416_to_a_resumed_stream_is_a_sentence(install, non_admin, proxy,
-                                                 cloud, legacy_store):
-    # The file replaced by a shorter one, with no validator to tell.
+def test_a_416_to_a_resumed_stream_is_a_sentence_and_a_new_start(
+        install, non_admin, proxy, cloud, keys, legacy_store, tmpdir):
+    # The file replaced by a shorter one, with no validator to tell: the
+    # 416 says so, and the install starts over from the beginning.
     legacy_store.replace_after_cut(
         legacy_store.tarball('short.tgz', 3, 4096), None)
-    result = install('-i', LEGACY_NAME, '-b', 'refused-stream', '-U',
-                     legacy_store.url)
-    assert only_error(result) == (
-        'the store refused to resume the download (416): the file on it is '
-        'shorter than what was already read; run the command again (at '
-        '{0}{1}); what this run uploaded or registered was removed'.format(
-            legacy_store.url, LEGACY_URL))
-    assert not proxy.form_requests('RegisterImage')
-    assert bucket_is_gone(cloud, 'refused-stream')
+    result = install('-i', LEGACY_NAME, '-b', 'refused-stream', '--pad-name',
+                     '-U', legacy_store.url)
+    assert list(installed_ids(result)) == ['image'], result
+    assert [line for line in result.messages if '416' in line] == [
+        'eustore-install-image: warning: the store refused to resume the '
+        'download (416): the file on it is shorter than what was already '
+        'read (at {0}{1}); removed what this run had made, and starting over '
+        'from the beginning'.format(legacy_store.url, LEGACY_URL)]
+    assert registered_image(proxy, cloud, keys, tmpdir) == \
+        image_bytes(4096, 3)
 
 
 def test_a_416_to_a_resumed_download_starts_it_over(install, non_admin,

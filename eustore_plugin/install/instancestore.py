@@ -16,7 +16,8 @@ from eustore_plugin import suite
 from eustore_plugin.install.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
                                             BuiltinBundleTarget)
 from eustore_plugin.install.euca2oolstarget import Euca2oolsBundleTarget
-from eustore_plugin.install.preflight import BucketCheck, BundlingCheck
+from eustore_plugin.install.preflight import (BucketCheck, BundleKeysCheck,
+                                              BundlingCheck)
 from eustore_plugin.output import warn
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ class InstanceStore(object):
     def checks(self):
         """What this kind adds to the preflight list (preflight.py), by
         the place in it they go."""
-        return {'credentials': [BundlingCheck()], 'target': [BucketCheck()]}
+        return {'credentials': [BundleKeysCheck(), BundlingCheck()],
+                'target': [BucketCheck()]}
 
     @staticmethod
     def collisions(cloud, plan):

@@ -104,6 +104,7 @@ class Check(object):
     needs = ()
     dry_run_only = False
     install_only = False
+    quiet = False  # a pass is said by a later check
 
     def applies(self, context):
         return True
@@ -150,7 +151,8 @@ class Preflight(object):
             except CHECK_ERRORS as err:
                 report.failed(label, message_of(err))
                 continue
-            for outcome in _as_list(outcomes) or ['']:
+            for outcome in _as_list(outcomes) or ([] if check.quiet
+                                                  else ['']):
                 if isinstance(outcome, Problem):
                     report.failed(label, outcome.text)
                 else:
@@ -252,24 +254,36 @@ class CredentialsCheck(Check):
                                                endpoint.endpoint)
 
 
-class BundlingCheck(Check):
+class BundleKeysCheck(Check):
     """
-    What bundling needs: found (the cloud's certificate maybe from the
-    bootstrap service), loaded, the key and certificate a pair.
+    What bundling needs is found: the user's certificate and key, the
+    cloud's certificate (maybe from the bootstrap service) and the account.
+    Said by BundlingCheck once loaded.
     """
 
     name = 'bundling'
+    quiet = True
 
     def run(self, context):
-        found = context.find_bundle_keys()
-        certificate = load_certificate(found['certificate'],
-                                       'user certificate')
-        key = load_private_key(found['private_key'])
+        context.credentials = BundleCredentials(**context.find_bundle_keys())
+
+
+class BundlingCheck(Check):
+    """The bundling keys load, and the user's key and certificate are a
+    pair.  (An install finds out as it bundles.)"""
+
+    name = 'bundling'
+    needs = ('credentials',)
+    dry_run_only = True
+
+    def run(self, context):
+        found = context.credentials
+        certificate = load_certificate(found.certificate, 'user certificate')
+        key = load_private_key(found.private_key)
         check_key_matches_certificate(key, certificate)
-        load_certificate(found['cloud_certificate'], 'cloud certificate')
-        context.credentials = BundleCredentials(**found)
+        load_certificate(found.cloud_certificate, 'cloud certificate')
         return ('your certificate and private key are a pair; the cloud\'s '
-                'certificate loads; account {0}'.format(found['account_id']))
+                'certificate loads; account {0}'.format(found.account_id))
 
 
 # ------------------------------------------------------- the store entry
