@@ -198,6 +198,28 @@ def test_unreachable_store(cli):
                           'http://127.0.0.1:1/store/catalog')
 
 
+STORE_CHOICE = ('-U URL, EUSTORE_URL or the "eustore-url" option',
+                'eustore catalogs, simplestreams mirrors and virt-builder '
+                'indexes')
+
+
+def test_an_unreachable_default_store_says_how_to_choose_one(cli):
+    # No -U, EUSTORE_URL or eustore-url: the built-in default, which cannot
+    # be reached through a proxy that takes no connections (so that the
+    # test is the same with a network or without).
+    proxy = {'http_proxy': 'http://127.0.0.1:1',
+             'HTTP_PROXY': 'http://127.0.0.1:1'}
+    result = cli(DESCRIBE, env=proxy)
+    assert_one_line_error(result, 'cannot reach the image store at '
+                          'http://emis.eucalyptus.com/catalog',
+                          'http://emis.eucalyptus.com/ is the built-in '
+                          'default store', *STORE_CHOICE)
+    # A store the user chose is theirs to fix.
+    result = cli(DESCRIBE, '-U', 'http://127.0.0.1:1/store/', env=proxy)
+    assert_one_line_error(result, 'cannot reach the image store')
+    assert not any(part in result.stderr for part in STORE_CHOICE)
+
+
 def test_no_catalog_names_both_urls(cli, store):
     result = cli(DESCRIBE, '-U', store.url)
     assert_one_line_error(result, store.url + 'catalog (404) or ' +

@@ -51,6 +51,23 @@ class StoreError(EustoreError):
     """The store could not be read; the message says where and why."""
 
 
+def with_store_choice(err, store_url):
+    """
+    ``err``, a StoreError from reading the first document of the store at
+    ``store_url``, saying how to choose another store when that is the
+    built-in default: a user who chose none has no other way to learn it.
+    """
+    if store_url != DEFAULT_STORE_URL:
+        return err
+    return StoreError(
+        u'{0}; {1} is the built-in default store, which no longer serves '
+        u'images: choose a store with -U URL, EUSTORE_URL or the '
+        u'"eustore-url" option of your region (eustore catalogs, '
+        u'simplestreams mirrors and virt-builder indexes are read, over '
+        u'HTTP(S) or from a local file or directory)'.format(
+            six.text_type(err), DEFAULT_STORE_URL), err.status_code)
+
+
 def normalize_store_url(url):
     """
     A store URL that names a directory ends in "/" so that relative names
