@@ -16,10 +16,15 @@ is stopped and removed at the end.
 
 Every command is printed as it can be pasted into a shell once the
 environment shown before it is set.
+
+With ``--store DIR``, only the demo's store is written, into the new
+directory DIR (a catalog and three image tarballs, unsigned), for the
+commands to read as a local store: ``eustore-describe-images -U DIR``.
 """
 
 from __future__ import print_function
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -83,7 +88,31 @@ def section(title):
     print('\n=== ' + title)
 
 
+def write_store(directory):
+    """The demo's store in ``directory``, which must be new or empty."""
+    directory = os.path.abspath(os.path.expanduser(directory))
+    if os.path.exists(directory) and (not os.path.isdir(directory) or
+                                      os.listdir(directory)):
+        sys.exit('demo: {0} is not an empty directory: name a new one for '
+                 'the store'.format(directory))
+    write_demo_store(directory)
+    print('The demo\'s store is in {0}: a catalog and three image tarballs '
+          '(unsigned).\nList it:\n    eustore-describe-images -U {1}\n'
+          'Install from it, with a eucarc sourced:\n    eustore-install-image '
+          '-U {1} -i fedora-x86_64-hvm-demo -b BUCKET'.format(
+              directory, quote(directory)))
+
+
 def main():
+    parser = argparse.ArgumentParser(
+        description='See the tools work with no cloud of your own.')
+    parser.add_argument('--store', metavar='DIR', help='only write the '
+                        'demo\'s store into the new directory DIR, to read '
+                        'with "eustore-describe-images -U DIR"')
+    args = parser.parse_args()
+    if args.store:
+        write_store(args.store)
+        return
     if not os.path.isfile(os.path.join(BIN, 'eustore-install-image')):
         sys.exit('demo: {0} has no eustore commands: run "bash scripts/setup" '
                  'and then "bash scripts/demo"'.format(BIN))

@@ -117,6 +117,36 @@ def test_local_directory_and_file_url(cli, store_dir):
     assert by_path.lines == by_url.lines == relative.lines == SEED_LINES
 
 
+def test_a_local_file_is_the_document_it_holds_whatever_its_name(
+        cli, store_dir):
+    put_catalog(store_dir, 'seed-catalog.json', name='mycatalog')
+    store_dir.join('templates').write(textwrap.dedent('''\
+        [cirros-0.6]
+        name=CirrOS 0.6
+        arch=x86_64
+        file=cirros-0.6.xz
+        checksum[sha512]={0}
+        '''.format('8e' * 64)))
+    parent = os.path.dirname(str(store_dir))
+    relative = cli(DESCRIBE, '-U', 'store/mycatalog', '--json', cwd=parent)
+    by_url = cli(DESCRIBE, '-U', 'file://' + str(store_dir.join('mycatalog')))
+    assert by_url.lines == SEED_LINES, by_url.stderr
+    # Tarballs are beside the file, as beside a catalog of any name.
+    assert json.loads(relative.stdout)[0]['location'] == (
+        'file://' + str(store_dir) +
+        '/starter-emis/euca-centos-2012.1.14-x86_64.tgz')
+    # The kind comes from the content: this one is a virt-builder index.
+    index = cli(DESCRIBE, '-U', str(store_dir.join('templates')))
+    assert [line.split('\t')[0] for line in index.lines] == ['cirros-0.6']
+
+
+def test_a_local_directory_is_one_whatever_its_name(cli, store_dir):
+    # Named like a catalog, but a directory: its catalog is inside.
+    inside = store_dir.mkdir('images.json')
+    put_catalog(inside, 'seed-catalog.json')
+    assert cli(DESCRIBE, '-U', str(inside)).lines == SEED_LINES
+
+
 def test_store_url_from_environment(cli, store, store_dir):
     put_catalog(store_dir, 'seed-catalog.json')
     result = cli(DESCRIBE, env={'EUSTORE_URL': store.url})
@@ -166,6 +196,28 @@ def test_unreachable_store(cli):
     result = cli(DESCRIBE, '-U', 'http://127.0.0.1:1/store/')
     assert_one_line_error(result, 'cannot reach the image store at '
                           'http://127.0.0.1:1/store/catalog')
+
+
+STORE_CHOICE = ('-U URL, EUSTORE_URL or the "eustore-url" option',
+                'eustore catalogs, simplestreams mirrors and virt-builder '
+                'indexes')
+
+
+def test_an_unreachable_default_store_says_how_to_choose_one(cli):
+    # No -U, EUSTORE_URL or eustore-url: the built-in default, which cannot
+    # be reached through a proxy that takes no connections (so that the
+    # test is the same with a network or without).
+    proxy = {'http_proxy': 'http://127.0.0.1:1',
+             'HTTP_PROXY': 'http://127.0.0.1:1'}
+    result = cli(DESCRIBE, env=proxy)
+    assert_one_line_error(result, 'cannot reach the image store at '
+                          'http://emis.eucalyptus.com/catalog',
+                          'http://emis.eucalyptus.com/ is the built-in '
+                          'default store', *STORE_CHOICE)
+    # A store the user chose is theirs to fix.
+    result = cli(DESCRIBE, '-U', 'http://127.0.0.1:1/store/', env=proxy)
+    assert_one_line_error(result, 'cannot reach the image store')
+    assert not any(part in result.stderr for part in STORE_CHOICE)
 
 
 def test_no_catalog_names_both_urls(cli, store):

@@ -42,8 +42,12 @@ def names_a_document(url):
 
 
 def store_candidates(store_url):
-    """The URLs to try for a store's first document, in order."""
-    if names_a_document(store_url):
+    """
+    The URLs to try for a store's first document, in order; ``store_url``
+    as service.normalize_store_url made it: a directory's ends in "/", any
+    other names the document.
+    """
+    if not store_url.endswith('/'):
         return [store_url]
     return [urlparse.urljoin(store_url, name) for name in STORE_DOCUMENTS]
 

@@ -27,7 +27,7 @@ from eustore_plugin.store.kinds import (CATALOG_NAMES, EUSTORE_CATALOG,
                                         VIRT_BUILDER_INDEX, document_kind,
                                         store_candidates)
 from eustore_plugin.store.service import (MAX_DOCUMENT_BYTES, StoreError,
-                                          read_document)
+                                          read_document, with_store_choice)
 from eustore_plugin.store.trust import SIGNATURE_SUFFIX, TrustPolicy
 
 LOG = logging.getLogger(__name__)
@@ -63,8 +63,11 @@ class CatalogReader(object):
     def read(self):
         """Read, verify and parse the store's catalog; raises StoreError."""
         store_url = self.service.endpoint
-        fetched, cached = self._fetch_cached(store_url, store_candidates(
-            store_url), 'catalog')
+        try:
+            fetched, cached = self._fetch_cached(store_url, store_candidates(
+                store_url), 'catalog')
+        except StoreError as err:
+            raise with_store_choice(err, store_url)
         kind = document_kind(fetched.url, fetched.body)
         LOG.debug('%s is %s', fetched.url, KIND_NAMES[kind])
         if kind is None and (fetched.url.rsplit('/', 1)[-1] in
@@ -79,10 +82,10 @@ class CatalogReader(object):
         elif kind in (SIMPLESTREAMS_INDEX, SIMPLESTREAMS_PRODUCTS):
             catalog = self._simplestreams_catalog(fetched, cached, kind)
         else:
-            raise StoreError(
+            raise with_store_choice(StoreError(
                 'the document at {0} is neither an image store catalog, a '
                 'simplestreams index nor a virt-builder index; check the '
-                'store URL'.format(fetched.url))
+                'store URL'.format(fetched.url)), store_url)
         self._keep(store_url, fetched, cached)
         return catalog
 

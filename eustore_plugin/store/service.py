@@ -51,19 +51,46 @@ class StoreError(EustoreError):
     """The store could not be read; the message says where and why."""
 
 
+def with_store_choice(err, store_url):
+    """
+    ``err``, a StoreError from reading the first document of the store at
+    ``store_url``, saying how to choose another store when that is the
+    built-in default: a user who chose none has no other way to learn it.
+    """
+    if store_url != DEFAULT_STORE_URL:
+        return err
+    return StoreError(
+        u'{0}; {1} is the built-in default store, which no longer serves '
+        u'images: choose a store with -U URL, EUSTORE_URL or the '
+        u'"eustore-url" option of your region (eustore catalogs, '
+        u'simplestreams mirrors and virt-builder indexes are read, over '
+        u'HTTP(S) or from a local file or directory)'.format(
+            six.text_type(err), DEFAULT_STORE_URL), err.status_code)
+
+
 def normalize_store_url(url):
     """
     A store URL that names a directory ends in "/" so that relative names
-    resolve inside it; a plain local path becomes a file:// URL.  A URL that
-    names a .json file is the catalog itself and is left alone.
+    resolve inside it, and one that names the store's first document does
+    not; a plain local path becomes a file:// URL.  What is on this machine
+    is a directory or a document by what it is (a file is the document it
+    holds, whatever its name); a URL of the network by its name (.json,
+    index: kinds.names_a_document).
     """
     scheme = urlparse.urlparse(url).scheme.lower()
     if scheme not in ('http', 'https', 'file'):
         url = 'file://' + pathname2url(os.path.abspath(
             os.path.expanduser(url)))
-    if names_a_document(url) or url.endswith('/'):
+        scheme = 'file'
+    if url.endswith('/'):
         return url
-    return url + '/'
+    if scheme == 'file':
+        path = url2pathname(urlparse.urlparse(url).path)
+        if os.path.isdir(path):
+            return url + '/'
+        if os.path.exists(path):
+            return url
+    return url if names_a_document(url) else url + '/'
 
 
 def store_option(config, name):
@@ -96,9 +123,10 @@ class EustoreService(BaseService):
     URL_ENVVAR = 'EUSTORE_URL'
     REGION_ENVVAR = ('EUCA_DEFAULT_REGION', 'AWS_DEFAULT_REGION')
     ARGS = [Arg('-U', '--url', metavar='URL', help='''image store URL: a
-                directory holding a catalog, a .json catalog, or a local
-                path (default: $EUSTORE_URL, the "eustore-url" region
-                option, or {0})'''.format(DEFAULT_STORE_URL))]
+                directory holding a catalog or index, the URL of one, or a
+                local file or directory (default: $EUSTORE_URL, the
+                "eustore-url" region option, or {0})'''.format(
+                    DEFAULT_STORE_URL))]
 
     policy = None  # the store's UrlPolicy, once its URL is known
 
