@@ -35,6 +35,8 @@ from eustore_plugin.images.diskimage import (QCOW2_HEADER_BYTES,
                                              DiskImageError, check_raw_size,
                                              convert_qcow2, decompress_to,
                                              qcow2_virtual_size, xz_reader)
+from eustore_plugin.images.inflate import CHUNK_SIZE, InflateError
+from eustore_plugin.limits import DISK_FILE, MAX_IMAGE_SIZE, SizeLimit
 from eustore_plugin.store.download import (DownloadStream, Hashes,
                                            IntegrityError, download,
                                            file_result, remove_if_present,
@@ -245,13 +247,30 @@ def disk_source(fetch, image, work_area, needs_file):
             raise DiskImageError('{0} is not a qcow2 image (its header is '
                                  'not one)'.format(disk.location))
     check_raw_size(raw_size, disk.location)
+    if disk.disk_format not in ('raw', 'qcow2'):
+        raise DiskImageError('{0} is a {1} image; only raw and qcow2 ones '
+                             'can be installed'.format(disk.location,
+                                                       disk.disk_format))
+    unpacked_limit = _unpacked_limit(disk, raw_size)
     streamable = disk.disk_format == 'raw' and raw_size is not None
     if streamable and not (work_area.keeps_downloads or needs_file):
         stream, bar = fetch.stream(disk, disk.location,
                                    'downloading and bundling')
-        reader = xz_reader(stream) if disk.compression == 'xz' else stream
+        reader = xz_reader(stream, unpacked_limit) \
+            if disk.compression == 'xz' else stream
 
         def finish():
+            if reader is not stream:
+                # To its very end: no byte past the disk, and xz's own
+                # check of the last block.
+                try:
+                    for _ in iter(lambda: reader.read(CHUNK_SIZE), b''):
+                        pass
+                except InflateError as err:
+                    raise DiskImageError(u'{0}: {1}'.format(disk.location,
+                                                            err))
+                finally:
+                    reader.close()
             for _ in stream.chunks():
                 pass
             bar.finish()
@@ -267,19 +286,32 @@ def disk_source(fetch, image, work_area, needs_file):
         unpacked = raw if disk.disk_format == 'raw' else \
             os.path.join(work_area.run_dir, 'disk.qcow2')
         with io.open(path, 'rb') as packed:
-            size = decompress_to(packed, unpacked)
+            size = decompress_to(packed, unpacked, unpacked_limit,
+                                 disk.location)
         path = unpacked
     else:
         size = os.path.getsize(path)
     if disk.disk_format == 'qcow2':
-        size = convert_qcow2(path, raw, disk.location)
+        size = convert_qcow2(path, raw, disk.location, lambda virtual:
+                             _check_disk_size(image, disk, virtual))
         path = raw
-    elif disk.disk_format != 'raw':
-        raise DiskImageError('{0} is a {1} image; only raw and qcow2 ones '
-                             'can be installed'.format(disk.location,
-                                                       disk.disk_format))
+    _check_disk_size(image, disk, size)
+    return DiskSource(name, disk.location, size, file_path=path)
+
+
+def _unpacked_limit(disk, raw_size):
+    """What an xz disk file may inflate to, held while it inflates: the raw
+    disk the store describes, else the most a raw disk or a qcow2 file may
+    be."""
+    if disk.disk_format == 'qcow2':
+        return DISK_FILE
+    if raw_size is not None:
+        return SizeLimit(raw_size, 'disk image the store describes')
+    return SizeLimit(MAX_IMAGE_SIZE, 'disk image')
+
+
+def _check_disk_size(image, disk, size):
     if disk.virtual_size is not None and size != disk.virtual_size:
         raise EustoreError('the disk image of "{0}" is {1} bytes where the '
                            'store says {2}; tell its operator'.format(
                                image.name, size, disk.virtual_size))
-    return DiskSource(name, disk.location, size, file_path=path)
