@@ -80,8 +80,14 @@ class UnknownImageError(EustoreError, LookupError):
 
 def closest_names(name, names):
     """Up to five of ``names`` that look like ``name``, best first."""
+    # A name over three times as long cannot reach the cutoff (the ratio is
+    # at most twice the shorter length over the sum): left out, so that a
+    # catalog of long names does not cost a comparison each of its length.
+    longest = 3 * len(name)
     return difflib.get_close_matches(name, [other for other in names
-                                            if other], n=5, cutoff=0.5)
+                                            if other and
+                                            len(other) <= longest],
+                                     n=5, cutoff=0.5)
 
 
 def _no_constant(name):
