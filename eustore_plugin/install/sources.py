@@ -102,15 +102,17 @@ class StoreStream(object):
 class Fetch(object):
     """
     How files are read from the store for one install: its ``open_url``,
-    the progress bars, the progress deadline, and who is told when the
-    store gave nothing to check a file by.
+    the progress bars, the pace the store must keep (a download.Pace), and
+    who is told when the store gave nothing to check a file by.  Each file
+    is held to the size the store gives it, else to the most its kind may
+    have (``size_limit`` of a CatalogImage or a DiskImage).
     """
 
-    def __init__(self, open_url, progress, unverified, stall_timeout):
+    def __init__(self, open_url, progress, unverified, pace):
         self.open_url = open_url
         self.progress = progress
         self.unverified = unverified
-        self.stall_timeout = stall_timeout
+        self.pace = pace
 
     def to_file(self, expected, url, path, name, what='tarball'):
         """
@@ -137,7 +139,8 @@ class Fetch(object):
         result = download(self.open_url, url, path,
                           expected_size=expected.size,
                           progress=lambda done, total: bar.update(done),
-                          stall_timeout=self.stall_timeout, sha512=sha512)
+                          pace=self.pace, sha512=sha512,
+                          limit=expected.size_limit)
         bar.finish()
         if not verify(result, expected, name, what):
             self.unverified(name)
@@ -150,8 +153,8 @@ class Fetch(object):
         bar = self.progress(label, expected.size)
         stream = DownloadStream(
             self.open_url, url, expected_size=expected.size,
-            progress=lambda done, total: bar.update(done),
-            stall_timeout=self.stall_timeout,
+            progress=lambda done, total: bar.update(done), pace=self.pace,
+            limit=expected.size_limit,
             hashes=Hashes(sha512=getattr(expected, 'sha512', None)
                           is not None))
         return stream, bar
