@@ -12,13 +12,13 @@ from __future__ import absolute_import
 
 import os
 import re
-import subprocess
 import textwrap
 
 import pytest
 
 from tests.support.bootstrap import BootstrapServer
 from tests.support.commands import run_tool
+from tests.support.http import self_signed_certificate
 from tests.support.dryrun import checks
 from tests.support.install import eucarc, install, installed_ids, store
 from tests.support.moto import REGION
@@ -46,13 +46,8 @@ def bootstrap(keys):
 
 @pytest.fixture
 def tls_bootstrap(keys, tmpdir):
-    key, cert = str(tmpdir.join('key.pem')), str(tmpdir.join('cert.pem'))
-    subprocess.check_call(
-        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-         '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-         '-keyout', key, '-out', cert, '-days', '1'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    server = BootstrapServer(answers(keys), tls=(cert, key))
+    server = BootstrapServer(answers(keys), tls=self_signed_certificate(
+        tmpdir.mkdir('tls')))
     yield server
     server.stop()
 

@@ -9,7 +9,6 @@ how it was signed.
 
 from __future__ import absolute_import
 
-import ssl
 import threading
 
 from six.moves import BaseHTTPServer
@@ -54,14 +53,7 @@ class BootstrapServer(object):
 
         self._httpd = LoopbackHTTPServer.on_a_fresh_port(
             '127.0.0.1', Handler)
-        scheme = 'http'
-        if tls:
-            context = ssl.SSLContext(getattr(ssl, 'PROTOCOL_TLS_SERVER',
-                                             ssl.PROTOCOL_SSLv23))
-            context.load_cert_chain(*tls)
-            self._httpd.socket = context.wrap_socket(self._httpd.socket,
-                                                     server_side=True)
-            scheme = 'https'
+        scheme = self._httpd.serve_tls(tls)
         self.url = '{0}://127.0.0.1:{1}/services/Empyrean/'.format(
             scheme, self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever)
