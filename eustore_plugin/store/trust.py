@@ -225,7 +225,7 @@ def went_back(now, before):
     went back in each, as text.  A serial or time that is gone where there
     was one counts as going back; so does any template's revision.
     """
-    if before.get('serial') is not None:
+    if isinstance(before.get('serial'), six.integer_types):
         serial = now.get('serial')
         if not isinstance(serial, six.integer_types) or \
                 serial < before['serial']:
