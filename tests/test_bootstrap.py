@@ -4,11 +4,13 @@ The cloud's certificate from the bootstrap service, when none is
 configured, as euca2ools 3.4 fetches it.  No real Eucalyptus bootstrap
 service can run here, so a loopback stand-in of our own answers
 DescribeServiceCertificates (tests/support/bootstrap.py); the install
-itself goes to moto as in test_install.py.
+itself goes to moto as in test_install.py.  Fingerprints are compared with
+what openssl says of the certificate.
 """
 
 from __future__ import absolute_import
 
+import json
 import os
 import re
 import textwrap
@@ -16,6 +18,8 @@ import textwrap
 import pytest
 
 from tests.support.bootstrap import BootstrapServer
+from tests.support.commands import run_tool
+from tests.support.http import self_signed_certificate
 from tests.support.dryrun import checks
 from tests.support.install import eucarc, install, installed_ids, store
 from tests.support.moto import REGION
@@ -24,16 +28,36 @@ from tests.support.moto import REGION
 INSTALL_FIXTURES = (eucarc, install, store)
 
 
-@pytest.fixture
-def bootstrap(keys):
+def answers(keys):
+    """What the service hands out: the cloud's bundling certificate among
+    others of its."""
     user, cloud_keys = keys
     other = user.cert_pem.decode('ascii')
-    server = BootstrapServer([
-        ('storage', 'image-bundling', other),
-        ('compute', 'web-services', other),
-        ('compute', 'image-bundling', cloud_keys.cert_pem.decode('ascii'))])
+    return [('storage', 'image-bundling', other),
+            ('compute', 'web-services', other),
+            ('compute', 'image-bundling', cloud_keys.cert_pem.decode('ascii'))]
+
+
+@pytest.fixture
+def bootstrap(keys):
+    server = BootstrapServer(answers(keys))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def tls_bootstrap(keys, tmpdir):
+    server = BootstrapServer(answers(keys), tls=self_signed_certificate(
+        tmpdir.mkdir('tls')))
+    yield server
+    server.stop()
+
+
+def openssl_fingerprint(path):
+    """The SHA-256 fingerprint openssl gives the certificate in ``path``."""
+    out = run_tool(['openssl', 'x509', '-noout', '-fingerprint', '-sha256',
+                    '-in', path])
+    return out.decode('ascii').strip().split('=', 1)[1]
 
 
 def no_cloud_cert(bootstrap, tmpdir, **extra):
@@ -111,3 +135,80 @@ def test_without_a_bootstrap_service_the_message_names_it(install, store):
                      'bootstrap-missing', env={'EUCALYPTUS_CERT': ''})
     assert result.returncode == 1
     assert '"bootstrap-url" or EUCA_BOOTSTRAP_URL' in result.stderr
+
+
+def test_a_plain_http_bootstrap_service_is_named_with_the_fingerprint(
+        install, non_admin, store, bootstrap, keys, tmpdir):
+    fingerprint = openssl_fingerprint(keys[1].cert_path)
+    env = no_cloud_cert(bootstrap, tmpdir)
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'bootstrap-plain', '--pad-name', env=env)
+    assert list(installed_ids(result)) == ['image']
+    assert result.messages == [
+        "eustore-install-image: warning: the cloud's certificate (SHA-256 "
+        "{0}) came over plain http from {1}, so anyone on the way could "
+        "have chosen it; use an https bootstrap-url, or give it with "
+        "--ec2cert (set \"eustore-require-https-bootstrap\" to refuse)"
+        .format(fingerprint, bootstrap.url)]
+    debug = install('--dry-run', '--debug', '--pad-name', '-i',
+                    store.catalog['fedora']['name'], '-b', 'bootstrap-plain',
+                    env=env)
+    assert debug.returncode == 0, debug
+    assert 'using the cloud certificate from {0}, SHA-256 fingerprint {1}' \
+        .format(bootstrap.url, fingerprint) in debug.stderr
+
+
+def test_a_plain_http_bootstrap_service_refused_by_configuration(
+        install, non_admin, store, bootstrap, tmpdir):
+    config = tmpdir.join('euca2ools.ini')
+    config.write('[global]\neustore-require-https-bootstrap = true\n')
+    result = install('-i', store.catalog['fedora']['name'], '-b',
+                     'bootstrap-plain-refused', env=no_cloud_cert(
+                         bootstrap, tmpdir, EUCA_CONFIG_PATH=str(config)))
+    assert result.returncode == 1
+    assert result.messages == [
+        "eustore-install-image: error: refusing to fetch the cloud's "
+        "certificate over plain http from {0} (\"eustore-require-https-"
+        "bootstrap\" is set): use an https bootstrap-url, or give the "
+        "certificate with --ec2cert or EUCALYPTUS_CERT".format(bootstrap.url)]
+    assert bootstrap.requests == []
+
+
+def test_an_https_bootstrap_service_needs_no_warning(
+        install, non_admin, store, tls_bootstrap, keys, tmpdir):
+    config = tmpdir.join('euca2ools.ini')
+    config.write('[global]\neustore-require-https-bootstrap = true\n')
+    result = install('--dry-run', '--debug', '-i',
+                     store.catalog['fedora']['name'], '-b', 'bootstrap-tls',
+                     env=no_cloud_cert(tls_bootstrap, tmpdir,
+                                       EUCA_CONFIG_PATH=str(config)))
+    assert result.returncode == 0, result
+    assert tls_bootstrap.url.startswith('https://')
+    assert len(tls_bootstrap.requests) == 1
+    assert 'plain http' not in result.stderr
+    assert 'SHA-256 fingerprint {0}'.format(openssl_fingerprint(
+        keys[1].cert_path)) in result.stderr
+
+
+def test_json_names_the_certificate_the_service_gave(
+        install, non_admin, store, bootstrap, keys, tmpdir):
+    fingerprint = openssl_fingerprint(keys[1].cert_path)
+    env = no_cloud_cert(bootstrap, tmpdir)
+    name = store.catalog['fedora']['name']
+    planned = install('--dry-run', '--json', '--pad-name', '-i', name, '-b',
+                      'bootstrap-json', env=env)
+    assert planned.returncode == 0, planned
+    (bundling,) = [check for check in json.loads(planned.stdout)['checks']
+                   if check['check'] == 'bundling']
+    assert '(from {0}, SHA-256 {1})'.format(bootstrap.url, fingerprint) \
+        in bundling['detail']
+    result = install('--json', '--pad-name', '-i', name, '-b',
+                     'bootstrap-json', env=env)
+    assert result.returncode == 0, result
+    for report in (planned, result):
+        assert json.loads(report.stdout)['cloud_certificate'] == {
+            'fingerprint': fingerprint, 'url': bootstrap.url}
+    # A certificate the user gave is theirs: nothing to say of it.
+    given = install('--dry-run', '--json', '--pad-name', '-i', name, '-b',
+                    'bootstrap-json')
+    assert 'cloud_certificate' not in json.loads(given.stdout)

@@ -10,14 +10,13 @@ import hashlib
 import json
 import os.path
 import re
-import subprocess
 import textwrap
 import zlib
 
 import pytest
 
 from tests.support.catalogs import put_catalog
-from tests.support.http import StoreServer
+from tests.support.http import StoreServer, self_signed_certificate
 
 DESCRIBE = 'eustore-describe-images'
 SEED_LINES = [
@@ -276,12 +275,7 @@ def test_bad_catalog_documents(cli, store, store_dir, body, complaint):
 
 @pytest.fixture
 def tls_store(store_dir, tmpdir):
-    key, cert = str(tmpdir.join('key.pem')), str(tmpdir.join('cert.pem'))
-    subprocess.check_call(
-        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
-         '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-         '-keyout', key, '-out', cert, '-days', '1'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cert, key = self_signed_certificate(tmpdir)
     server = StoreServer(str(store_dir), tls=(cert, key)).start()
     server.certificate = cert
     yield server

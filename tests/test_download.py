@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tarfile
+import time
 
 import pytest
 from requestbuilder.config import ConfigData, ConfigView
@@ -22,7 +23,7 @@ from eustore_plugin.catalogs.catalog import Catalog, CatalogImage
 from eustore_plugin.store.download import (ASK_WHOLE, CHUNK_SIZE, FAIL, READ,
                                            REPLACED, RESTART, DownloadError,
                                            DownloadResult, DownloadStream,
-                                           IntegrityError, download,
+                                           IntegrityError, Pace, download,
                                            plan_answer, verify)
 from eustore_plugin.store.reader import StoreError
 from eustore_plugin.store.service import EustoreService
@@ -552,3 +553,19 @@ def test_verify_with_nothing_to_check(downloaded):
     image = CatalogImage({'name': 'debian-6', 'md5': 'not hex at all'})
     assert verify(result, image) == []
     assert os.path.exists(result.path)
+
+
+def test_time_the_reader_spends_elsewhere_is_no_stall(store, open_url, url,
+                                                      data):
+    # A bundler waiting for its uploads reads nothing for a while: that is
+    # not the store being slow, and the connection is not dropped.
+    stream = DownloadStream(open_url, url, expected_size=len(data),
+                            pace=Pace(1.0, 100 * 1024))
+    received = []
+    for chunk in stream.chunks():
+        received.append(chunk)
+        if len(received) <= 2:
+            time.sleep(2.5)
+    assert b''.join(received) == data
+    assert stream.cuts == 0
+    assert len(ranges_asked(store)) == 1

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import os.path
+import re
 import signal
 import stat
 import subprocess
@@ -24,24 +25,31 @@ import time
 import uuid
 
 import pytest
+from requestbuilder.config import ConfigData, ConfigView
 
 from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.images.layout import LayoutError, analyze, catalog_fields
 from eustore_plugin.install.euca2oolstarget import _FEEDER
+from eustore_plugin.limits import SizeLimit
+from eustore_plugin.store.download import DownloadStream, IntegrityError
+from eustore_plugin.store.service import EustoreService
 from eustore_plugin.suite import uses_euca2ools
 from eustore_plugin.values import parse_utc
+from tests.support.commands import GNU_TIME, run_measured
 from tests.support.demostore import TARBALLS
 from tests.support.gpg import missing_tools
 from tests.support.hostile import (CLEAR, RAW_CONTROLS, RETURN, TITLE,
                                    HostileStore, RunningCommand, deep_json,
                                    device_member, entry, file_member,
                                    gzip_bomb, link_member, outside_address,
-                                   write_catalog, write_signed_catalog,
-                                   write_tarball)
+                                   pax_bomb, products_bomb, template,
+                                   virt_builder_index, write_catalog,
+                                   write_signed_catalog, write_tarball,
+                                   xz_of_zeros)
 from tests.support.http import StoreServer, header
 from tests.support.install import (eucarc, fetch_and_decode, install,
                                    installed_ids, store)
-from tests.support.moto import direct_cloud
+from tests.support.moto import direct_cloud, which
 
 # The install fixtures (tests/support/install.py): the demo store and the
 # user's eucarc (the cloud, its proxy and the admin come from conftest.py).
@@ -1144,3 +1152,364 @@ def test_a_damaged_tarball_the_catalog_vouches_for_leaves_nothing(
     one_line(result, 'is not a readable tar.gz')
     assert not proxy.form_requests('RegisterImage')
     assert bucket_gone(cloud, 'damaged-bundles')
+
+
+# ======================================================================
+# Round two (issue 19): decompression, parsing, replay of every kind of
+# store, the size of every download, the pace of every transfer.  Memory
+# is the command's peak RSS as GNU time gives it; "linear" compares two
+# sizes of the same crafted input in the same test, never seconds against
+# a constant.
+
+MIB = 1024 * 1024
+# What install and describe may take against any crafted input.
+MEMORY_CEILING = 150 * 1000 * 1000
+
+needs_xz = pytest.mark.skipif(not which('xz'), reason='xz makes the test '
+                              'disks: run scripts/setup')
+needs_gnu_time = pytest.mark.skipif(
+    not os.path.exists(GNU_TIME), reason='GNU time measures the commands '
+    '(Debian: apt-get install time)')
+builtin_only = pytest.mark.skipif(uses_euca2ools(), reason=(
+    'what is measured is the built-in bundler\'s install'))
+
+
+@pytest.fixture
+def measure(user_env, tmpdir):
+    """Run a command under GNU time: a Measured result."""
+    def run(command, *args, **kwargs):
+        env = dict(user_env, **kwargs.pop('env', {}))
+        report = str(tmpdir.join('time-{0}'.format(uuid.uuid4().hex[:8])))
+        return run_measured(command, args, env, report)
+    return run
+
+
+def linear(small, large, ratio):
+    """The larger run cost at most twice what linear growth allows from the
+    smaller (its start-up included, which only makes it cheaper)."""
+    assert large.cpu <= 2 * ratio * small.cpu, (small, large)
+
+
+def write_builder(root, sections, key=None):
+    """A virt-builder index of ``sections`` in ``root`` (clearsigned as
+    index.asc with ``key``); its URL's name."""
+    text = virt_builder_index(sections)
+    with open(os.path.join(root, 'index'), 'wb') as out:
+        out.write(text)
+    if key is None:
+        return 'index'
+    with open(os.path.join(root, 'index.asc'), 'wb') as out:
+        out.write(key.clearsign(text))
+    return 'index.asc'
+
+
+def manifest_size(cloud, bucket, prefix):
+    """The image size the uploaded manifest gives."""
+    manifest = cloud.get_object(bucket, prefix + '.manifest.xml')
+    return int(re.search(br'<image>.*?<size>(\d+)</size>', manifest,
+                         re.S).group(1))
+
+
+@needs_xz
+@needs_gnu_time
+@builtin_only
+def test_an_xz_bomb_installs_in_flat_memory_and_linear_time(
+        measure, eucarc, hostile, non_admin, proxy, cloud, tmpdir):
+    # A disk of zeros, as honest images with empty space are, and as a
+    # bomb is: a few KiB of xz inflating a thousandfold and more.
+    runs = {}
+    for size in (64 * MIB, 256 * MIB):
+        name = 'zeros-{0}'.format(size // MIB)
+        data = xz_of_zeros(os.path.join(hostile.root, name + '.xz'), size)
+        assert len(data) * 1000 < size
+        write_builder(hostile.root, [template(name, data, size=size)])
+        runs[size] = measure(INSTALL, '-i', name, '-b', name + '-bundles',
+                             '-p', name, '-U', hostile.url, env=eucarc)
+        assert list(installed_ids(runs[size])) == ['image'], runs[size]
+        assert runs[size].maxrss < MEMORY_CEILING, runs[size]
+        assert manifest_size(cloud, name + '-bundles', name) == size
+    linear(runs[64 * MIB], runs[256 * MIB], 4)
+
+
+@needs_xz
+@needs_gnu_time
+@builtin_only
+@pytest.mark.parametrize('keep', [False, True], ids=['streamed', 'kept'])
+def test_an_xz_disk_that_inflates_past_its_size_is_refused_as_it_inflates(
+        measure, eucarc, hostile, non_admin, proxy, cloud, tmpdir, keep):
+    # The store says 1 MiB; the file (checksum and all) inflates to 1 GiB.
+    data = xz_of_zeros(os.path.join(hostile.root, 'liar.xz'), 1024 * MIB)
+    write_builder(hostile.root, [template('liar', data, size=MIB)])
+    args = ['-i', 'liar', '-b', 'liar-bundles', '-p', 'liar', '-U',
+            hostile.url]
+    if keep:
+        args += ['-d', str(tmpdir.mkdir('keep'))]
+    result = measure(INSTALL, *args, env=eucarc)
+    one_line(result, 'the xz data inflates to more than the 1048576 bytes a '
+                     'disk image the store describes may have')
+    assert result.maxrss < MEMORY_CEILING, result
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_gone(cloud, 'liar-bundles')
+
+
+@needs_gnu_time
+def test_a_simplestreams_inheritance_bomb_lists_in_linear_memory(
+        measure, hostile):
+    # Every item inherits every attribute of the document's top: copied
+    # down, 4000 of each made 16 million.
+    runs = {}
+    for count in (4000, 8000):
+        path = 'streams/v1/bomb-{0}.json'.format(count)
+        hostile.document('/' + path, products_bomb(count))
+        runs[count] = measure(DESCRIBE, '-U', hostile.url + path,
+                              '--all-versions')
+        assert runs[count].returncode == 0, runs[count]
+        assert runs[count].lines == ['com.example:bomb:amd64:20240315\t\t'
+                                     'x86_64\t\t\tcom.example:bomb:amd64']
+        assert runs[count].maxrss < MEMORY_CEILING, runs[count]
+    linear(runs[4000], runs[8000], 2)
+
+
+@needs_gnu_time
+@builtin_only
+def test_a_tar_header_of_hundreds_of_mib_is_refused_in_flat_memory(
+        measure, eucarc, hostile, non_admin, proxy, cloud):
+    # tarfile reads a pax header whole: 256 MiB of it in 260 KiB of gzip.
+    target = os.path.join(hostile.root, 'images', 'pax.tgz')
+    os.makedirs(os.path.dirname(target))
+    data = pax_bomb(target, 256 * MIB, b'\x01disk\x01' * 4096)
+    assert len(data) < MIB
+    write_catalog(hostile.root, [entry('pax', 'images/pax.tgz', data=data)])
+    result = measure(INSTALL, '-i', 'pax', '-b', 'pax-bundles', '-p', 'pax',
+                     '-U', hostile.url, env=eucarc)
+    one_line(result, 'is not a readable tar.gz (a header extension of '
+                     '268435456 bytes, more than the 1048576 bytes a '
+                     'member\'s headers may have)')
+    assert result.maxrss < MEMORY_CEILING, result
+    assert not proxy.form_requests('RegisterImage')
+
+
+# ---------------------------------------------------------- replayed indexes
+
+def write_mirror(root, key, index_updated, products_updated):
+    """A signed simplestreams mirror of one product (nothing to download:
+    listing and refusing need none); the store's URL's name."""
+    products = {
+        'content_id': 'com.example:released', 'datatype': 'image-downloads',
+        'format': 'products:1.0', 'updated': products_updated,
+        'products': {'com.example:server:amd64': {
+            'arch': 'amd64', 'os': 'ubuntu', 'versions': {'20240315': {
+                'items': {'disk1.img': {
+                    'ftype': 'disk1.img', 'path': 'server/disk1.img',
+                    'size': 1024, 'sha256': 'ab' * 32}}}}}}}
+    index = {'format': 'index:1.0', 'updated': index_updated,
+             'index': {'com.example:released': {
+                 'datatype': 'image-downloads', 'format': 'products:1.0',
+                 'path': 'streams/v1/released.sjson',
+                 'products': ['com.example:server:amd64']}}}
+    streams = os.path.join(root, 'streams', 'v1')
+    if not os.path.isdir(streams):
+        os.makedirs(streams)
+    for name, data in (('released.sjson', products), ('index.sjson', index)):
+        with open(os.path.join(streams, name), 'wb') as out:
+            out.write(key.clearsign(json.dumps(data).encode('utf-8')))
+    return 'streams/v1/index.sjson'
+
+
+NEWER = 'Fri, 15 Mar 2024 12:00:00 +0000'
+OLDER = 'Mon, 01 Jan 2024 12:00:00 +0000'
+
+
+@needs_gpg
+@pytest.mark.parametrize('kind', ['virt-builder', 'simplestreams-index',
+                                  'simplestreams-products'])
+def test_an_older_signed_index_is_refused_and_the_cache_kept(
+        cli, install, hostile, signing_key, user_env, non_admin, proxy,
+        kind):
+    trust = ['--trusted-key', signing_key.public_file]
+    data = b'a disk'
+    if kind == 'virt-builder':
+        name = write_builder(hostile.root, [
+            template('fedora', data, revision=2),
+            template('debian', data, revision=7)], key=signing_key)
+        image = 'fedora'
+    else:
+        name = write_mirror(hostile.root, signing_key, NEWER, NEWER)
+        image = 'com.example:server:amd64'
+    store_url = hostile.url + name
+    first = cli(DESCRIBE, '-U', store_url, *trust)
+    assert first.returncode == 0 and first.stderr == '', first
+    cached = _cache_files(user_env['HOME'])
+    # An older document, as validly signed, served again.
+    if kind == 'virt-builder':
+        write_builder(hostile.root, [
+            template('fedora', data, revision=1),
+            template('debian', data, revision=7)], key=signing_key)
+        noun, older, newer = ('index', '[fedora] x86_64 at revision 1',
+                              'revision 2')
+    elif kind == 'simplestreams-index':
+        write_mirror(hostile.root, signing_key, OLDER, NEWER)
+        noun, older, newer = 'index', 'updated ' + OLDER, 'updated ' + NEWER
+    else:
+        write_mirror(hostile.root, signing_key, NEWER, OLDER)
+        noun, older, newer = ('products file', 'updated ' + OLDER,
+                              'updated ' + NEWER)
+        name = 'streams/v1/released.sjson'
+    again = cli(DESCRIBE, '-U', store_url, *trust)
+    line = one_line(again, 'refusing the {0} at {1}{2}: it is older ({3}) '
+                           'than the one you had from it on '.format(
+                               noun, hostile.url, name, older))
+    assert line.endswith('({0}), so it may be a replayed {1} hiding newer '
+                         'or withdrawn images; try again later, and tell '
+                         'the store\'s operator if it persists'
+                         .format(newer, noun)), line
+    assert again.stdout == ''
+    result = install('-i', image, '-b', 'replay-bundles', '-U', store_url,
+                     *trust)
+    one_line(result, 'it is older ({0})'.format(older))
+    assert puts(proxy) == []
+    assert _cache_files(user_env['HOME']) == cached
+
+
+# ------------------------------------------------------------ download sizes
+
+@pytest.mark.parametrize('how', ['streamed', 'kept', 'check-store'])
+def test_a_disk_without_a_compressed_size_is_held_to_its_disk(
+        cli, install, hostile, non_admin, proxy, cloud, tmpdir, how):
+    # No compressed_size; the file of the 1 MiB raw disk never ends.
+    data = b'\x01a raw disk\x01' * 1000
+    write_builder(hostile.root, [template('endless', data, size=MIB,
+                                          compressed_size=None,
+                                          file='endless.img')])
+    hostile.chunked('/endless.img', data, endless=True)
+    keep = tmpdir.mkdir('keep')
+    if how == 'check-store':
+        result = cli(CHECK, '-U', hostile.url)
+        assert result.returncode == 1
+        (line,) = result.lines
+        assert line.startswith('FAILED\tendless\t'), line
+    else:
+        args = ['-i', 'endless', '-b', 'endless-bundles', '-U', hostile.url]
+        result = install(*(args + (['-d', str(keep)] if how == 'kept'
+                                   else [])))
+        line = one_line(result, 'more than the ')
+        assert not proxy.form_requests('RegisterImage')
+        assert bucket_gone(cloud, 'endless-bundles')
+    bound = MIB + MIB // 64 + 16 * MIB
+    if how == 'streamed':
+        # Bundled as it comes, it is held to the disk's own size.
+        assert 'the image holds more than the 1048576 bytes declared' in line
+    else:
+        assert 'sent more than the {0} bytes a disk image file of a {1}-byte '\
+            'disk may have for {2}endless.img'.format(bound, MIB,
+                                                      hostile.url) in line
+    # It stopped reading there, not at the server's end.
+    assert hostile.sent['/endless.img'] < bound + 16 * MIB
+    assert [name for name in tree(str(keep))
+            if not name.endswith('.eustore-install')] == []
+
+
+@pytest.mark.parametrize('how', ['announced', 'catalog'])
+def test_a_size_over_the_most_a_tarball_may_have_is_refused_unread(
+        cli, install, hostile, non_admin, proxy, tmpdir, how):
+    data = b'a tarball'
+    huge = 20 * 1024 * MIB
+    image = entry('huge', 'images/huge.tgz', data=data)
+    if how == 'announced':
+        del image['size']  # only its sha256: the store's answer says more
+        hostile.announce('/images/huge.tgz', huge, data * 1000)
+        said = 'the image store announces'
+    else:
+        image['size'] = huge
+        hostile.document('/images/huge.tgz', data)
+        said = 'the catalog gives'
+    write_catalog(hostile.root, [image])
+    refusal = ('{0} {1} bytes for {2}images/huge.tgz, more than the '
+               '11811160064 bytes a tarball may have'.format(
+                   said, huge, hostile.url))
+    keep = tmpdir.mkdir('keep')
+    for extra in ([], ['-d', str(keep)]):
+        result = install('-i', 'huge', '-b', 'huge-bundles', '-U',
+                         hostile.url, '--stall-timeout', '5', *extra)
+        one_line(result, refusal)
+    check = cli(CHECK, '-U', hostile.url, '--stall-timeout', '5')
+    assert check.returncode == 1
+    assert check.lines[0].startswith('FAILED\thuge\t' + refusal)
+    assert hostile.sent.get('/images/huge.tgz', 0) <= 3 * 9000
+    assert [name for name in tree(str(keep))
+            if not name.endswith('.eustore-install')] == []
+    assert puts(proxy) == []
+
+
+def test_a_body_nobody_gives_a_size_is_held_while_it_is_read(hostile,
+                                                             monkeypatch):
+    # The stream itself, with a small limit for the kind (the real ones are
+    # 10 GiB and more): one chunk past it and it stops.
+    for proxy in ('http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY'):
+        monkeypatch.delenv(proxy, raising=False)
+    hostile.chunked('/endless.tgz', b'\0' * 65536, endless=True)
+    service = EustoreService(ConfigView(ConfigData([])), url=hostile.url,
+                             max_retries=0, timeout=10)
+    service.configure()
+    stream = DownloadStream(service.open_url, hostile.url + 'endless.tgz',
+                            limit=SizeLimit(MIB, 'tarball'))
+    with pytest.raises(IntegrityError) as refused:
+        for _ in stream.chunks():
+            pass
+    assert 'sent more than the 1048576 bytes a tarball may have for ' in \
+        str(refused.value)
+    assert stream.done <= MIB + 65536
+    assert hostile.sent['/endless.tgz'] < 16 * MIB
+
+
+# ----------------------------------------------------------- slow retrieval
+
+@pytest.mark.parametrize('command', [INSTALL, DESCRIBE, CHECK])
+def test_a_store_below_the_minimum_rate_fails_saying_the_rate(
+        user_env, eucarc, hostile, non_admin, proxy, cloud, demo_store_dir,
+        tmpdir, command):
+    # A byte every 0.2 seconds, each as a chunk of its own: never a stall,
+    # never a transfer either.  The default minimum rate, over 2 seconds.
+    data = copy_demo(demo_store_dir, hostile.root, FEDORA)
+    write_catalog(hostile.root, [entry('fedora', FEDORA, data=data)])
+    dripping = '/catalog' if command != INSTALL else '/' + FEDORA
+    with open(os.path.join(hostile.root, dripping[1:]), 'rb') as served:
+        hostile.drip(dripping, served.read(), 0.2, chunked=True)
+    args = ['-U', hostile.url, '--stall-timeout', '2']
+    if command == INSTALL:
+        args += ['-i', 'fedora', '-b', 'slow-bundles', '-p', 'slow']
+    run = RunningCommand(command, args, dict(
+        user_env, HOME=str(tmpdir.mkdir('home-' + command)), **eucarc))
+    assert run.finish(timeout=60) == 1
+    last = run.stderr.splitlines()[-1]
+    match = re.search(r'the store sent (\d+) bytes of {0} in (\d+) seconds '
+                      r'\(([\d.]+) bytes/s\), slower than the 1024 bytes/s '
+                      r'a transfer must keep up'.format(
+                          re.escape(hostile.url + dripping[1:])), last)
+    assert match, run.stderr
+    assert 0 < float(match.group(3)) < 20
+    assert 'Traceback' not in run.stderr
+    if command == INSTALL:
+        assert not proxy.form_requests('RegisterImage')
+        assert bucket_gone(cloud, 'slow-bundles')
+
+
+def test_a_slow_but_steady_store_passes_and_the_minimum_is_configurable(
+        cli, hostile, tmpdir):
+    # 4 KiB every 0.1 seconds, about 40 KiB/s: a slow link, passed by the
+    # default minimum; refused by one of 1 MB/s from the configuration.
+    body = json.dumps({'images': [entry('slow-{0}'.format(number),
+                                        'images/x.tgz', size=10)
+                                  for number in range(1000)]}).encode()
+    assert len(body) > 100 * 1024
+    hostile.drip('/catalog', body, 0.1, piece=4096, chunked=True)
+    passed = cli(DESCRIBE, '-U', hostile.url, '--stall-timeout', '2')
+    assert passed.returncode == 0, passed
+    assert len(passed.lines) == 1000
+    config = tmpdir.join('rate.ini')
+    config.write('[global]\neustore-min-rate = 1000000\n')
+    refused = cli(DESCRIBE, '-U', hostile.url, '--stall-timeout', '2',
+                  env={'EUCA_CONFIG_PATH': str(config),
+                       'HOME': str(tmpdir.mkdir('other-home'))})
+    one_line(refused, 'slower than the 1000000 bytes/s a transfer must '
+                      'keep up')

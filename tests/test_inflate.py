@@ -1,7 +1,9 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """Tests of eustore_plugin.images.inflate: what gzip(1) reads, read the
 same, on both backends, with and without its thread; everything wrong with
-the data is one GzipDataError."""
+the data is one GzipDataError.  xz the same (XzDataError); and whatever
+the ratio, memory stays flat, work linear, and a limit holds as the data
+inflates."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,11 +16,22 @@ import time
 import zlib
 
 import pytest
+import six
 
 from eustore_plugin.images import inflate
-from eustore_plugin.images.inflate import GzipDataError, open_gzip_reader
+from eustore_plugin.images.inflate import (GzipDataError, TarStream,
+                                           XzDataError, open_gzip_reader,
+                                           open_xz_reader)
+from eustore_plugin.limits import SizeLimit
 from tests.support.bundles import run
+from tests.support.hostile import xz_of_zeros
 from tests.support.images import BrokenStream, image_bytes
+from tests.support.moto import which
+
+try:
+    import tracemalloc
+except ImportError:  # Python 2.7
+    tracemalloc = None
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -254,3 +267,210 @@ def test_reads_every_optional_header_field(reader, tmpdir):
         out.write(member + member)
     assert run(['gzip', '-d', '-c', path]) == data + data
     assert reader(member + member).read() == data + data
+
+
+# ---------------------------------------------------------------- bounds
+
+needs_xz = pytest.mark.skipif(not which('xz'), reason='xz makes the test '
+                              'data: run scripts/setup')
+needs_tracemalloc = pytest.mark.skipif(tracemalloc is None, reason=(
+    'Python 2.7 has no tracemalloc (its xz is the xz command, a process of '
+    'its own, joined by pipes)'))
+
+
+def drain(fileobj):
+    """Read to the end in 1 MiB reads: (bytes, CPU seconds)."""
+    started = time.process_time() if hasattr(time, 'process_time') else 0
+    total = 0
+    for piece in iter(lambda: fileobj.read(MIB), b''):
+        total += len(piece)
+    used = time.process_time() - started if hasattr(time, 'process_time') \
+        else 0
+    return total, used
+
+
+def traced_peak(function):
+    """The most memory Python held while ``function()`` ran (None where it
+    cannot tell), and what it returned."""
+    if tracemalloc is None:
+        return None, function()
+    tracemalloc.start()
+    try:
+        result = function()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+@needs_xz
+@needs_tracemalloc
+def test_an_xz_bomb_inflates_in_flat_memory_and_linear_time(tmpdir):
+    # A few KiB inflating to 64 and 256 MiB: memory is xz's dictionary (8
+    # MiB at -6) and a chunk or two whatever the size, and four times the
+    # data costs about four times the work (a reader that kept copying what
+    # it held cost sixteen).
+    runs = {}
+    for size in (64 * MIB, 256 * MIB):
+        packed = xz_of_zeros(str(tmpdir.join('{0}.xz'.format(size))), size)
+        peak, (total, used) = traced_peak(
+            lambda: drain(open_xz_reader(io.BytesIO(packed))))
+        assert total == size
+        assert peak < 16 * MIB, peak
+        runs[size] = used
+    assert runs[256 * MIB] <= 8 * runs[64 * MIB], runs
+
+
+@needs_xz
+def test_xz_reads_what_xz_reads(tmpdir):
+    # Two streams with padding between them, as xz(1) reads them.
+    first, second = image_bytes(300 * KIB, seed=50), b'second\n' * 1000
+    packed = run(['xz', '-c'], stdin=first) + b'\0' * 8 + \
+        run(['xz', '-c', '-9'], stdin=second)
+    path = str(tmpdir.join('two.xz'))
+    with open(path, 'wb') as out:
+        out.write(packed)
+    assert run(['xz', '-d', '-c', path]) == first + second
+    reader = open_xz_reader(io.BytesIO(packed), read_size=1000,
+                            chunk_size=64 * KIB)
+    assert reader.read() == first + second
+
+
+# What is said (Python 3's lzma, or Python 2.7's xz command).
+@needs_xz
+@pytest.mark.parametrize('damage, complaints', [
+    ('truncated', ('truncated', 'Unexpected end of input')),
+    ('corrupt', ('damaged',)), ('not-xz', ('damaged',)),
+    ('empty', ('no xz data', 'File format not recognized'))])
+def test_what_is_wrong_with_xz_data_is_one_xz_data_error(damage,
+                                                         complaints):
+    packed = bytearray(run(['xz', '-c'], stdin=image_bytes(200 * KIB,
+                                                           seed=51)))
+    if damage == 'truncated':
+        packed = packed[:len(packed) // 2]
+    elif damage == 'corrupt':
+        packed[len(packed) // 2] ^= 0x55
+    elif damage == 'not-xz':
+        packed = bytearray(b'PK\x03\x04 a zip file' * 100)
+    else:
+        packed = bytearray()
+    reader = open_xz_reader(io.BytesIO(bytes(packed)))
+    with pytest.raises(XzDataError) as caught:
+        drain(reader)
+    assert any(complaint in str(caught.value) for complaint in complaints)
+    assert '\n' not in str(caught.value)
+
+
+@pytest.mark.parametrize('kind', ['gzip', 'xz'])
+def test_a_limit_holds_as_the_data_inflates(kind, tmpdir):
+    if kind == 'xz':
+        if not which('xz'):
+            pytest.skip('xz makes the test data: run scripts/setup')
+        packed = xz_of_zeros(str(tmpdir.join('bomb.xz')), 64 * MIB)
+        reader = open_xz_reader(io.BytesIO(packed), SizeLimit(MIB, 'disk'))
+        error = XzDataError
+    else:
+        deflater = zlib.compressobj(9, zlib.DEFLATED, 31)
+        packed = deflater.compress(b'\0' * (64 * MIB)) + deflater.flush()
+        reader = open_gzip_reader(io.BytesIO(packed), threaded=False,
+                                  limit=SizeLimit(MIB, 'tarball'))
+        error = GzipDataError
+    handed = []
+    with pytest.raises(error) as caught:
+        while True:
+            piece = reader.read1(inflate.CHUNK_SIZE)
+            if not piece:
+                break
+            handed.append(len(piece))
+    assert 'inflates to more than the 1048576 bytes a {0} may have'.format(
+        'disk' if kind == 'xz' else 'tarball') in str(caught.value)
+    # Stopped at the limit, not at the end: at most a chunk past it.
+    assert sum(handed) <= MIB + inflate.CHUNK_SIZE
+    reader.close()
+
+
+def _with_checksum(block):
+    """A tar header block with its checksum field filled in."""
+    block = bytearray(block)
+    block[148:156] = b' ' * 8
+    block[148:156] = '{0:06o}\0 '.format(sum(block)).encode('ascii')
+    return bytes(block)
+
+
+def _gzip_blocks(path, head, block, count, tail=b''):
+    """``head``, then ``block`` ``count`` times, then ``tail``, gzipped
+    into ``path`` piecewise."""
+    deflater = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with open(path, 'wb') as out:
+        out.write(deflater.compress(head))
+        run_of = block * 2048
+        for _ in range(count // 2048):
+            out.write(deflater.compress(run_of))
+        out.write(deflater.compress(tail + b'\0' * 1024))
+        out.write(deflater.flush())
+
+
+def _pax_header(size):
+    info = tarfile.TarInfo('././@PaxHeader')
+    info.type = tarfile.XHDTYPE
+    info.size = size
+    return info.tobuf(tarfile.USTAR_FORMAT)
+
+
+def _long_name_chain(count):
+    """``count`` GNU long-name headers in a row, then a file."""
+    headers = b''
+    for _ in range(count):
+        info = tarfile.TarInfo('././@LongLink')
+        info.type = tarfile.GNUTYPE_LONGNAME
+        info.size = 100
+        headers += info.tobuf(tarfile.USTAR_FORMAT) + b'x' * 99 + \
+            b'\0' * 413
+    info = tarfile.TarInfo('disk.img')
+    info.size = 0
+    return headers + info.tobuf(tarfile.GNU_FORMAT)
+
+
+def _sparse_member_head():
+    """A GNU sparse member header saying an extension block follows."""
+    info = tarfile.TarInfo('sparse.img')
+    info.size = 0
+    block = bytearray(info.tobuf(tarfile.GNU_FORMAT))
+    block[156:157] = tarfile.GNUTYPE_SPARSE
+    block[482] = 1                                  # isextended
+    block[483:495] = b'00000001000\0'               # realsize
+    return _with_checksum(bytes(block))
+
+
+@pytest.mark.parametrize('header', ['pax', 'long-names', 'sparse-map'])
+def test_tar_headers_are_held_to_a_mib(header, tmpdir):
+    # tarfile reads a pax header whole, follows extension after extension,
+    # and a sparse map block after block: 256 MiB of them would all be in
+    # memory, in a few hundred KiB of gzip.
+    path = str(tmpdir.join('headers.tgz'))
+    if header == 'pax':
+        _gzip_blocks(path, _pax_header(256 * MIB), b'\0' * 512,
+                     256 * MIB // 512)
+        complaint = 'a header extension of 268435456 bytes'
+    elif header == 'long-names':
+        _gzip_blocks(path, _long_name_chain(50), b'', 0)
+        # Python 2.7's tarfile says only that a header after one failed.
+        complaint = 'more than 8 header extensions in a row' if six.PY3 \
+            else 'missing or bad subsequent header'
+    else:
+        extension = bytearray(512)
+        extension[504] = 1                          # isextended, again
+        _gzip_blocks(path, _sparse_member_head(), bytes(extension),
+                     256 * MIB // 512)
+        complaint = "more than the 1048576 bytes a member's headers may have"
+
+    def read_members():
+        with open(path, 'rb') as source:
+            with pytest.raises(tarfile.TarError) as refused:
+                with TarStream(source) as tar:
+                    for _ in tar:
+                        pass
+        return refused.value
+
+    peak, refused = traced_peak(read_members)
+    assert complaint in str(refused)
+    assert peak is None or peak < 16 * MIB, peak

@@ -13,6 +13,11 @@ import json
 import pytest
 import six
 
+try:
+    import tracemalloc
+except ImportError:  # Python 2.7
+    tracemalloc = None
+
 from eustore_plugin.catalogs import simplestreams
 from eustore_plugin.catalogs.simplestreams import (PRODUCTS_FORMAT,
                                                    ProductsRef,
@@ -23,6 +28,7 @@ from eustore_plugin.catalogs.simplestreams import (PRODUCTS_FORMAT,
                                                    newest_versions,
                                                    parse_index, parse_products,
                                                    version_key)
+from tests.support.hostile import products_bomb
 
 UBUNTU = 'https://cloud-images.ubuntu.com/releases/'
 UBUNTU_INDEX = UBUNTU + 'streams/v1/index.json'
@@ -717,3 +723,36 @@ def test_newest_of_a_real_products_file():
 ])
 def test_ec2_architecture(arch, expected):
     assert ec2_architecture(arch) == expected
+
+
+@pytest.mark.skipif(tracemalloc is None, reason='Python 2.7 has no '
+                    'tracemalloc (test_hostile.py measures the command)')
+def test_inheritance_costs_memory_in_proportion_to_the_document():
+    # Every item inherits every attribute of the top: copied down, n of
+    # each cost n * n; looked up, four times the document costs four times
+    # the memory (its JSON, its items), give or take.
+    peaks = {}
+    for count in (1000, 4000):
+        document = json.loads(products_bomb(count).decode('utf-8'))
+        tracemalloc.start()
+        try:
+            versions, _ = parse_products(document, UBUNTU_PRODUCTS)
+            peaks[count] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        (version,) = versions
+        item = version.items['item{0}'.format(count - 1)]
+        assert item.attributes['attribute{0}'.format(count - 1)] == count - 1
+        assert item.attributes['arch'] == 'amd64'
+        assert len(item.attributes) == count + 4
+    assert peaks[4000] < 8 * peaks[1000], peaks
+
+
+def test_attributes_are_the_levels_merged_lower_first():
+    top = simplestreams.Attributes({'os': 'ubuntu', 'arch': 'top'})
+    version = simplestreams.Attributes({'arch': 'amd64', 'label': 'x'}, top)
+    assert dict(version) == {'os': 'ubuntu', 'arch': 'amd64', 'label': 'x'}
+    assert version == {'os': 'ubuntu', 'arch': 'amd64', 'label': 'x'}
+    assert 'os' in version and 'path' not in version
+    assert version.get('path') is None
+    assert sorted(version) == ['arch', 'label', 'os'] and len(version) == 3

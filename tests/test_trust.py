@@ -15,6 +15,7 @@ import textwrap
 
 import pytest
 
+from eustore_plugin.store.trust import went_back
 from tests.support.catalogs import put_catalog
 from tests.support.gpg import missing_tools
 from tests.support.http import StoreServer
@@ -241,3 +242,32 @@ def test_install_needs_a_sha256_in_a_signed_catalog(cli, signed_store,
         '{0}: error: the signed catalog gives no sha256 for image "{1}", so '
         'its tarball cannot be verified; ask the store\'s operator to '
         'publish it again'.format(INSTALL, SEED_NAMES[0])]
+
+
+MARCH = 'Fri, 15 Mar 2024 12:00:00 +0000'
+JANUARY = 'Mon, 01 Jan 2024 12:00:00 +0000'
+
+
+@pytest.mark.parametrize('now, before, back', [
+    ({'serial': 3}, {'serial': 3}, None),
+    ({'serial': 4}, {'serial': 3}, None),
+    ({'serial': 2}, {'serial': 3}, ('serial 2', 'serial 3')),
+    ({'serial': None}, {'serial': 3}, ('serial none', 'serial 3')),
+    ({'serial': 1}, {'serial': None}, None),
+    ({'serial': 1}, {}, None),
+    ({'updated': MARCH}, {'updated': JANUARY}, None),
+    ({'updated': JANUARY}, {'updated': MARCH},
+     ('updated ' + JANUARY, 'updated ' + MARCH)),
+    ({'updated': None}, {'updated': MARCH},
+     ('updated never', 'updated ' + MARCH)),
+    ({'updated': 'junk'}, {'updated': 'junk'}, None),
+    ({'revisions': {'[a] x86_64': 2, '[b]': 1}},
+     {'revisions': {'[a] x86_64': 2, '[b]': 1}}, None),
+    # A template gone, or new, says nothing; one gone back does.
+    ({'revisions': {'[c]': 1}}, {'revisions': {'[a] x86_64': 2}}, None),
+    ({'revisions': {'[a] x86_64': 3, '[b]': 0}},
+     {'revisions': {'[a] x86_64': 2, '[b]': 1}},
+     ('[b] at revision 0', 'revision 1')),
+])
+def test_what_went_back(now, before, back):
+    assert went_back(now, before) == back

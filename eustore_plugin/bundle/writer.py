@@ -50,9 +50,8 @@ from eustore_plugin.bundle.pgzip import (COMPRESSION_LEVELS,
                                          DEFAULT_BLOCK_SIZE, Deflater,
                                          ParallelGzipWriter, deflater_for)
 from eustore_plugin.bundle.tarstream import iter_tar_stream
+from eustore_plugin.limits import MAX_IMAGE_SIZE
 
-# EC2 refuses S3-backed images larger than this.
-MAX_IMAGE_SIZE = 10 * 2 ** 30
 DEFAULT_PART_SIZE = 10485760
 # Part names add ".part.NNNN" and S3 keys may have 1024 bytes; 200 leaves
 # room for a key prefix and keeps the tar header small.

@@ -32,6 +32,7 @@ import six
 import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.errors import EustoreError
+from eustore_plugin.limits import DISK_FILE, MIB, TARBALL, SizeLimit
 from eustore_plugin.values import as_count, parse_utc, utc_text
 
 # Fields with a meaning of their own; everything else lands in ``extra``.
@@ -80,8 +81,14 @@ class UnknownImageError(EustoreError, LookupError):
 
 def closest_names(name, names):
     """Up to five of ``names`` that look like ``name``, best first."""
+    # A name over three times as long cannot reach the cutoff (the ratio is
+    # at most twice the shorter length over the sum): left out, so that a
+    # catalog of long names does not cost a comparison each of its length.
+    longest = 3 * len(name)
     return difflib.get_close_matches(name, [other for other in names
-                                            if other], n=5, cutoff=0.5)
+                                            if other and
+                                            len(other) <= longest],
+                                     n=5, cutoff=0.5)
 
 
 def _no_constant(name):
@@ -198,6 +205,22 @@ class DiskImage(object):
         self.virtual_size = virtual_size
         self.name_checksum = None
 
+    @property
+    def size_limit(self):
+        """
+        The most its file may have, whatever the store says (limits.py): a
+        little more than the raw disk it holds, when the store gives that
+        size (xz's headers and qcow2's tables add under 1%, and a few
+        clusters of up to 2 MiB), else what any disk image file may have.
+        """
+        if self.virtual_size is None:
+            return DISK_FILE
+        size = self.virtual_size + self.virtual_size // 64 + 16 * MIB
+        if size >= DISK_FILE.size:
+            return DISK_FILE
+        return SizeLimit(size, 'disk image file of a {0}-byte disk'.format(
+            self.virtual_size))
+
     def to_dict(self):
         return dict((name, getattr(self, name)) for name in (
             'location', 'size', 'sha256', 'sha512', 'md5', 'disk_format',
@@ -213,6 +236,8 @@ class CatalogImage(object):
 
     # What -v adds to a listing, for this kind of store.
     verbose_columns = ('date', 'stamp', 'recipe', 'contact')
+    # The most its tarball may have, whatever the store says (limits.py).
+    size_limit = TARBALL
     source_format = 'eustore'
     disk = None
     hidden = False

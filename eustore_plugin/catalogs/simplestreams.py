@@ -28,7 +28,12 @@ not of the format at all raises :class:`SimplestreamsError`.  An item
 whose path would leave the mirror is skipped (see sourceformat.py).
 Only fixed levels of the tree are walked and only scalar attributes are
 kept, so however deep a hostile
-document nests, nothing here recurses into it.
+document nests, nothing here recurses into it.  Inherited attributes are
+looked up the tree as they are asked for (:class:`Attributes`), never
+copied down into each version and item: a document with thousands of
+attributes at its top and thousands of items would otherwise cost their
+product in memory and time, however small it is
+(docs/threat-model.md, "endless data").
 
 Version keys are build serials ("20240101", "20240101.1"), compared by
 :func:`version_key`; :func:`newest_versions` picks each product's newest.
@@ -42,6 +47,7 @@ import math
 
 import six
 import six.moves.urllib_parse as urlparse
+from six.moves.collections_abc import Mapping
 
 from eustore_plugin.catalogs.sourceformat import (MAX_SIZE, SourceFormatError,
                                                   UnsafePathError,
@@ -196,14 +202,59 @@ def _names(mapping, warnings, what):
     return sorted(names)
 
 
+class Attributes(Mapping):
+    """
+    The attributes of one level of the tree: its own scalar fields, then
+    those of the levels above it, looked up when asked for.  Each level
+    holds only its own fields, so memory and work grow with the document,
+    not with its attributes times its items.
+    """
+
+    __slots__ = ('_own', '_parent')
+
+    def __init__(self, own, parent=None):
+        self._own = own
+        self._parent = parent
+
+    def _levels(self):
+        level = self
+        while level is not None:
+            yield level._own
+            level = level._parent
+
+    def __getitem__(self, key):
+        for own in self._levels():
+            if key in own:
+                return own[key]
+        raise KeyError(key)
+
+    def __contains__(self, key):
+        return any(key in own for own in self._levels())
+
+    def __iter__(self):
+        seen = set()
+        for own in self._levels():
+            for key in own:
+                if key not in seen:
+                    seen.add(key)
+                    yield key
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __repr__(self):
+        return 'Attributes({0!r})'.format(dict(self.items()))
+
+
 def _attributes(inherited, level, exclude=()):
-    """``inherited`` updated with the scalar fields of ``level``."""
-    attributes = dict(inherited)
+    """The attributes of ``level``: its scalar fields over ``inherited``
+    (an :class:`Attributes`, or None at the top)."""
+    own = {}
     for key, value in level.items():
         if isinstance(key, six.string_types) and key not in _CONTAINERS \
                 and key not in exclude and isinstance(value, _SCALARS):
-            attributes[key] = value
-    return attributes
+            own[key] = value
+    return Attributes(own, inherited)
 
 
 # ------------------------------------------------------------------- index
@@ -300,7 +351,7 @@ def parse_products(document, url, mirror_url=None):
             u'the simplestreams products file{0} has no "products" object; '
             u'the mirror is broken, tell its operator'.format(_where(url)))
     mirror = as_directory(mirror_url) if mirror_url else mirror_root(url)
-    top = _attributes({}, data, exclude=('format',))
+    top = _attributes(None, data, exclude=('format',))
     versions, warnings = [], []
     for name in _names(products, warnings, u'product'):
         versions.extend(_product_versions(name, products[name], top, mirror,

@@ -30,7 +30,8 @@ from eustore_plugin.publish.purge import purge_caches
 from eustore_plugin.publish.transaction import (CatalogSigner, change_catalog,
                                                 remove_tarballs)
 from eustore_plugin.signals import raise_on_signals, signal_number
-from eustore_plugin.store.download import DEFAULT_STALL_TIMEOUT
+from eustore_plugin.store.download import (DEFAULT_MIN_RATE,
+                                           DEFAULT_STALL_TIMEOUT, Pace)
 from eustore_plugin.store.reader import CatalogReader
 from eustore_plugin.store.service import (AnonymousStoreAuth, EustoreService,
                                           store_option)
@@ -215,7 +216,8 @@ def _end_quietly_on_broken_pipe():
 class CatalogRequest(EustoreRequest):
     """
     A command that reads the store's catalog (store.CatalogReader says
-    how): the trusted keys and the progress deadline are its options.
+    how): the trusted keys and the pace a store must keep (``pace``, a
+    download.Pace) are its options.
     """
 
     ARGS = [Arg('--trusted-key', dest='trusted_keys', metavar='FILE',
@@ -225,22 +227,29 @@ class CatalogRequest(EustoreRequest):
                 option)'''),
             Arg('--stall-timeout', metavar='SECONDS', type=float,
                 route_to=None, help='''give up on a transfer from the store
-                (and resume it, or fail) when no data arrives for this long
-                (default: the "eustore-stall-timeout" option, or {0:.0f})'''
-                .format(DEFAULT_STALL_TIMEOUT))]
+                (and resume it, or fail) when no data arrives for this long;
+                also the time over which --min-rate is measured (default:
+                the "eustore-stall-timeout" option, or {0:.0f})'''
+                .format(DEFAULT_STALL_TIMEOUT)),
+            Arg('--min-rate', metavar='BYTES_PER_SECOND', type=float,
+                route_to=None, help='''fail a transfer from the store that
+                brings fewer bytes a second than this over --stall-timeout
+                seconds of waiting for it (default: the "eustore-min-rate"
+                option, or {0:.0f})'''.format(DEFAULT_MIN_RATE))]
 
     def configure(self):
         EustoreRequest.configure(self)
-        self.stall_timeout = self.number_option(
-            'stall_timeout', 'eustore-stall-timeout', 'seconds',
-            default=DEFAULT_STALL_TIMEOUT)
+        self.pace = Pace(
+            self.number_option('stall_timeout', 'eustore-stall-timeout',
+                               'seconds', default=DEFAULT_STALL_TIMEOUT),
+            self.number_option('min_rate', 'eustore-min-rate',
+                               'bytes a second', default=DEFAULT_MIN_RATE))
 
     def fetch_catalog(self):
         """Read, verify and parse the store's catalog; raises StoreError."""
         return CatalogReader(
             self.service, self.config, self.args.get('trusted_keys'),
-            user_agent=self.suite.get_user_agent(),
-            stall_timeout=self.stall_timeout).read()
+            user_agent=self.suite.get_user_agent(), pace=self.pace).read()
 
     def check_location(self, image, location):
         """Raise UrlRefused unless the policy lets ``location`` (a file of

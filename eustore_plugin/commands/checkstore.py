@@ -102,7 +102,8 @@ class CheckStore(CatalogRequest):
             return self.check_presence(artifact)
         stream = DownloadStream(
             self.service.open_url, artifact.location,
-            expected_size=artifact.size, stall_timeout=self.stall_timeout,
+            expected_size=artifact.size, pace=self.pace,
+            limit=artifact.size_limit,
             hashes=Hashes(sha512=artifact.sha512 is not None))
         try:
             for _ in stream.chunks():

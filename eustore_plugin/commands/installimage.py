@@ -167,10 +167,11 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             return checks.dry_run(context)
         checks.run(context)
         if context.reused is not None:
-            return InstallResult(context.plan, reused=context.reused)
+            return InstallResult(context.plan, reused=context.reused,
+                                 credentials=context.credentials)
         return carry_out(
             context, Fetch(self.service.open_url, self.progress_bar,
-                           warn_unverified, self.stall_timeout),
+                           warn_unverified, self.pace),
             progress=self.progress_bar, debug=self.debug,
             settings=RequestSettings(self.config, self.args.get('region'),
                                      self.log.level))

@@ -3,8 +3,10 @@
 Whole-disk images from a store (simplestreams' disk1.img, virt-builder
 templates) made into the raw disk an HVM bundle holds.
 
-- xz is decompressed as a stream, with no temporary copy: Python's lzma on
-  Python 3, the ``xz`` command on Python 2.7 (which has no lzma).
+- xz is decompressed as a stream, with no temporary copy (inflate.py:
+  Python's lzma on Python 3, the ``xz`` command on Python 2.7, which has
+  no lzma), held while it inflates to the size the store gives the disk,
+  else to the 10 GiB a disk may have.
 - qcow2 needs random access, so it is converted from a file, with
   ``qemu-img convert -O raw`` (Debian's qemu-utils), into a sparse raw file.
   A qcow2 file is attacker input too: one naming a backing file or an
@@ -25,17 +27,12 @@ import logging
 import os
 import struct
 import subprocess
-import threading
 
 import six
 
-from eustore_plugin.bundle.writer import MAX_IMAGE_SIZE
 from eustore_plugin.errors import EustoreError
-
-try:
-    import lzma
-except ImportError:  # Python 2.7
-    lzma = None
+from eustore_plugin.images.inflate import InflateError, lzma, open_xz_reader
+from eustore_plugin.limits import MAX_IMAGE_SIZE
 
 try:
     from shutil import which
@@ -73,103 +70,14 @@ def qcow2_virtual_size(header):
 
 # ---------------------------------------------------------------------- xz
 
-class _LzmaReader(object):
-    """xz decompressed as it is read (Python 3)."""
-
-    def __init__(self, fileobj):
-        self._source = fileobj
-        self._decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-        self._pending = b''
-
-    def read(self, size=-1):
-        while size < 0 or len(self._pending) < size:
-            if self._decompressor.eof:
-                # Concatenated streams, as xz(1) reads them.
-                rest = self._decompressor.unused_data
-                if not rest:
-                    rest = self._source.read(_CHUNK)
-                    if not rest:
-                        break
-                self._decompressor = lzma.LZMADecompressor(
-                    format=lzma.FORMAT_XZ)
-                self._feed(rest)
-                continue
-            data = self._source.read(_CHUNK)
-            if not data:
-                if not self._decompressor.eof:
-                    raise DiskImageError('the xz image ends before its '
-                                         'end; the download is truncated')
-                break
-            self._feed(data)
-        if size < 0:
-            data, self._pending = self._pending, b''
-        else:
-            data, self._pending = self._pending[:size], self._pending[size:]
-        return data
-
-    def _feed(self, data):
-        try:
-            self._pending += self._decompressor.decompress(data)
-        except lzma.LZMAError as err:
-            raise DiskImageError('the image is not valid xz ({0})'.format(
-                err))
-
-    def close(self):
-        pass
-
-
-class _XzProcessReader(object):
-    """xz decompressed by the xz command, fed from a thread (Python 2)."""
-
-    def __init__(self, fileobj):
-        if not which('xz'):
-            raise DiskImageError('the xz command is needed to unpack this '
-                                 'image on Python 2.7 (Debian: apt-get '
-                                 'install xz-utils)')
-        self._process = subprocess.Popen(['xz', '-dc'], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
-        self._error = []
-        self._feeder = threading.Thread(target=self._feed, args=(fileobj,),
-                                        name='xz-feeder')
-        self._feeder.daemon = True
-        self._feeder.start()
-
-    def _feed(self, fileobj):
-        try:
-            for chunk in iter(lambda: fileobj.read(_CHUNK), b''):
-                self._process.stdin.write(chunk)
-        except BaseException as err:  # pylint: disable=broad-except
-            self._error.append(err)
-        finally:
-            try:
-                self._process.stdin.close()
-            except (IOError, OSError):
-                pass
-
-    def read(self, size=-1):
-        data = self._process.stdout.read(size) if size >= 0 else \
-            self._process.stdout.read()
-        if not data:
-            self._feeder.join()
-            if self._error:
-                raise self._error[0]
-            if self._process.wait() != 0:
-                raise DiskImageError('the image is not valid xz ({0})'.format(
-                    self._process.stderr.read().decode('utf-8', 'replace')
-                    .strip()))
-        return data
-
-    def close(self):
-        if self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
-
-
-def xz_reader(fileobj):
-    """A readable file of ``fileobj``'s xz-decompressed bytes."""
-    return _LzmaReader(fileobj) if lzma is not None else \
-        _XzProcessReader(fileobj)
+def xz_reader(fileobj, limit):
+    """A readable file of ``fileobj``'s xz-decompressed bytes, held to
+    ``limit`` (a SizeLimit) as they come (inflate.open_xz_reader)."""
+    if lzma is None and not which('xz'):
+        raise DiskImageError('the xz command is needed to unpack this image '
+                             'on Python 2.7 (Debian: apt-get install '
+                             'xz-utils)')
+    return open_xz_reader(fileobj, limit)
 
 
 # ------------------------------------------------------------------- qcow2
@@ -220,11 +128,14 @@ def inspect_qcow2(path, what):
     return size
 
 
-def convert_qcow2(path, dest, what):
+def convert_qcow2(path, dest, what, check_size=None):
     """Convert the qcow2 ``path`` into the sparse raw file ``dest``;
-    returns the raw size."""
+    returns the raw size.  ``check_size(size)``, if given, may refuse the
+    size the qcow2 says before anything is converted."""
     size = inspect_qcow2(path, what)
     check_raw_size(size, what)
+    if check_size is not None:
+        check_size(size)
     LOG.debug('converting %s (qcow2, %d bytes virtual) to raw', path, size)
     status, _, err = _run([_qemu_img(), 'convert', '-q', '-f', 'qcow2',
                            '-O', 'raw', path, dest])
@@ -239,23 +150,26 @@ def convert_qcow2(path, dest, what):
     return size
 
 
-def decompress_to(fileobj, dest):
-    """Write ``fileobj``'s xz-decompressed bytes to ``dest``; its size."""
-    reader = xz_reader(fileobj)
+def decompress_to(fileobj, dest, limit, what):
+    """Write ``fileobj``'s xz-decompressed bytes to ``dest``, held to
+    ``limit`` (a SizeLimit) as they come; their size.  ``what`` names the
+    image in messages."""
     size = 0
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL |
                  getattr(os, 'O_NOFOLLOW', 0), 0o600)
     zeros = b'\0' * _CHUNK
     with os.fdopen(fd, 'wb') as out:
-        for chunk in iter(lambda: reader.read(_CHUNK), b''):
-            size += len(chunk)
-            if size > MAX_IMAGE_SIZE:
-                raise DiskImageError('the image unpacks to more than 10 GiB; '
-                                     'it cannot be installed')
-            if chunk == zeros[:len(chunk)]:
-                out.seek(len(chunk), os.SEEK_CUR)  # sparse, as disks are
-            else:
-                out.write(chunk)
-        out.truncate(size)
-    reader.close()
+        reader = xz_reader(fileobj, limit)
+        try:
+            for chunk in iter(lambda: reader.read(_CHUNK), b''):
+                size += len(chunk)
+                if chunk == zeros[:len(chunk)]:
+                    out.seek(len(chunk), os.SEEK_CUR)  # sparse, as disks are
+                else:
+                    out.write(chunk)
+            out.truncate(size)
+        except InflateError as err:
+            raise DiskImageError(u'{0}: {1}'.format(what, err))
+        finally:
+            reader.close()
     return size

@@ -1,7 +1,7 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
-Reading a gzip stream front to back, fast: the tarball side of an install
-or a publish.
+Reading a gzip or xz stream front to back, fast and bounded: the tarball
+side of an install or a publish, and xz-compressed disk images.
 
     tarfile.open(fileobj=open_gzip_reader(download), mode='r|',
                  bufsize=TAR_BUFSIZE)
@@ -24,11 +24,23 @@ not one to install: anything else after the last member.  Every problem
 with the data itself, corrupt, truncated, empty or not gzip at all, is a
 :class:`GzipDataError` (a ValueError, message one line); errors from the
 source (a dropped connection, say) are raised as the source raised them.
+
+Whatever the ratio of a stream, memory stays flat and work linear: each
+step inflates at most one chunk, whatever is left of the input stays in
+the decompressor for the next step (never copied again), and with a
+``limit`` the stream is refused as soon as it inflates past it, not once
+it has (docs/threat-model.md, "endless data").  :func:`open_xz_reader`
+does the same for xz (Python's lzma, or the ``xz`` command on Python 2.7,
+which has no lzma), with :class:`XzDataError`.  A tar stream's header
+extensions (long names, pax headers, sparse maps), which tarfile reads
+whole into memory, are held to :data:`~eustore_plugin.limits.TAR_HEADER`
+(:class:`TarStream`).
 """
 
 from __future__ import absolute_import, division
 
 import io
+import subprocess
 import sys
 import tarfile
 import threading
@@ -38,6 +50,12 @@ import six
 from six.moves import queue
 
 from eustore_plugin.bundle.tarstream import read_exactly
+from eustore_plugin.limits import TAR_HEADER, TARBALL
+
+try:
+    import lzma
+except ImportError:  # Python 2.7
+    lzma = None
 
 try:
     from isal import igzip_lib, isal_zlib
@@ -66,12 +84,22 @@ _GZIP_WBITS = 16 + 15
 _END = object()
 
 
-class GzipDataError(ValueError):
-    """The gzip data is corrupt, truncated, empty or not gzip at all."""
+class InflateError(ValueError):
+    """Compressed data that is corrupt, truncated, empty, not of its
+    format at all, or that inflates past its limit; str() is one line."""
+
+
+class GzipDataError(InflateError):
+    """What is wrong with gzip data."""
+
+
+class XzDataError(InflateError):
+    """What is wrong with xz data."""
 
 
 def open_gzip_reader(fileobj, threaded=True, backend=None,
-                     read_size=READ_SIZE, chunk_size=CHUNK_SIZE):
+                     read_size=READ_SIZE, chunk_size=CHUNK_SIZE,
+                     limit=None):
     """
     A readable binary file object of what the gzip stream ``fileobj`` (a
     readable binary file object; it need not seek) holds.  ``threaded``
@@ -80,17 +108,75 @@ def open_gzip_reader(fileobj, threaded=True, backend=None,
     stops the thread, once a read of ``fileobj`` under way has returned.
     ``fileobj`` is not closed; it is its owner's.  Read it to its end
     (``read()`` returns b'') before trusting it: the last member's CRC-32
-    and length are checked there.
+    and length are checked there.  ``limit``: a
+    :class:`~eustore_plugin.limits.SizeLimit` the inflated bytes are held
+    to (GzipDataError past it).
     """
     backend = backend or DEFAULT_BACKEND
     if backend not in BACKENDS:
         raise ValueError('no inflate backend {0!r} here (there are: {1})'
                          .format(backend, ', '.join(BACKENDS)))
     member = _IsalMember if backend == 'isal' else _ZlibMember
-    chunks = _inflate(fileobj, member, read_size, chunk_size)
+    chunks = _bounded(_inflate(fileobj, member, read_size, chunk_size),
+                      limit, 'gzip', GzipDataError)
     if threaded:
         chunks = _ThreadedChunks(chunks)
-    return GzipReader(chunks)
+    return InflatedReader(chunks)
+
+
+def open_xz_reader(fileobj, limit=None, read_size=READ_SIZE,
+                   chunk_size=CHUNK_SIZE):
+    """
+    A readable binary file object of what the xz stream ``fileobj`` holds
+    (several concatenated streams, with padding between them, as xz(1)
+    reads them), inflated as it is read, at most ``chunk_size`` bytes a
+    step, and held to ``limit`` (a SizeLimit).  Everything wrong with the
+    data is an :class:`XzDataError`.  Close it when done; ``fileobj`` is
+    its owner's.
+    """
+    chunks = _inflate_xz(fileobj, read_size, chunk_size) if lzma \
+        is not None else _inflate_xz_command(fileobj, chunk_size)
+    return InflatedReader(_bounded(chunks, limit, 'xz', XzDataError))
+
+
+def _bounded(chunks, limit, kind, error):
+    """``chunks``, refused with ``error`` once they add up to more than
+    ``limit`` (None: unbounded)."""
+    if limit is None:
+        return chunks
+    return _BoundedChunks(chunks, limit, kind, error)
+
+
+class _BoundedChunks(object):
+    """Chunks counted as they pass, refused past a SizeLimit."""
+
+    def __init__(self, chunks, limit, kind, error):
+        self._chunks = iter(chunks)
+        self._limit = limit
+        self._kind = kind
+        self._error = error
+        self._total = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        chunk = next(self._chunks)
+        self._total += len(chunk)
+        if self._total > self._limit.size:
+            self.close()
+            raise self._error(
+                'the {0} data inflates to more than the {1} bytes a {2} may '
+                'have; it is not one to install'.format(
+                    self._kind, self._limit.size, self._limit.what))
+        return chunk
+
+    next = __next__
+
+    def close(self):
+        closer = getattr(self._chunks, 'close', None)
+        if closer is not None:
+            closer()
 
 
 class _IsalMember(object):
@@ -252,6 +338,92 @@ def _reason(err):
         text.split(' ', 2)[-1] if text.startswith('Error ') else text
 
 
+def _inflate_xz(source, read_size, chunk_size):
+    """Inflated chunks, at most ``chunk_size`` bytes each, of the xz
+    stream read from ``source`` (Python 3's lzma)."""
+    given = 0       # compressed bytes handed to a decompressor so far
+    streams = 0
+    decompressor = None
+    pending = b''
+    while True:
+        if decompressor is not None and decompressor.eof:
+            streams += 1
+            pending = decompressor.unused_data
+            given -= len(pending)
+            decompressor = None
+        if decompressor is None or decompressor.needs_input:
+            if not pending:
+                pending = source.read(read_size)
+                if not pending:
+                    break
+        if decompressor is None:
+            if streams:
+                # Stream padding: zero bytes between and after streams.
+                stripped = pending.lstrip(b'\0')
+                given += len(pending) - len(stripped)
+                pending = stripped
+                if not pending:
+                    continue
+            decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        data = b''
+        if decompressor.needs_input:
+            data, pending = pending, b''
+            given += len(data)
+        try:
+            # Bounded, so that a zero run does not inflate all at once; what
+            # is left of ``data`` stays inside the decompressor.
+            out = decompressor.decompress(data, chunk_size)
+        except lzma.LZMAError as err:
+            raise XzDataError('the xz data is corrupt at or before byte {0} '
+                              '({1}); the file is damaged'.format(given, err))
+        if out:
+            yield out
+    if decompressor is not None:
+        raise XzDataError('the xz data ends early, after {0} bytes; the file '
+                          'is truncated'.format(given))
+    if not streams:
+        raise XzDataError('there is no xz data (the file is empty)')
+
+
+def _inflate_xz_command(source, chunk_size):
+    """Inflated chunks of the xz stream read from ``source``, by the xz
+    command (Python 2.7): fed from a thread, read through a pipe, so at
+    most a pipe's worth waits between them."""
+    process = subprocess.Popen(['xz', '-dc'], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    failed = []
+
+    def feed():
+        try:
+            for chunk in iter(lambda: source.read(READ_SIZE), b''):
+                process.stdin.write(chunk)
+        except BaseException:  # pylint: disable=broad-except
+            failed.append(sys.exc_info())
+        finally:
+            try:
+                process.stdin.close()
+            except (IOError, OSError):
+                pass
+
+    feeder = threading.Thread(target=feed, name='xz-feeder')
+    feeder.daemon = True
+    feeder.start()
+    try:
+        for chunk in iter(lambda: process.stdout.read(chunk_size), b''):
+            yield chunk
+        feeder.join()
+        if failed:
+            six.reraise(*failed[0])
+        if process.wait() != 0:
+            raise XzDataError('the xz data is not valid ({0}); the file is '
+                              'damaged'.format(process.stderr.read().decode(
+                                  'utf-8', 'replace').strip()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 class _ThreadedChunks(object):
     """Runs a chunk iterator on a thread of its own, a few chunks ahead."""
 
@@ -309,10 +481,11 @@ class _ThreadedChunks(object):
             self._thread.join(0.05)
 
 
-class GzipReader(io.BufferedIOBase):
-    """What :func:`open_gzip_reader` returns: ``read(n)`` gives ``n``
-    bytes unless the stream ends first, ``read1(n)`` what is at hand (at
-    most ``n``), ``readinto`` as files have it."""
+class InflatedReader(io.BufferedIOBase):
+    """What :func:`open_gzip_reader` and :func:`open_xz_reader` return:
+    ``read(n)`` gives ``n`` bytes unless the stream ends first,
+    ``read1(n)`` what is at hand (at most ``n``), ``readinto`` as files
+    have it."""
 
     def __init__(self, chunks):
         io.BufferedIOBase.__init__(self)
@@ -343,7 +516,7 @@ class GzipReader(io.BufferedIOBase):
 
     def read1(self, size=-1):
         if self.closed:
-            raise ValueError('read of a closed gzip reader')
+            raise ValueError('read of a closed reader')
         if self._offset >= len(self._chunk) and not self._next_chunk():
             return b''
         chunk, offset = self._chunk, self._offset
@@ -380,20 +553,84 @@ class GzipReader(io.BufferedIOBase):
         io.BufferedIOBase.close(self)
 
 
+# Header blocks that carry a member's long name, link or pax attributes,
+# which tarfile reads whole into memory and then reads the next header.
+_EXTENSION_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK,
+                    tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+# Extensions in a row before a member: a name, a link, pax attributes, a
+# global header; more is a chain made to recurse.
+_MAX_EXTENSIONS = 8
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """
+    A member header whose extensions are held to TAR_HEADER: tarfile reads
+    a long name or a pax header whole, a GNU sparse map block after block
+    (in the header, or in the data of a pax 1.0 sparse member), and
+    recurses into the header after each extension, so a gzip bomb of any
+    of them would take memory by the gigabyte.  All tarfile reads for one
+    member's headers count.
+    """
+
+    def _proc_member(self, tar):
+        if self.type not in _EXTENSION_TYPES + (tarfile.GNUTYPE_SPARSE,):
+            return tarfile.TarInfo._proc_member(self, tar)
+        if self.type in _EXTENSION_TYPES and self.size > TAR_HEADER.size:
+            raise tarfile.HeaderError(
+                'a header extension of {0} bytes, more than the {1} bytes '
+                'a {2} may have'.format(self.size, TAR_HEADER.size,
+                                        TAR_HEADER.what))
+        depth = getattr(tar, '_eustore_extensions', 0) + 1
+        if depth > _MAX_EXTENSIONS:
+            raise tarfile.HeaderError('more than {0} header extensions in '
+                                      'a row'.format(_MAX_EXTENSIONS))
+        source = tar.fileobj
+        if not isinstance(source, _HeaderReader):
+            tar.fileobj = _HeaderReader(source)
+        tar._eustore_extensions = depth
+        try:
+            return tarfile.TarInfo._proc_member(self, tar)
+        finally:
+            tar._eustore_extensions = depth - 1
+            tar.fileobj = source
+
+
+class _HeaderReader(object):
+    """A tar stream's file while tarfile reads one member's headers: what
+    it reads is held to TAR_HEADER."""
+
+    def __init__(self, fileobj):
+        self._fileobj = fileobj
+        self._read = 0
+
+    def read(self, size=None):
+        self._read += size or 0
+        if self._read > TAR_HEADER.size:
+            raise tarfile.HeaderError('more than the {0} bytes a {1} may '
+                                      'have'.format(TAR_HEADER.size,
+                                                    TAR_HEADER.what))
+        return self._fileobj.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._fileobj, name)
+
+
 class TarStream(object):
     """
     A tar.gz read as a stream of members (no seeking), inflated on a thread
-    of its own (above), as a context manager giving the TarFile.  On a
-    clean exit the gzip stream is read to its very end, so that its last
-    CRC-32 and length are checked too.
+    of its own (above) and held to :data:`~eustore_plugin.limits.TARBALL`
+    inflated, as a context manager giving the TarFile.  On a clean exit the
+    gzip stream is read to its very end, so that its last CRC-32 and length
+    are checked too.
     """
 
     def __init__(self, fileobj):
         self._source = fileobj
-        self._reader = open_gzip_reader(fileobj)
+        self._reader = open_gzip_reader(fileobj, limit=TARBALL)
         try:
             self.tar = tarfile.open(fileobj=self._reader, mode='r|',
-                                    bufsize=TAR_BUFSIZE)
+                                    bufsize=TAR_BUFSIZE,
+                                    tarinfo=_BoundedTarInfo)
         except BaseException:
             self._reader.close()
             raise

@@ -13,14 +13,27 @@ from requestbuilder.exceptions import ClientError
 
 
 class BundleCredentials(object):
-    """What bundling needs besides the image: certificates, key, account."""
+    """What bundling needs besides the image: certificates, key, account;
+    and, when the cloud's certificate came from the bootstrap service, its
+    SHA-256 fingerprint and that service's URL."""
 
     def __init__(self, certificate, private_key, cloud_certificate,
-                 account_id):
+                 account_id, cloud_certificate_fingerprint=None,
+                 cloud_certificate_url=None):
         self.certificate = certificate
         self.private_key = private_key
         self.cloud_certificate = cloud_certificate
         self.account_id = account_id
+        self.cloud_certificate_fingerprint = cloud_certificate_fingerprint
+        self.cloud_certificate_url = cloud_certificate_url
+
+    def fetched_certificate(self):
+        """What --json says of a cloud certificate the bootstrap service
+        gave (its fingerprint and the service's URL), or None."""
+        if not self.cloud_certificate_fingerprint:
+            return None
+        return {'fingerprint': self.cloud_certificate_fingerprint,
+                'url': self.cloud_certificate_url}
 
 
 # Where each thing bundling needs may come from, in order: the option (its
@@ -43,7 +56,9 @@ def find_bundle_credentials(args, config, fetch_certificate=None):
     The certificates, key and account id bundling needs, as a dict; raises
     ClientError naming, for each missing one, every place it could be set.
     ``fetch_certificate()``, when given, is asked for the cloud's
-    certificate when none is configured (see fetch_cloud_certificate).
+    certificate when none is configured (see fetch_cloud_certificate): its
+    fingerprint and URL are then ``cloud_certificate_fingerprint`` and
+    ``cloud_certificate_url``.
     """
     found, missing = {}, []
     for name, dest, option, variables, (scope, key), what in _BUNDLE_SOURCES:
@@ -56,7 +71,13 @@ def find_bundle_credentials(args, config, fetch_certificate=None):
             else:
                 value = config.get_region_option(key)
         if not value and name == 'cloud_certificate' and fetch_certificate:
-            value = fetch_certificate()
+            fetched = fetch_certificate()
+            value = getattr(fetched, 'path', fetched)
+            if value:
+                found['cloud_certificate_fingerprint'] = getattr(
+                    fetched, 'fingerprint', None)
+                found['cloud_certificate_url'] = getattr(fetched, 'url',
+                                                         None)
         if not value:
             missing.append('{0} ({1}, {2}, or "{3}" in the {4}\'s euca2ools '
                            'configuration{5})'.format(

@@ -161,6 +161,10 @@ class Preflight(object):
                 break
         if context.plan is not None:
             report.add_summary(context.plan.summary())
+        fetched = context.credentials and \
+            context.credentials.fetched_certificate()
+        if fetched:
+            report.add_summary({'cloud_certificate': fetched})
         if context.reused is not None:
             report.would(u'Would reuse installed image {0} ({1}), and do '
                          u'nothing else'.format(context.reused.get('imageId'),
@@ -282,8 +286,11 @@ class BundlingCheck(Check):
         key = load_private_key(found.private_key)
         check_key_matches_certificate(key, certificate)
         load_certificate(found.cloud_certificate, 'cloud certificate')
+        fetched = found.fetched_certificate()
         return ('your certificate and private key are a pair; the cloud\'s '
-                'certificate loads; account {0}'.format(found.account_id))
+                'certificate loads{0}; account {1}'.format(
+                    ' (from {url}, SHA-256 {fingerprint})'.format(**fetched)
+                    if fetched else '', found.account_id))
 
 
 # ------------------------------------------------------- the store entry

@@ -31,10 +31,12 @@ class InstallResult(object):
     it), as the command prints it and as --json gives it.
     """
 
-    def __init__(self, plan, registered=None, reused=None):
+    def __init__(self, plan, registered=None, reused=None,
+                 credentials=None):
         self.plan = plan
         self.registered = dict(registered or {})
         self.reused = reused
+        self.credentials = credentials  # install.bundlekeys'
 
     def lines(self):
         if self.reused is not None:
@@ -80,9 +82,14 @@ class InstallResult(object):
                     manifests[role] = plan.manifest_location(role)
             if plan.kernel_id:  # the user's own (--kernel, --ramdisk)
                 ids.update(kernel=plan.kernel_id, ramdisk=plan.ramdisk_id)
-        return {'ids': ids, 'names': names, 'bucket': plan.bucket,
-                'key_prefix': plan.key_prefix, 'manifests': manifests,
-                'source': plan.source, 'reused': self.reused is not None}
+        result = {'ids': ids, 'names': names, 'bucket': plan.bucket,
+                  'key_prefix': plan.key_prefix, 'manifests': manifests,
+                  'source': plan.source, 'reused': self.reused is not None}
+        fetched = self.credentials and \
+            self.credentials.fetched_certificate()
+        if fetched:
+            result['cloud_certificate'] = fetched
+        return result
 
 
 def carry_out(context, fetch, progress=None, settings=None, debug=False):
@@ -137,7 +144,7 @@ def _attempt(context, fetch, progress, settings, debug, last):
             target.quiesce()
             roll_back(cloud, journal, err, debug)
         journal.finish()
-    return InstallResult(plan, registered)
+    return InstallResult(plan, registered, credentials=context.credentials)
 
 
 def _without_advice(message):

@@ -35,8 +35,9 @@ from eustore_plugin.images.diskimage import (QCOW2_HEADER_BYTES,
                                              DiskImageError, check_raw_size,
                                              convert_qcow2, decompress_to,
                                              qcow2_virtual_size, xz_reader)
-from eustore_plugin.images.inflate import TarStream
+from eustore_plugin.images.inflate import CHUNK_SIZE, InflateError, TarStream
 from eustore_plugin.images.layout import analyze
+from eustore_plugin.limits import DISK_FILE, MAX_IMAGE_SIZE, SizeLimit
 from eustore_plugin.output import warn
 from eustore_plugin.store.download import (DownloadStream, Hashes,
                                            IntegrityError, download,
@@ -126,15 +127,17 @@ def warn_unverified(name):
 class Fetch(object):
     """
     How files are read from the store for one install: its ``open_url``,
-    the progress bars, the progress deadline, and who is told when the
-    store gave nothing to check a file by.
+    the progress bars, the pace the store must keep (a download.Pace), and
+    who is told when the store gave nothing to check a file by.  Each file
+    is held to the size the store gives it, else to the most its kind may
+    have (``size_limit`` of a CatalogImage or a DiskImage).
     """
 
-    def __init__(self, open_url, progress, unverified, stall_timeout):
+    def __init__(self, open_url, progress, unverified, pace):
         self.open_url = open_url
         self.progress = progress
         self.unverified = unverified
-        self.stall_timeout = stall_timeout
+        self.pace = pace
 
     def to_file(self, expected, url, path, name, what='tarball'):
         """
@@ -161,7 +164,8 @@ class Fetch(object):
         result = download(self.open_url, url, path,
                           expected_size=expected.size,
                           progress=lambda done, total: bar.update(done),
-                          stall_timeout=self.stall_timeout, sha512=sha512)
+                          pace=self.pace, sha512=sha512,
+                          limit=expected.size_limit)
         bar.finish()
         if not verify(result, expected, name, what):
             self.unverified(name)
@@ -174,8 +178,8 @@ class Fetch(object):
         bar = self.progress(label, expected.size)
         stream = DownloadStream(
             self.open_url, url, expected_size=expected.size,
-            progress=lambda done, total: bar.update(done),
-            stall_timeout=self.stall_timeout,
+            progress=lambda done, total: bar.update(done), pace=self.pace,
+            limit=expected.size_limit,
             hashes=Hashes(sha512=getattr(expected, 'sha512', None)
                           is not None))
         return stream, bar
@@ -289,13 +293,30 @@ def disk_source(fetch, image, work_area, needs_file):
             raise DiskImageError('{0} is not a qcow2 image (its header is '
                                  'not one)'.format(disk.location))
     check_raw_size(raw_size, disk.location)
+    if disk.disk_format not in ('raw', 'qcow2'):
+        raise DiskImageError('{0} is a {1} image; only raw and qcow2 ones '
+                             'can be installed'.format(disk.location,
+                                                       disk.disk_format))
+    unpacked_limit = _unpacked_limit(disk, raw_size)
     streamable = disk.disk_format == 'raw' and raw_size is not None
     if streamable and not (work_area.keeps_downloads or needs_file):
         stream, bar = fetch.stream(disk, disk.location,
                                    'downloading and bundling')
-        reader = xz_reader(stream) if disk.compression == 'xz' else stream
+        reader = xz_reader(stream, unpacked_limit) \
+            if disk.compression == 'xz' else stream
 
         def finish():
+            if reader is not stream:
+                # To its very end: no byte past the disk, and xz's own
+                # check of the last block.
+                try:
+                    for _ in iter(lambda: reader.read(CHUNK_SIZE), b''):
+                        pass
+                except InflateError as err:
+                    raise DiskImageError(u'{0}: {1}'.format(disk.location,
+                                                            err))
+                finally:
+                    reader.close()
             for _ in stream.chunks():
                 pass
             bar.finish()
@@ -311,19 +332,32 @@ def disk_source(fetch, image, work_area, needs_file):
         unpacked = raw if disk.disk_format == 'raw' else \
             os.path.join(work_area.run_dir, 'disk.qcow2')
         with io.open(path, 'rb') as packed:
-            size = decompress_to(packed, unpacked)
+            size = decompress_to(packed, unpacked, unpacked_limit,
+                                 disk.location)
         path = unpacked
     else:
         size = os.path.getsize(path)
     if disk.disk_format == 'qcow2':
-        size = convert_qcow2(path, raw, disk.location)
+        size = convert_qcow2(path, raw, disk.location, lambda virtual:
+                             _check_disk_size(image, disk, virtual))
         path = raw
-    elif disk.disk_format != 'raw':
-        raise DiskImageError('{0} is a {1} image; only raw and qcow2 ones '
-                             'can be installed'.format(disk.location,
-                                                       disk.disk_format))
+    _check_disk_size(image, disk, size)
+    return DiskSource(name, disk.location, size, file_path=path)
+
+
+def _unpacked_limit(disk, raw_size):
+    """What an xz disk file may inflate to, held while it inflates: the raw
+    disk the store describes, else the most a raw disk or a qcow2 file may
+    be."""
+    if disk.disk_format == 'qcow2':
+        return DISK_FILE
+    if raw_size is not None:
+        return SizeLimit(raw_size, 'disk image the store describes')
+    return SizeLimit(MAX_IMAGE_SIZE, 'disk image')
+
+
+def _check_disk_size(image, disk, size):
     if disk.virtual_size is not None and size != disk.virtual_size:
         raise EustoreError('the disk image of "{0}" is {1} bytes where the '
                            'store says {2}; tell its operator'.format(
                                image.name, size, disk.virtual_size))
-    return DiskSource(name, disk.location, size, file_path=path)

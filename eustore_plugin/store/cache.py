@@ -8,7 +8,9 @@ Modified" while the catalog is unchanged), and a store that cannot be
 reached still lists, from the copy, with a notice that it may be out of
 date.  Only catalogs that passed the user's signature policy are kept,
 together with their signatures, so a copy is checked again, the same way,
-whenever it is used.
+whenever it is used; and with what the signed text said of its age (its
+serial, "updated" time or template revisions: trust.py), so that an older
+one served later is refused.
 
 Entries live under ``$XDG_CACHE_HOME/eustore`` (``~/.cache/eustore``), one
 JSON file per store URL, written to a temporary name and renamed so that
@@ -30,16 +32,21 @@ import six
 
 
 class CachedCatalog(object):
-    """A catalog as fetched: its URL, bytes, signature and validators."""
+    """
+    A catalog as fetched: its URL, bytes, signature and validators, and
+    ``freshness``: what its signed text says of its age (a dict, empty when
+    it is not signed; None for a copy kept before that was kept).
+    """
 
     def __init__(self, url, body, signature=None, etag=None,
-                 last_modified=None, fetched_at=None):
+                 last_modified=None, fetched_at=None, freshness=None):
         self.url = url
         self.body = body
         self.signature = signature
         self.etag = etag
         self.last_modified = last_modified
         self.fetched_at = fetched_at if fetched_at is not None else time.time()
+        self.freshness = freshness
 
     def validators(self):
         """Headers that ask the store to answer 304 if nothing changed."""
@@ -87,10 +94,13 @@ class CatalogCache(object):
                 data = json.load(src)
             if data.get('store') != store_url:
                 return None
+            freshness = data.get('freshness')
             return CachedCatalog(data['url'], _decode(data['body']),
                                  _decode(data.get('signature')),
                                  data.get('etag'), data.get('last_modified'),
-                                 data.get('fetched_at'))
+                                 data.get('fetched_at'),
+                                 freshness if isinstance(freshness, dict)
+                                 else None)
         except (IOError, OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -100,7 +110,8 @@ class CatalogCache(object):
                 'body': _encode(entry.body),
                 'signature': _encode(entry.signature), 'etag': entry.etag,
                 'last_modified': entry.last_modified,
-                'fetched_at': entry.fetched_at}
+                'fetched_at': entry.fetched_at,
+                'freshness': entry.freshness}
         temp = None
         try:
             if not os.path.isdir(self.directory):

@@ -10,12 +10,17 @@ also attacker input.  So a download
   file replaced on the server between attempts starts over instead of being
   spliced; what to do with each answer is decided by :func:`plan_answer`,
   a pure function;
-- is held to the size the catalog gives, with or without a Content-Length:
-  one byte more and it stops (an endless body ends nowhere);
-- has a progress deadline: if no :data:`CHUNK_SIZE` bytes arrive for
-  ``stall_timeout`` seconds the connection is dropped and resumed, like a
-  cut (a store dripping a byte every few seconds would otherwise hold the
-  command forever: the socket's own timeout is per read);
+- is held to the size the catalog gives, with or without a Content-Length,
+  and where nothing gives one, to the most a file of its kind may have
+  (limits.py): one byte more and it stops (an endless body ends nowhere);
+- keeps a pace (:class:`Pace`, as curl's ``--speed-time`` and
+  ``--speed-limit``): if no byte arrives for ``stall_timeout`` seconds the
+  connection is dropped and resumed, like a cut; if fewer than
+  ``min_rate`` bytes a second arrive over that long, the download fails,
+  saying the rate seen (a store dripping a byte every few seconds would
+  otherwise hold the command forever: the socket's own timeout is per
+  read).  Only the time spent waiting for the store counts, not the time
+  the reader spends elsewhere (a bundler waiting for its uploads);
 - hashes (MD5 and SHA-256) as it goes, so the file is read once;
 - asks for ``Accept-Encoding: identity`` and keeps the bytes as sent when a
   store encodes them anyway: the catalog's checksums are of the .tar.gz.
@@ -48,6 +53,7 @@ import six
 from six.moves import http_client
 
 from eustore_plugin.errors import EustoreError, status_of
+from eustore_plugin.limits import TARBALL
 from eustore_plugin.values import as_count
 
 try:
@@ -66,6 +72,9 @@ PART_SUFFIX = '.part'
 # Where a .part's first answer's validator is kept, for If-Range on resume.
 VALIDATOR_SUFFIX = '.part.validator'
 DEFAULT_STALL_TIMEOUT = 60.0
+# Bytes a second a transfer must keep up over any stall timeout: a modem
+# (7 KB/s) passes it, a store dripping a byte a second does not.
+DEFAULT_MIN_RATE = 1024.0
 DEFAULT_MAX_RESUMES = 5
 _CONTENT_RANGE_RE = re.compile(r'^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$', re.I)
 
@@ -92,6 +101,34 @@ class IntegrityError(DownloadError):
 class FileChangedError(DownloadError):
     """The file changed on the store while it was being read, after bytes
     of it had been handed on: read it again from its start."""
+
+
+class Pace(collections.namedtuple('Pace', 'stall_timeout min_rate')):
+    """
+    How fast a store must send: some byte every ``stall_timeout`` seconds,
+    and at least ``min_rate`` bytes a second over any ``stall_timeout``
+    seconds (as curl's ``--speed-time`` and ``--speed-limit``).
+    """
+    __slots__ = ()
+
+
+DEFAULT_PACE = Pace(DEFAULT_STALL_TIMEOUT, DEFAULT_MIN_RATE)
+
+
+def pace_message(url, watch):
+    """The one line for a transfer the watch found too slow."""
+    got, seconds = watch.seen
+    return ('the store sent {0} bytes of {1} in {2:.0f} seconds ({3:.1f} '
+            'bytes/s), slower than the {4:.0f} bytes/s a transfer must keep '
+            'up ("--min-rate"); try again later, or use a store nearer you'
+            .format(got, url, seconds, got / float(seconds),
+                    watch.pace.min_rate))
+
+
+def stall_message(url, watch):
+    """The one line for a transfer that sent nothing for too long."""
+    return 'the store at {0} sent nothing for {1:.0f} seconds'.format(
+        url, watch.pace.stall_timeout)
 
 
 class DownloadResult(collections.namedtuple('DownloadResult',
@@ -283,35 +320,67 @@ class CountingReader(object):
         return data
 
 
-class StallWatch(object):
+STALLED = 'stalled'
+TOO_SLOW = 'too slow'
+
+
+class TransferWatch(object):
     """
-    A progress deadline for reading one response at a time: if ``tick()``
-    is not called for ``timeout`` seconds, the response's connection is shut
-    down, so that the read blocked on it returns (and ``fired`` says why).
-    One thread per watch, started with the first response.
+    The pace (a :class:`Pace`) of reading one response at a time, timed by
+    the waits for its bytes (:meth:`next_chunk`), not by the time the
+    reader spends between them.  When no byte comes for ``stall_timeout``
+    seconds of waiting, or fewer than ``min_rate`` bytes a second over that
+    long, the response's connection is shut down, so that the read blocked
+    on it returns; ``fired`` then says why (STALLED or TOO_SLOW) and
+    ``seen`` the bytes and seconds of the slow window.  One thread per
+    watch, started with the first response.
     """
 
-    def __init__(self, timeout):
-        self.timeout = timeout
-        self.fired = False
-        self._last = time.time()
+    def __init__(self, pace):
+        self.pace = pace
+        self.fired = None
+        self.seen = None
         self._response = None
         self._stopped = False
         self._lock = threading.Lock()
         self._thread = None
+        self._reset()
+
+    def _reset(self):
+        self._waited = 0.0       # seconds of waits over
+        self._since = None       # when the wait under way began
+        self._received = 0
+        self._last_byte = 0.0    # _waited when a byte last came
+        # (seconds waited, bytes received) now and then: the window.
+        self._samples = collections.deque([(0.0, 0)])
 
     def watch(self, response):
         with self._lock:
-            self._response, self._last, self.fired = response, time.time(), \
-                False
-        if self._thread is None and self.timeout:
+            self._response, self.fired, self.seen = response, None, None
+            self._reset()
+        if self._thread is None and self.pace.stall_timeout:
             self._thread = threading.Thread(target=self._run,
-                                            name='stall-watch')
+                                            name='transfer-watch')
             self._thread.daemon = True
             self._thread.start()
 
-    def tick(self):
-        self._last = time.time()
+    def next_chunk(self, chunks):
+        """The next chunk of the iterator ``chunks`` (the watched
+        response's body), or None at its end; the wait for it counted."""
+        with self._lock:
+            self._since = time.time()
+        chunk = None
+        try:
+            chunk = next(chunks, None)
+            return chunk
+        finally:
+            with self._lock:
+                if self._since is not None:
+                    self._waited += time.time() - self._since
+                    self._since = None
+                if chunk:
+                    self._received += len(chunk)
+                    self._last_byte = self._waited
 
     def stop(self):
         self._stopped = True
@@ -320,15 +389,39 @@ class StallWatch(object):
 
     def _run(self):
         while not self._stopped:
-            time.sleep(min(1.0, self.timeout / 4.0))
+            time.sleep(min(1.0, self.pace.stall_timeout / 4.0))
             with self._lock:
-                if self._response is not None and \
-                        time.time() - self._last > self.timeout:
-                    LOG.debug('no data for %.0f seconds: dropping the '
-                              'connection', self.timeout)
-                    self.fired = True
+                if self._response is None:
+                    continue
+                verdict = self._judge(time.time())
+                if verdict is not None:
+                    LOG.debug('the transfer is %s (%s): dropping the '
+                              'connection', verdict, self.seen or
+                              'no data for {0:.0f} seconds'.format(
+                                  self.pace.stall_timeout))
+                    self.fired = verdict
                     _shut_down(self._response)
                     self._response = None
+
+    def _judge(self, now):
+        waited = self._waited
+        if self._since is not None:
+            waited += now - self._since
+        window = self.pace.stall_timeout
+        if waited - self._last_byte > window:
+            return STALLED
+        samples = self._samples
+        if waited > samples[-1][0]:
+            samples.append((waited, self._received))
+        while len(samples) > 1 and samples[1][0] <= waited - window:
+            samples.popleft()
+        start, before = samples[0]
+        if self.pace.min_rate and waited - start >= window:
+            got = self._received - before
+            if got < self.pace.min_rate * (waited - start):
+                self.seen = (got, waited - start)
+                return TOO_SLOW
+        return None
 
 
 def _shut_down(response):
@@ -360,16 +453,20 @@ class DownloadStream(object):
     whole file again and the caller throws away what it holds; without it,
     the bytes already given are skipped (when the file is still the same).
     ``offset``, ``hashes`` and ``validator`` continue a download whose first
-    ``offset`` bytes were had (and hashed) elsewhere.
+    ``offset`` bytes were had (and hashed) elsewhere.  ``pace``: see
+    :class:`Pace`; ``limit``: the most bytes a file of its kind may have (a
+    :class:`~eustore_plugin.limits.SizeLimit`), which holds whatever the
+    catalog or the store says.
     """
 
     def __init__(self, open_url, url, expected_size=None, progress=None,
                  max_resumes=DEFAULT_MAX_RESUMES, offset=0, hashes=None,
-                 on_restart=None, validator=None,
-                 stall_timeout=DEFAULT_STALL_TIMEOUT):
+                 on_restart=None, validator=None, pace=DEFAULT_PACE,
+                 limit=TARBALL):
         self.open_url = open_url
         self.url = url
         self.expected_size = expected_size
+        self.limit = limit
         self.progress = progress
         self.max_resumes = max_resumes
         self.on_restart = on_restart
@@ -378,7 +475,7 @@ class DownloadStream(object):
         self.validator = validator
         self.total = None
         self.cuts = 0
-        self._watch = StallWatch(stall_timeout)
+        self._watch = TransferWatch(pace)
         self._response = None
         self._chunks = None
         self._skip = 0
@@ -439,7 +536,18 @@ class DownloadStream(object):
 
     # ------------------------------------------------------------------
 
+    def _refuse_size(self, size, who):
+        """IntegrityError when ``who`` ("the catalog gives", "the image
+        store announces") ``size`` bytes, more than the limit."""
+        if size is not None and size > self.limit.size:
+            raise IntegrityError(
+                '{0} {1} bytes for {2}, more than the {3} bytes a {4} may '
+                'have; it is not one to install, tell the store\'s operator'
+                .format(who, size, self.url, self.limit.size,
+                        self.limit.what))
+
     def _open(self):
+        self._refuse_size(self.expected_size, 'the catalog gives')
         headers = {'Accept-Encoding': 'identity'}
         resumed = self.done > 0 and self._use_range
         if resumed:
@@ -503,6 +611,9 @@ class DownloadStream(object):
             LOG.debug('resumes of %s will ask for the same file (If-Range: '
                       '%s)', self.url, validator)
             self.validator = validator
+        if plan.total is not None and plan.total > self.limit.size:
+            _close(response)
+            self._refuse_size(plan.total, 'the image store announces')
         self.total = plan.total
         self._response, self._skip = response, plan.skip
         self._chunks = iter(body_chunks(response))
@@ -539,46 +650,58 @@ class DownloadStream(object):
                     self.url))
             if self._chunks is None:
                 self._open()
+            cut = None
             try:
-                chunk = next(self._chunks)
-            except StopIteration:
-                if self._watch.fired:
-                    self._resume_after('no data for {0:.0f} seconds'.format(
-                        self._watch.timeout))
-                    continue
-                if self.total is not None and self.done < self.total:
-                    self._resume_after('the body ended early')
-                    continue
+                chunk = self._watch.next_chunk(self._chunks)
+            except _CUT_ERRORS as err:
+                chunk, cut = None, '{0}: {1}'.format(type(err).__name__, err)
+            if self._watch.fired == TOO_SLOW:
+                # Not resumed: the store itself is slow.
+                self.close()
+                raise DownloadError(pace_message(self.url, self._watch))
+            if chunk is None and self._watch.fired == STALLED:
+                cut = 'no data for {0:.0f} seconds'.format(
+                    self._watch.pace.stall_timeout)
+            elif chunk is None and cut is None and self.total is not None \
+                    and self.done < self.total:
+                cut = 'the body ended early'
+            if cut is not None:
+                self._resume_after(cut)
+                continue
+            if chunk is None:
                 _close(self._response)
                 self._watch.stop()
                 self._eof = True
                 break
-            except _CUT_ERRORS as err:
-                reason = 'no data for {0:.0f} seconds'.format(
-                    self._watch.timeout) if self._watch.fired else \
-                    '{0}: {1}'.format(type(err).__name__, err)
-                self._resume_after(reason)
-                continue
-            self._watch.tick()
             if self._skip:
                 dropped = min(self._skip, len(chunk))
                 chunk, self._skip = chunk[dropped:], self._skip - dropped
             if not chunk:
                 continue
             self.done += len(chunk)
-            limit = self.total if self.total is not None else \
-                self.expected_size
-            if limit is not None and self.done > limit:
+            if self.done > self._bound():
                 self.close()
                 raise IntegrityError(
                     'the image store sent more than the {0} bytes {1} for '
                     '{2}; try again later or tell the store\'s operator'
-                    .format(limit, 'it announced' if self.total is not None
-                            else 'the catalog gives', self.url))
+                    .format(self._bound(), 'it announced'
+                            if self.total is not None else
+                            'the catalog gives'
+                            if self.expected_size is not None else
+                            'a {0} may have'.format(self.limit.what),
+                            self.url))
             self.hashes.update(chunk)
             self._report()
             return chunk
         return b''
+
+    def _bound(self):
+        """The most bytes the file may have: what the store announced, else
+        what the catalog gives, else the limit of its kind."""
+        for size in (self.total, self.expected_size):
+            if size is not None:
+                return size
+        return self.limit.size
 
 
 class _ErrorAnswer(object):
@@ -597,15 +720,16 @@ class _ErrorAnswer(object):
 # -------------------------------------------------------------- to a file
 
 def download(open_url, url, dest_path, expected_size=None, progress=None,
-             max_resumes=DEFAULT_MAX_RESUMES,
-             stall_timeout=DEFAULT_STALL_TIMEOUT, sha512=False):
+             max_resumes=DEFAULT_MAX_RESUMES, pace=DEFAULT_PACE, sha512=False,
+             limit=TARBALL):
     """
     Download ``url`` to ``dest_path``, in a directory the caller owns, and
     return a :class:`DownloadResult`.  ``open_url(url, headers)`` returns a
     streamed response-like object (``status_code``, ``headers``,
     ``iter_content``) or raises; ``expected_size`` is the catalog's size, if
     known; ``progress(bytes_done, total_or_None)`` is called as bytes
-    arrive.  A ``.part`` of an earlier run is resumed.
+    arrive; ``pace`` and ``limit`` are as :class:`DownloadStream` has them.
+    A ``.part`` of an earlier run is resumed.
     """
     part_path = dest_path + PART_SUFFIX
     validator_path = dest_path + VALIDATOR_SUFFIX
@@ -614,10 +738,10 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
         raise DownloadError('{0} is not a file this tool wrote; remove it '
                             'and run the command again'.format(part_path))
     if _is_regular_file(part_path):
-        if expected_size is not None and \
-                os.path.getsize(part_path) > expected_size:
-            LOG.debug('%s is longer than the catalog\'s %d bytes: not a '
-                      'start of the file, removed', part_path, expected_size)
+        bound = expected_size if expected_size is not None else limit.size
+        if os.path.getsize(part_path) > bound:
+            LOG.debug('%s is longer than the %d bytes the file may have: not '
+                      'a start of it, removed', part_path, bound)
             _discard(part_path, validator_path)
         else:
             hashes, done = Hashes.of_file(part_path, sha512)
@@ -634,7 +758,7 @@ def download(open_url, url, dest_path, expected_size=None, progress=None,
                             max_resumes, offset=done, hashes=hashes,
                             on_restart=part.empty,
                             validator=part.validator if done else None,
-                            stall_timeout=stall_timeout)
+                            pace=pace, limit=limit)
     try:
         for chunk in stream.chunks():
             part.write(chunk, stream.first_validator)

@@ -4,7 +4,8 @@ Reading a store's catalog: its first document found and fetched against
 the user's cached copy, its kind told (kinds.py), its signature
 and freshness judged by the user's trust policy (trust.py), and parsed
 into one :class:`~eustore_plugin.catalogs.catalog.Catalog` whatever the
-kind.
+kind.  Each document is kept in the cache only once every document of the
+catalog passed: a refused one leaves the copies as they were.
 """
 
 from __future__ import absolute_import
@@ -18,24 +19,27 @@ from eustore_plugin.catalogs import simplestreams, virtbuilder
 from eustore_plugin.catalogs.catalog import Catalog, CatalogError, load_json
 from eustore_plugin.catalogs.sources import (simplestreams_catalog,
                                              virt_builder_catalog)
+from eustore_plugin.limits import DOCUMENT, SIGNATURE
 from eustore_plugin.output import warn
+from eustore_plugin.store import openpgp
 from eustore_plugin.store.cache import CachedCatalog, CatalogCache
-from eustore_plugin.store.download import DEFAULT_STALL_TIMEOUT
+from eustore_plugin.store.download import DEFAULT_PACE
 from eustore_plugin.store.kinds import (CATALOG_NAMES, EUSTORE_CATALOG,
                                         KIND_NAMES, SIMPLESTREAMS_INDEX,
                                         SIMPLESTREAMS_PRODUCTS,
                                         VIRT_BUILDER_INDEX, document_kind,
                                         store_candidates)
-from eustore_plugin.store.service import (MAX_DOCUMENT_BYTES, StoreError,
-                                          read_document, with_store_choice)
-from eustore_plugin.store.trust import SIGNATURE_SUFFIX, TrustPolicy
+from eustore_plugin.store.service import (StoreError, read_document,
+                                          with_store_choice)
+from eustore_plugin.store.trust import (SIGNATURE_SUFFIX, TrustPolicy,
+                                        catalog_freshness, revisions_freshness,
+                                        updated_freshness)
 
 LOG = logging.getLogger(__name__)
 
 # How a store says it has no such file: S3 answers 403 rather than 404 to
 # anonymous readers of a bucket they may not list.
 MISSING_STATUSES = (403, 404)
-MAX_SIGNATURE_BYTES = 256 * 1024
 
 
 class CatalogReader(object):
@@ -49,16 +53,16 @@ class CatalogReader(object):
     """
 
     def __init__(self, service, config, trusted_keys=None,
-                 user_agent=None, stall_timeout=DEFAULT_STALL_TIMEOUT,
-                 cache=None):
+                 user_agent=None, pace=DEFAULT_PACE, cache=None):
         self.service = service
         self.config = config
         self.trust = TrustPolicy(config, trusted_keys)
         self.user_agent = user_agent
-        self.stall_timeout = stall_timeout
+        self.pace = pace
         store_url = service.endpoint
         local = urlparse.urlparse(store_url).scheme.lower() == 'file'
         self.cache = None if local else (cache or CatalogCache())
+        self._to_keep = []
 
     def read(self):
         """Read, verify and parse the store's catalog; raises StoreError."""
@@ -78,7 +82,7 @@ class CatalogReader(object):
         if kind == EUSTORE_CATALOG:
             catalog = self._eustore_catalog(fetched, cached)
         elif kind == VIRT_BUILDER_INDEX:
-            catalog = self._virt_builder_catalog(fetched)
+            catalog = self._virt_builder_catalog(fetched, cached)
         elif kind in (SIMPLESTREAMS_INDEX, SIMPLESTREAMS_PRODUCTS):
             catalog = self._simplestreams_catalog(fetched, cached, kind)
         else:
@@ -87,6 +91,10 @@ class CatalogReader(object):
                 'simplestreams index nor a virt-builder index; check the '
                 'store URL'.format(fetched.url)), store_url)
         self._keep(store_url, fetched, cached)
+        for key, document in self._to_keep:
+            if document.freshness is None:
+                document.freshness = {}  # not signed: it says nothing
+            self.cache.save(key, document)
         return catalog
 
     # Fetching ---------------------------------------------------------
@@ -109,15 +117,15 @@ class CatalogReader(object):
             return cached, cached
 
     def _keep(self, key, fetched, cached):
+        """Keep ``fetched`` under ``key`` once the whole catalog passed."""
         if self.cache is not None and fetched is not cached:
-            self.cache.save(key, fetched)
+            self._to_keep.append((key, fetched))
 
-    def _get(self, url, headers=None, limit=MAX_DOCUMENT_BYTES):
+    def _get(self, url, headers=None, limit=DOCUMENT):
         headers = dict(headers or {})
         if self.user_agent:
             headers['User-Agent'] = self.user_agent
-        return read_document(self.service, url, headers, limit,
-                             self.stall_timeout)
+        return read_document(self.service, url, headers, limit, self.pace)
 
     def _fetch(self, candidates, cached, what):
         tried = []
@@ -157,7 +165,7 @@ class CatalogReader(object):
         """A fetched eustore catalog with its detached signature."""
         try:
             signature = self._get(fetched.url + SIGNATURE_SUFFIX,
-                                  limit=MAX_SIGNATURE_BYTES)[0]
+                                  limit=SIGNATURE)[0]
         except StoreError as err:
             if err.status_code not in MISSING_STATUSES:
                 raise
@@ -181,28 +189,38 @@ class CatalogReader(object):
             raise StoreError(six.text_type(err))
         catalog.signed_by = signed_by
         if signed_by:
-            self.trust.check_freshness(
-                catalog, cached if cached is not fetched else None)
+            self.trust.check_expiry(catalog)
+            self.trust.check_not_older(
+                'catalog', fetched, catalog_freshness(catalog), cached,
+                lambda copy: catalog_freshness(Catalog.parse(copy.body,
+                                                             copy.url)))
         return catalog
 
-    def _virt_builder_catalog(self, fetched):
+    def _virt_builder_catalog(self, fetched, cached):
         text, signer = self.trust.clearsigned(fetched, 'index')
         try:
             entries, warnings = virtbuilder.parse_index(text, fetched.url)
         except virtbuilder.VirtBuilderError as err:
             raise StoreError(six.text_type(err))
+        if signer:
+            self.trust.check_not_older(
+                'index', fetched, revisions_freshness(entries), cached,
+                lambda copy: revisions_freshness(virtbuilder.parse_index(
+                    _signed_text(copy, 'index'), copy.url)[0]))
         catalog = virt_builder_catalog(entries, fetched.url, warnings)
         catalog.signed_by = signer
         return catalog
 
     def _simplestreams_catalog(self, fetched, cached, kind):
         text, signer = self.trust.clearsigned(fetched, 'index')
-        data = self._json(text, fetched.url)
         mirror = simplestreams.mirror_root(fetched.url)
         if kind == SIMPLESTREAMS_PRODUCTS:
             documents = [(fetched, text, signer, cached)]
             warnings = []
         else:
+            data = self._json(text, fetched.url)
+            if signer:
+                self._check_updated('index', fetched, data, cached)
             try:
                 refs, warnings = simplestreams.parse_index(data, fetched.url)
             except simplestreams.SimplestreamsError as err:
@@ -216,7 +234,8 @@ class CatalogReader(object):
                 documents:
             products = self._json(products_text, document.url)
             if products_signer:
-                self.trust.check_products_updated(document, products, previous)
+                self._check_updated('products file', document, products,
+                                    previous)
             signers.add(products_signer)
             try:
                 found, more = simplestreams.parse_products(
@@ -245,9 +264,24 @@ class CatalogReader(object):
         self._keep(ref.url, fetched, cached)
         return fetched, text, signer, cached
 
+    def _check_updated(self, noun, fetched, data, cached):
+        """A signed simplestreams document is no older than the copy."""
+        self.trust.check_not_older(
+            noun, fetched, updated_freshness(data), cached,
+            lambda copy: updated_freshness(self._json(
+                _signed_text(copy, noun), copy.url)))
+
     @staticmethod
     def _json(text, url):
         try:
             return load_json(text, 'the document at {0}'.format(url))
         except CatalogError as err:
             raise StoreError(six.text_type(err))
+
+
+def _signed_text(copy, noun):
+    """The text of a cached copy, clearsigned or not (it was verified when
+    it was kept)."""
+    if openpgp.is_clearsigned(copy.body):
+        return openpgp.clearsigned_content_unverified(copy.body, noun)
+    return copy.body

@@ -32,8 +32,10 @@ from six.moves.urllib.request import pathname2url, url2pathname
 import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.errors import EustoreError
-from eustore_plugin.store.download import (CHUNK_SIZE, DEFAULT_STALL_TIMEOUT,
-                                           StallWatch)
+from eustore_plugin.limits import DOCUMENT
+from eustore_plugin.store.download import (CHUNK_SIZE, DEFAULT_PACE, STALLED,
+                                           TOO_SLOW, TransferWatch,
+                                           pace_message, stall_message)
 from eustore_plugin.store.kinds import names_a_document
 from eustore_plugin.store.urlpolicy import UrlPolicy, UrlRefused
 from eustore_plugin.values import as_count
@@ -41,10 +43,6 @@ from eustore_plugin.values import as_count
 LOG = logging.getLogger(__name__)
 
 DEFAULT_STORE_URL = 'http://emis.eucalyptus.com/'
-# A catalog (or index) larger than this is not one: thousands of entries
-# fit in a few MiB.  Counted on the wire and after any Content-Encoding.
-MAX_DOCUMENT_BYTES = 32 * 1024 * 1024
-MAX_SIGNATURE_BYTES = 256 * 1024
 
 
 class StoreError(EustoreError):
@@ -225,45 +223,50 @@ class _LocalFileResponse(object):
         self._file.close()
 
 
-def read_document(service, url, headers=None, limit=MAX_DOCUMENT_BYTES,
-                  stall_timeout=DEFAULT_STALL_TIMEOUT):
+def read_document(service, url, headers=None, limit=DOCUMENT,
+                  pace=DEFAULT_PACE):
     """
     A whole small file of the store (a catalog, an index, a signature) as
-    (bytes, response), read with a size limit on the wire and after
-    decoding, and a progress deadline; raises StoreError.
+    (bytes, response), read with a size limit (a SizeLimit) on the wire and
+    after decoding, and a pace (download.Pace); raises StoreError.
     """
     response = service.open_url(url, headers=headers)
     length = _header_int(response, 'Content-Length')
-    if length is not None and length > limit:
+    if length is not None and length > limit.size:
         response.close()
         raise StoreError('the store sends {0} bytes for {1}, more than the '
-                         '{2} bytes a catalog may have; check the store URL'
-                         .format(length, url, limit))
-    watch = StallWatch(stall_timeout)
+                         '{2} bytes a {3} may have; check the store URL'
+                         .format(length, url, limit.size, limit.what))
+    watch = TransferWatch(pace)
     watch.watch(response)
     pieces, size = [], 0
+    chunks = iter(response.iter_content(CHUNK_SIZE))
     try:
-        for chunk in response.iter_content(CHUNK_SIZE):
-            watch.tick()
+        while True:
+            chunk = watch.next_chunk(chunks)
+            if watch.fired:
+                break
+            if chunk is None:
+                break
             size += len(chunk)
             wire = _wire_bytes(response)
-            if size > limit or (wire is not None and wire > limit):
+            if size > limit.size or (wire is not None and
+                                     wire > limit.size):
                 raise StoreError(
-                    'the document at {0} is larger than the {1} bytes a '
-                    'catalog may have (after decoding); check the store URL'
-                    .format(url, limit))
+                    'the document at {0} is larger than the {1} bytes a {2} '
+                    'may have (after decoding); check the store URL'
+                    .format(url, limit.size, limit.what))
             pieces.append(chunk)
-        if watch.fired:
-            raise StoreError('the store at {0} sent nothing for {1:.0f} '
-                             'seconds'.format(url, stall_timeout))
     except (IOError, OSError, requests.exceptions.RequestException) as err:
-        if watch.fired:
-            raise StoreError('the store at {0} sent nothing for {1:.0f} '
-                             'seconds'.format(url, stall_timeout))
-        raise StoreError('reading {0} failed ({1})'.format(url, err))
+        if not watch.fired:
+            raise StoreError('reading {0} failed ({1})'.format(url, err))
     finally:
         watch.stop()
         response.close()
+    if watch.fired == STALLED:
+        raise StoreError(stall_message(url, watch))
+    if watch.fired == TOO_SLOW:
+        raise StoreError(pace_message(url, watch))
     return b''.join(pieces), response
 
 

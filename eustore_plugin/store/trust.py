@@ -6,6 +6,12 @@ documents are refused (``eustore-require-signature``), accepted quietly
 (``eustore-accept-unsigned``) or used with a warning, and freshness: a
 signed document must not be older than the one the user had from the same
 URL (TUF's rollback attack), nor expired (its freeze attack).
+
+What says how new a signed document is depends on its kind: an eustore
+catalog's ``serial``, a simplestreams index's or products file's
+``updated`` time, a virt-builder index's template revisions.  It is kept
+with the cached copy (cache.py) and compared with the next document from
+the same URL: one that went back is refused in one line naming both.
 """
 
 from __future__ import absolute_import
@@ -16,7 +22,9 @@ import os
 import os.path
 import time
 
-from eustore_plugin.catalogs.catalog import Catalog, CatalogError, load_json
+import six
+
+from eustore_plugin.catalogs.catalog import CatalogError
 from eustore_plugin.output import warn
 from eustore_plugin.store import openpgp
 from eustore_plugin.store.kinds import parse_rfc2822
@@ -60,26 +68,33 @@ class TrustPolicy(object):
         LOG.debug('the %s at %s is signed by %s', noun, fetched.url, signer)
         return text, signer
 
-    def check_products_updated(self, fetched, products, cached):
-        """A signed products file must not be older than the copy cached
-        (its "updated" time; a replayed one would hide newer versions)."""
+    def check_not_older(self, noun, fetched, freshness, cached, derive):
+        """
+        Refuse the signed document ``fetched`` (a ``noun``) whose
+        ``freshness`` (see :func:`catalog_freshness` and the others) went
+        back from that of the copy ``cached`` from the same URL: an attacker
+        can replay any document ever signed, and an older one hides newer
+        (or withdrawn) images.  ``derive(cached)`` says the copy's freshness
+        when it was kept without (by an earlier version).  The new
+        freshness is noted on ``fetched``, to be kept with it.
+        """
+        fetched.freshness = freshness
         if cached is None or cached is fetched:
             return
-        try:
-            previous = load_json(openpgp.clearsigned_content_unverified(
-                cached.body, 'products file') if openpgp.is_clearsigned(
-                    cached.body) else cached.body, 'the cached copy')
-        except (CatalogError, openpgp.SignatureError):
-            return
-        now, before = (parse_rfc2822(data.get('updated'))
-                       if isinstance(data, dict) else None
-                       for data in (products, previous))
-        if before is not None and (now is None or now < before):
+        before = cached.freshness
+        if before is None:
+            try:
+                before = derive(cached)
+            except (StoreError, CatalogError, ValueError):
+                return
+        back = went_back(freshness, before)
+        if back is not None:
             raise StoreError(
-                'refusing the products file at {0}: it is older than the '
-                'one you had from it on {1}, so it may be a replayed file '
-                'hiding newer images; try again later'.format(
-                    fetched.url, cached.fetched_text))
+                'refusing the {0} at {1}: it is older ({2}) than the one you '
+                'had from it on {3} ({4}), so it may be a replayed {0} hiding '
+                'newer or withdrawn images; try again later, and tell the '
+                'store\'s operator if it persists'.format(
+                    noun, fetched.url, back[0], cached.fetched_text, back[1]))
 
     # ---------------------------------------------------------- policies
 
@@ -165,37 +180,74 @@ class TrustPolicy(object):
              'with (give --trusted-key FILE or set "eustore-trusted-keys")'
              .format(noun, fetched.url))
 
-    def check_freshness(self, catalog, cached):
+    @staticmethod
+    def check_expiry(catalog):
         """
-        Refuse a signed catalog that is expired, or older than the one
-        cached: an attacker can replay any catalog ever signed, so the
-        serial inside the signed text must not go backwards (TUF's rollback
-        attack) and its validity must not have run out (freeze attack).
+        Refuse a signed catalog whose validity ran out: an old catalog
+        served forever would hide every fix (TUF's freeze attack).
         """
-        now = time.time()
-        if catalog.valid_until is not None and catalog.valid_until < now:
+        if catalog.valid_until is not None and \
+                catalog.valid_until < time.time():
             raise StoreError(
                 'refusing the catalog at {0}: it expired on {1} (a store '
                 'that cannot be updated, or an old catalog served again); '
                 'ask the store\'s operator to publish it again'.format(
                     catalog.url, _utc(catalog.valid_until)))
-        if cached is None:
-            return
-        try:
-            previous = Catalog.parse(cached.body, cached.url)
-        except CatalogError:
-            return
-        if previous.serial is None:
-            return
-        if catalog.serial is None or catalog.serial < previous.serial:
-            raise StoreError(
-                'refusing the catalog at {0}: it is older (serial {1}) than '
-                'the one you had from it on {2} (serial {3}), so it may be '
-                'a replayed catalog hiding withdrawn images; try again '
-                'later, and tell the store\'s operator if it persists'
-                .format(catalog.url, catalog.serial if catalog.serial
-                        is not None else 'none', cached.fetched_text,
-                        previous.serial))
+
+
+# What a signed document says of its age, by kind: a small dict, kept with
+# the cached copy (so it is JSON: text, numbers and dicts of them).
+
+def catalog_freshness(catalog):
+    """An eustore catalog's: its serial (None: it has none)."""
+    return {'serial': catalog.serial}
+
+
+def updated_freshness(data):
+    """A simplestreams index's or products file's: its "updated" time."""
+    updated = data.get('updated') if isinstance(data, dict) else None
+    return {'updated': updated if isinstance(updated, six.string_types)
+            else None}
+
+
+def revisions_freshness(entries):
+    """A virt-builder index's: the revision of each template (os-version
+    id and architecture), where it is a number."""
+    return {'revisions': dict(
+        (u'[{0}] {1}'.format(entry.section, entry.arch or u'').strip(),
+         entry.revision) for entry in entries
+        if isinstance(entry.revision, six.integer_types))}
+
+
+def went_back(now, before):
+    """
+    Whether the freshness ``now`` is older than ``before``: None, or what
+    went back in each, as text.  A serial or time that is gone where there
+    was one counts as going back; so does any template's revision.
+    """
+    if isinstance(before.get('serial'), six.integer_types):
+        serial = now.get('serial')
+        if not isinstance(serial, six.integer_types) or \
+                serial < before['serial']:
+            return ('serial {0}'.format(serial if serial is not None
+                                        else 'none'),
+                    'serial {0}'.format(before['serial']))
+    earlier = parse_rfc2822(before.get('updated'))
+    if earlier is not None:
+        updated = parse_rfc2822(now.get('updated'))
+        if updated is None or updated < earlier:
+            return ('updated {0}'.format(now.get('updated') or 'never'),
+                    'updated {0}'.format(before['updated']))
+    revisions = now.get('revisions') or {}
+    for template, revision in sorted((before.get('revisions') or {})
+                                     .items()):
+        if isinstance(revision, six.integer_types) and \
+                isinstance(revisions.get(template), six.integer_types) and \
+                revisions[template] < revision:
+            return ('{0} at revision {1}'.format(template,
+                                                 revisions[template]),
+                    'revision {0}'.format(revision))
+    return None
 
 
 def _utc(timestamp):

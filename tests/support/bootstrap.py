@@ -38,10 +38,11 @@ class BootstrapServer(object):
     """
     ``certificates`` is a list of (service type, usage, PEM text); with
     ``status`` set, every request is answered with that error instead.
-    ``requests`` holds (method, path, headers, form parameters).
+    ``requests`` holds (method, path, headers, form parameters).  With
+    ``tls`` (a certificate file and its key file) it answers over https.
     """
 
-    def __init__(self, certificates, status=None):
+    def __init__(self, certificates, status=None, tls=None):
         self.certificates = list(certificates)
         self.status = status
         self.requests = []
@@ -52,8 +53,9 @@ class BootstrapServer(object):
 
         self._httpd = LoopbackHTTPServer.on_a_fresh_port(
             '127.0.0.1', Handler)
-        self.url = 'http://127.0.0.1:{0}/services/Empyrean/'.format(
-            self._httpd.server_address[1])
+        scheme = self._httpd.serve_tls(tls)
+        self.url = '{0}://127.0.0.1:{1}/services/Empyrean/'.format(
+            scheme, self._httpd.server_address[1])
         self._thread = threading.Thread(target=self._httpd.serve_forever)
         self._thread.daemon = True
         self._thread.start()

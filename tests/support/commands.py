@@ -152,3 +152,40 @@ def run_command(command, args, env, input=b'', cwd=None):
     proc = start_command(command, args, env, cwd=cwd)
     out, err = proc.communicate(input)
     return Result(proc.returncode, out.decode('utf-8'), err.decode('utf-8'))
+
+
+GNU_TIME = '/usr/bin/time'
+
+
+class Measured(Result):
+    """A :class:`Result` with the CPU seconds (user and system) and the
+    peak RSS in bytes of the command's process, as GNU time says them."""
+
+    def __init__(self, returncode, stdout, stderr, cpu, maxrss):
+        Result.__init__(self, returncode, stdout, stderr)
+        self.cpu = cpu
+        self.maxrss = maxrss
+
+    def __repr__(self):
+        return 'Measured(rc={0}, cpu={1:.2f}, maxrss={2}, stderr={3!r})' \
+            .format(self.returncode, self.cpu, self.maxrss, self.stderr)
+
+
+def run_measured(command, args, env, report):
+    """
+    Run a command to its end under GNU time (``report``: a file path for
+    its figures), as a user measuring it would: a :class:`Measured`.  The
+    command is GNU time's own child, forked from that small process, so
+    its peak RSS is its own (not this test process's, which a child forked
+    from it starts with).
+    """
+    proc = subprocess.Popen(
+        [GNU_TIME, '-q', '-f', '%U %S %M', '-o', report] +
+        command_argv(command) + list(args), env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.communicate(b'')
+    with open(report) as figures:
+        user, system, maxrss_kib = figures.read().split()[-3:]
+    return Measured(proc.returncode, out.decode('utf-8'),
+                    err.decode('utf-8'), float(user) + float(system),
+                    int(maxrss_kib) * 1024)

@@ -6,11 +6,15 @@ StoreServer) told, path by path, to answer the way an attacker's store or a
 broken one would -- catalogs naming local files and services, redirects to
 them, bodies longer than announced or never ending, gzip bombs, a byte
 every so often, an unsolicited 304, reason phrases carrying terminal escape
-sequences -- and the documents and tarballs such a store serves.
+sequences -- and the documents and tarballs such a store serves: xz disks
+that inflate a thousandfold, simplestreams documents with attributes for
+every item to inherit, tar.gz files with a header of hundreds of MiB,
+virt-builder indexes.
 """
 
 from __future__ import absolute_import
 
+import collections
 import gzip
 import hashlib
 import io
@@ -147,25 +151,53 @@ class HostileStore(StoreServer):
             ('Content-Encoding', 'gzip'),
             ('Content-Type', 'application/json')])
 
-    def drip(self, path, data, interval, announce=True):
+    def drip(self, path, data, interval, announce=True, piece=1,
+             chunked=False):
         """
-        ``data`` one byte every ``interval`` seconds (with its whole length
-        announced unless told not to), until done, the client hangs up or
-        the server stops.
+        ``data`` ``piece`` bytes every ``interval`` seconds (with its whole
+        length announced unless told not to; with ``chunked``, each piece a
+        chunk of Transfer-Encoding: chunked, so that a client sees each as
+        it comes), until done, the client hangs up or the server stops.
         """
         def fault(handler, asked):
             handler.send_response(200)
-            if announce:
+            if chunked:
+                handler.send_header('Transfer-Encoding', 'chunked')
+            elif announce:
                 handler.send_header('Content-Length', str(len(data)))
             handler.end_headers()
             handler.close_connection = True
             try:
-                for position in range(len(data)):
-                    handler.wfile.write(data[position:position + 1])
+                for position in range(0, len(data), piece):
+                    sent = data[position:position + piece]
+                    handler.wfile.write(
+                        '{0:x}\r\n'.format(len(sent)).encode('ascii') +
+                        sent + b'\r\n' if chunked else sent)
                     handler.wfile.flush()
-                    self._count(asked, 1)
+                    self._count(asked, len(sent))
                     if self.stopping.wait(interval):
                         break
+                else:
+                    if chunked:
+                        handler.wfile.write(b'0\r\n\r\n')
+            except (socket.error, IOError, OSError):
+                pass
+            return True
+        self.faults[path] = fault
+
+    def announce(self, path, size, data=b''):
+        """A 200 announcing ``size`` bytes (Content-Length) that sends
+        ``data`` and then nothing more, until the client hangs up."""
+        def fault(handler, asked):
+            handler.send_response(200)
+            handler.send_header('Content-Length', str(size))
+            handler.end_headers()
+            handler.close_connection = True
+            try:
+                handler.wfile.write(data)
+                handler.wfile.flush()
+                self._count(asked, len(data))
+                self.stopping.wait(120)
             except (socket.error, IOError, OSError):
                 pass
             return True
@@ -267,6 +299,71 @@ def write_signed_catalog(store_dir, key, images, serial, generated=None,
     return body
 
 
+def xz_of_zeros(path, size):
+    """Write to ``path`` the xz (xz(1), -6) of ``size`` zero bytes, fed
+    piecewise so the test never holds them; returns the file's bytes
+    (about size / 7000 of them)."""
+    with open(path, 'wb') as out:
+        process = subprocess.Popen(['xz', '-c', '-6'], stdin=subprocess.PIPE,
+                                   stdout=out)
+        block = b'\0' * (1 << 20)
+        left = size
+        while left > 0:
+            process.stdin.write(block[:min(left, len(block))])
+            left -= min(left, len(block))
+        process.stdin.close()
+        assert process.wait() == 0
+    with open(path, 'rb') as written:
+        return written.read()
+
+
+def virt_builder_index(sections):
+    """A virt-builder index's text (bytes) of ``sections``: (os-version
+    id, [(key, value)...]) pairs."""
+    lines = [u'# a virt-builder repository']
+    for name, fields in sections:
+        lines.append(u'[{0}]'.format(name))
+        lines.extend(u'{0}={1}'.format(key, value) for key, value in fields)
+        lines.append(u'')
+    return u'\n'.join(lines).encode('utf-8')
+
+
+def template(name, data, **fields):
+    """One section of a virt-builder index for the xz file ``name``
+    holding ``data``, its checksum and compressed_size given; ``fields``
+    add or change (None: leave out) others."""
+    given = [('name', name), ('osinfo', 'fedora39'), ('arch', 'x86_64'),
+             ('file', name + '.xz'),
+             ('checksum[sha512]', hashlib.sha512(data).hexdigest()),
+             ('format', 'raw'), ('compressed_size', len(data)),
+             ('revision', 1)]
+    given = [(key, fields.pop(key, value)) for key, value in given]
+    given.extend(sorted(fields.items()))
+    return name, [(key, value) for key, value in given if value is not None]
+
+
+def products_bomb(count):
+    """
+    A simplestreams products file of ``count`` attributes at its top and
+    ``count`` items in one version: every item inherits every attribute,
+    so a reader that copies them down holds count * count of them.  About
+    50 bytes a count.
+    """
+    top = collections.OrderedDict([
+        ('content_id', 'com.example:bomb'), ('datatype', 'image-downloads'),
+        ('format', 'products:1.0'),
+        ('updated', 'Fri, 15 Mar 2024 12:00:00 +0000')])
+    for number in range(count):
+        top['attribute{0}'.format(number)] = number
+    items = collections.OrderedDict(
+        ('item{0}'.format(number), {'ftype': 'disk1.img',
+                                    'path': 'bomb/disk{0}.img'.format(number)})
+        for number in range(count))
+    top['products'] = {'com.example:bomb:amd64': {
+        'arch': 'amd64', 'versions': {'20240315': {'items': items}}}}
+    return json.dumps(top, separators=(',', ':')).encode('utf-8')
+
+
 # ----------------------------------------------------------------- tarballs
 
 def file_member(name, data):
@@ -292,6 +389,34 @@ def device_member(name, major=1, minor=3):
     info.devmajor, info.devminor = major, minor
     info.mtime = 1326553503
     return info, None
+
+
+def pax_bomb(path, header_size, disk):
+    """
+    A tar.gz whose first member has a pax header of ``header_size`` bytes
+    (zeros: a few hundred KiB on the wire), then the disk image ``disk``;
+    written piecewise, so the test never holds the header.
+    """
+    info = tarfile.TarInfo('././@PaxHeader')
+    info.type = tarfile.XHDTYPE
+    info.size = header_size
+    info.mtime = 1326553503
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    disk_info, _ = file_member('bomb/bomb.img', disk)
+    with open(path, 'wb') as out:
+        out.write(compressor.compress(info.tobuf(tarfile.USTAR_FORMAT)))
+        block = b'\0' * (1 << 20)
+        left = header_size + (-header_size % tarfile.BLOCKSIZE)
+        while left > 0:
+            out.write(compressor.compress(block[:min(left, len(block))]))
+            left -= min(left, len(block))
+        out.write(compressor.compress(
+            disk_info.tobuf(tarfile.GNU_FORMAT) + disk +
+            b'\0' * (-len(disk) % tarfile.BLOCKSIZE) +
+            b'\0' * (2 * tarfile.BLOCKSIZE)))
+        out.write(compressor.flush())
+    with open(path, 'rb') as written:
+        return written.read()
 
 
 def write_tarball(path, members):

@@ -12,6 +12,7 @@ import os.path
 import re
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 
@@ -42,15 +43,7 @@ class StoreServer(object):
         self._httpd = LoopbackHTTPServer.on_a_fresh_port(host, Handler)
         self.host = host
         self.port = self._httpd.server_address[1]
-        scheme = 'http'
-        if tls:
-            # tls = (certificate file, key file): serve HTTPS instead.
-            context = ssl.SSLContext(getattr(ssl, 'PROTOCOL_TLS_SERVER',
-                                             ssl.PROTOCOL_SSLv23))
-            context.load_cert_chain(*tls)
-            self._httpd.socket = context.wrap_socket(self._httpd.socket,
-                                                     server_side=True)
-            scheme = 'https'
+        scheme = self._httpd.serve_tls(tls)
         self.url = '{0}://{1}:{2}/'.format(scheme, host, self.port)
         self._thread = threading.Thread(target=self._httpd.serve_forever)
         self._thread.daemon = True
@@ -120,6 +113,17 @@ class LoopbackHTTPServer(socketserver.ThreadingMixIn,
         finally:
             for server in refused:
                 server.server_close()
+
+    def serve_tls(self, tls):
+        """With ``tls`` (a certificate file and its key file), answer over
+        TLS from now on; the scheme served."""
+        if not tls:
+            return 'http'
+        context = ssl.SSLContext(getattr(ssl, 'PROTOCOL_TLS_SERVER',
+                                         ssl.PROTOCOL_SSLv23))
+        context.load_cert_chain(*tls)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        return 'https'
 
     def handle_error(self, request, client_address):
         # Tests cut connections on purpose; a client hanging up is no error.
@@ -193,6 +197,19 @@ class _StoreHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+def self_signed_certificate(directory):
+    """A key and a self-signed certificate for 127.0.0.1, made by openssl
+    in ``directory``: (certificate file, key file)."""
+    key = os.path.join(str(directory), 'key.pem')
+    cert = os.path.join(str(directory), 'cert.pem')
+    subprocess.check_call(
+        ['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+         '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+         '-keyout', key, '-out', cert, '-days', '1'],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return cert, key
 
 
 def header(headers, name):
