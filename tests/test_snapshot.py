@@ -34,7 +34,8 @@ from eustore_plugin.cloud.services import EC2, CloudError
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.install.journal import (CLIENT_TOKEN_TAG, Journal,
                                             undo_abandoned)
-from eustore_plugin.install.snapshot import (GIB, RetryPolicy, SnapshotWriter,
+from eustore_plugin.install.snapshot import (GIB, PENDING_BLOCKS,
+                                             RetryPolicy, SnapshotWriter,
                                              volume_size)
 from tests.support.ebs import (BLOCK_PATH_RE, aws_error, ebs_direct,
                                ebs_reader, put_block_requests, read_snapshot,
@@ -256,13 +257,14 @@ def test_blocks_are_in_flight_together(writer, proxy, cloud):
 
 
 def test_blocks_held_are_bounded(moto_cloud, proxy, journal, cloud):
-    # Both uploads held by the cloud: the writer reads the 2 x 2 blocks it
-    # may hold and the one it waits to hand over, and no further.
+    # Both uploads held by the cloud: the writer reads the 2 + PENDING_BLOCKS
+    # blocks it may hold and the one it waits to hand over, no further.
     proxied, ebs = ebs_direct(moto_cloud, proxy.url)
     writer = SnapshotWriter(ebs, proxied, journal, concurrency=2,
                             retry=QUICK)
     holds = [proxy.hold(is_block()), proxy.hold(is_block())]
-    data = disk(*['d'] * 12)
+    most = 2 + PENDING_BLOCKS + 1
+    data = disk(*['d'] * (most + 3))
     stream = Dribble(data, most=BLOCK_SIZE)
     done = threading.Event()
     given = []
@@ -271,7 +273,7 @@ def test_blocks_held_are_bounded(moto_cloud, proxy, journal, cloud):
         for held in holds:
             held.arrived.wait(60)
         deadline = time.time() + 60  # for a writer that never reads them
-        while stream.given < 5 * BLOCK_SIZE and time.time() < deadline:
+        while stream.given < most * BLOCK_SIZE and time.time() < deadline:
             done.wait(0.05)
         done.wait(0.5)  # a reader that did not stop would go on now
         given.append(stream.given)
@@ -285,7 +287,7 @@ def test_blocks_held_are_bounded(moto_cloud, proxy, journal, cloud):
     finally:
         done.set()
         thread.join()
-    assert given == [5 * BLOCK_SIZE]
+    assert given == [most * BLOCK_SIZE]
     cloud.delete_snapshot(snapshot.id)
 
 

@@ -13,8 +13,8 @@ APIs (cloud/ebs.py), as it streams by:
        their checksums in block order (which AWS checks)
     -> DescribeSnapshots until the snapshot is completed (bounded)
 
-Memory is bounded: the blocks read and not yet sent wait in at most
-``concurrency`` x 2 slots (16 MiB at 16).  The snapshot's id is in the
+Memory is bounded: the blocks read and not yet sent are at most
+``concurrency`` + PENDING_BLOCKS (12 MiB at 16).  The snapshot's id is in the
 journal before its first block, and whether a StartSnapshot cut short by a
 signal made one is found by the client token it is tagged with, so undoing
 the journal (or the next install, after a kill) deletes it.
@@ -52,8 +52,9 @@ GIB = 1024 ** 3
 # Blocks in flight.  Behind 40 ms per request and 25 MB/s per connection
 # (benchmarks/snapshot.py --link), 16 at once are N x faster than one.
 DEFAULT_CONCURRENCY = 16
-# Blocks read and waiting for an upload, per upload.
-PENDING_PER_UPLOAD = 1
+# Blocks read and waiting for an upload to take them: what keeps the
+# uploads busy while the source has a slow moment.
+PENDING_BLOCKS = 8
 # How often a waiting thread wakes up: lets Ctrl-C through on Python 2.
 _POLL_SECONDS = 0.5
 # What AWS asks clients to retry (besides 5xx and failed connections);
@@ -337,8 +338,8 @@ def _b64(digest):
 class BlockUploads(object):
     """
     Blocks on their way into a snapshot: ``submit`` hands one over and
-    returns at once while fewer than ``concurrency`` x (1 +
-    PENDING_PER_UPLOAD) are held, else waits for one to be done; ``wait``
+    returns at once while fewer than ``concurrency`` + PENDING_BLOCKS are
+    held, else waits for one to be done; ``wait``
     returns when all are written.  The first failure (after the retries
     ``retry`` allows) stops the rest and is raised by ``submit`` or
     ``wait``.  After ``close`` returns nothing more is sent.
@@ -348,8 +349,7 @@ class BlockUploads(object):
         self.ebs = ebs
         self.snapshot_id = snapshot_id
         self.retry = retry
-        self._slots = threading.Semaphore(concurrency *
-                                          (1 + PENDING_PER_UPLOAD))
+        self._slots = threading.Semaphore(concurrency + PENDING_BLOCKS)
         self._jobs = queue.Queue()
         self._errors = []
         # Set when no more is to be sent: wakes retries that are waiting.
