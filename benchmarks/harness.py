@@ -129,6 +129,15 @@ def _rusage_main(report, argv):
         128 + os.WTERMSIG(status)
 
 
+def process_cpu(pid):
+    """CPU seconds a running process has used so far."""
+    with open('/proc/{0}/stat'.format(pid)) as stat:
+        # Fields 14 and 15 (utime, stime), counted after the command name,
+        # which may itself hold spaces.
+        fields = stat.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
 def check(measured, what):
     if measured.returncode != 0:
         raise SystemExit('{0} failed (exit {1})'.format(what,

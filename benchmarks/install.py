@@ -266,15 +266,6 @@ def classify(name):
     return 'parts' if PART_NAME_RE.search(name) else 'other'
 
 
-def process_cpu(pid):
-    """CPU seconds a running process has used so far."""
-    with open('/proc/{0}/stat'.format(pid)) as stat:
-        # Fields 14 and 15 (utime, stime), counted after the command name,
-        # which may itself hold spaces.
-        fields = stat.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
 class Bench(object):
     """The store, the cloud and the credentials of one benchmark run."""
 
@@ -358,14 +349,14 @@ class Bench(object):
         output = os.path.join(self.root, 'install.out')
         watch = harness.DiskWatcher(tmpdir, classify)
         moto_pid = self.moto._proc.pid  # MotoCloud keeps its process private
-        moto_before = process_cpu(moto_pid)
+        moto_before = harness.process_cpu(moto_pid)
         with open(output, 'wb') as out:
             measured = harness.run_measured(
                 command_argv('eustore-install-image', python=python) +
                 ['-i', IMAGE_NAME, '-b', BUCKET, '--no-progress'] +
                 list(extra_args), env=env, stdout=out, stderr=out,
                 watch=watch)
-        moto_cpu = process_cpu(moto_pid) - moto_before
+        moto_cpu = harness.process_cpu(moto_pid) - moto_before
         with open(output, 'rb') as out:
             printed = out.read().decode('utf-8', 'replace')
         match = re.search(r'Installed new image (\S+)', printed)
