@@ -55,7 +55,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import sys
 import tarfile
 import tempfile
@@ -240,20 +239,8 @@ def user_env(root):
 
 
 def run_stage(name, config, root):
-    workdir = tempfile.mkdtemp(dir=root, prefix=name + '-')
-    config_path = os.path.join(workdir, 'config.json')
-    with open(config_path, 'w') as out:
-        json.dump(dict(config, workdir=workdir), out)
-    env = dict(user_env(root), TMPDIR=workdir)
-    output = os.path.join(root, name + '.out')
-    with open(output, 'wb') as out:
-        measured = harness.check(harness.run_measured(
-            [sys.executable, os.path.abspath(__file__), '--stage', name,
-             '--config', config_path], env=env, stdout=out),
-            'the {0} stage'.format(name))
-    shutil.rmtree(workdir)
-    with open(output, 'rb') as result:
-        found = harness.child_json(result.read())
+    found, measured = harness.run_stage(__file__, name, config, root,
+                                        user_env(root))
     # Stages time themselves, after start-up and imports; their memory is
     # the child's.
     found['maxrss'] = measured.maxrss
@@ -272,11 +259,8 @@ class Bench(object):
     def __init__(self, options):
         from tests.support.http import StoreServer
         from tests.support.keys import KeyPair
-        from tests.support.moto import MotoCloud, find_moto_server
-        executable = find_moto_server()
-        if not executable:
-            raise SystemExit('moto_server not found: run scripts/setup (it '
-                             'installs moto[server]), or set MOTO_SERVER')
+        from tests.support.moto import MotoCloud
+        executable = harness.moto_server()
         self.options = options
         self.root = tempfile.mkdtemp(prefix='eustore-bench-install-',
                                      dir=options.tmpdir)
@@ -603,33 +587,15 @@ def main():
     parser.add_argument('--latency-ms', type=float, default=40.0)
     parser.add_argument('--rate-mb', type=float, default=25.0,
                         help='MB/s each connection carries each way')
-    # Internal: a stage in a child process.
-    parser.add_argument('--stage', choices=sorted(STAGES),
-                        help=argparse.SUPPRESS)
-    parser.add_argument('--config', help=argparse.SUPPRESS)
+    harness.stage_arguments(parser)
     options = parser.parse_args()
-    if options.stage:
-        with open(options.config) as config:
-            result = STAGES[options.stage](json.load(config))
-        print(json.dumps(result))
+    if harness.run_asked_stage(options, STAGES):
         return
     if options.sizes:
         options.sizes = [int(size) for size in options.sizes.split(',')]
-
-    # A SIGTERM (a CI timeout, kill) becomes an exception like Ctrl-C's, so
-    # the cleanup below still stops the servers and the running child.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(
-        'terminated'))
-    bench = Bench(options)
-    try:
-        if options.link:
-            mode_link(bench, options)
-        elif options.sizes:
-            mode_sizes(bench, options)
-        else:
-            mode_default(bench, options)
-    finally:
-        bench.close()
+    harness.run_bench(lambda: Bench(options), lambda bench: (
+        mode_link if options.link else mode_sizes if options.sizes
+        else mode_default)(bench, options))
 
 
 if __name__ == '__main__':

@@ -34,11 +34,9 @@ a few GB.
 from __future__ import absolute_import, division, print_function
 
 import argparse
-import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -145,12 +143,8 @@ class Bench(object):
     """moto, the disks and a place for temporary files, of one run."""
 
     def __init__(self, options):
-        from tests.support.moto import MotoCloud, direct_cloud, \
-            find_moto_server
-        executable = find_moto_server()
-        if not executable:
-            raise SystemExit('moto_server not found: run scripts/setup (it '
-                             'installs moto[server]), or set MOTO_SERVER')
+        from tests.support.moto import MotoCloud, direct_cloud
+        executable = harness.moto_server()
         self.options = options
         self.root = tempfile.mkdtemp(prefix='eustore-bench-snapshot-',
                                      dir=options.tmpdir)
@@ -164,27 +158,21 @@ class Bench(object):
                       'sparse': os.path.join(self.root, 'sparse.img')}
 
     def child(self, name, config):
-        workdir = tempfile.mkdtemp(dir=self.root, prefix=name + '-')
-        config_path = os.path.join(workdir, 'config.json')
-        with open(config_path, 'w') as out:
-            json.dump(dict(config, workdir=workdir), out)
-        output = os.path.join(self.root, name + '.out')
-        env = harness.python_env(TMPDIR=workdir)
-        moto_before = harness.process_cpu(self.moto._proc.pid)
-        # The link's threads are this process's.
-        link_before = harness.process_cpu(os.getpid())
-        with open(output, 'wb') as out:
-            measured = harness.check(harness.run_measured(
-                [sys.executable, os.path.abspath(__file__), '--stage', name,
-                 '--config', config_path], env=env, stdout=out),
-                'the {0} stage'.format(name))
-        moto_cpu = harness.process_cpu(self.moto._proc.pid) - moto_before
-        link_cpu = harness.process_cpu(os.getpid()) - link_before
-        shutil.rmtree(workdir)
-        with open(output, 'rb') as result:
-            found = harness.child_json(result.read())
-        found.update(measured._asdict(), moto_cpu=moto_cpu,
-                     link_cpu=link_cpu)
+        """The stage in a child, measured, with the CPU moto and the link
+        (threads of this process) used meanwhile."""
+        before = {}
+
+        def start():
+            before.update(moto=harness.process_cpu(self.moto._proc.pid),
+                          link=harness.process_cpu(os.getpid()))
+        found, measured = harness.run_stage(__file__, name, config,
+                                            self.root, harness.python_env(),
+                                            start)
+        found.update(measured._asdict(),
+                     moto_cpu=harness.process_cpu(self.moto._proc.pid) -
+                     before['moto'],
+                     link_cpu=harness.process_cpu(os.getpid()) -
+                     before['link'])
         return found
 
     def generate(self):
@@ -315,30 +303,16 @@ def main():
     parser.add_argument('--latency-ms', type=float, default=40.0)
     parser.add_argument('--rate-mb', type=float, default=25.0,
                         help='MB/s each connection carries each way')
-    parser.add_argument('--stage', choices=sorted(STAGES),
-                        help=argparse.SUPPRESS)
-    parser.add_argument('--config', help=argparse.SUPPRESS)
+    harness.stage_arguments(parser)
     options = parser.parse_args()
-    if options.stage:
-        with open(options.config) as config:
-            result = STAGES[options.stage](json.load(config))
-        print(json.dumps(result))
+    if harness.run_asked_stage(options, STAGES):
         return
     from eustore_plugin.install.snapshot import DEFAULT_CONCURRENCY
     options.concurrency = [int(count) for count in options.concurrency.split(
         ',')] if options.concurrency else (
         [1, DEFAULT_CONCURRENCY] if options.link else [DEFAULT_CONCURRENCY])
-
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(
-        'terminated'))
-    bench = Bench(options)
-    try:
-        if options.link:
-            mode_link(bench, options)
-        else:
-            mode_default(bench, options)
-    finally:
-        bench.close()
+    harness.run_bench(lambda: Bench(options), lambda bench: (
+        mode_link if options.link else mode_default)(bench, options))
 
 
 if __name__ == '__main__':

@@ -41,42 +41,32 @@ from tests.support.ebs import (BLOCK_PATH_RE, aws_error, ebs_direct,
                                ebs_reader, put_block_requests, read_snapshot,
                                snapshots_tagged)
 from tests.support.images import BrokenStream, image_bytes
-from tests.support.moto import CloudProxy
 
 # Quick retries, so that the tests of giving up do not wait for minutes.
 QUICK = RetryPolicy(attempts=4, budget=30.0, first_delay=0.01,
                     max_delay=0.05)
 
 
-@pytest.fixture
-def proxy(moto_cloud):
-    """moto (checking signatures) behind a recording, failing proxy."""
-    server = CloudProxy(moto_cloud.url)
-    yield server
-    server.stop()
+# conftest's ``proxy`` (the install cloud behind the recording, failing
+# proxy) and ``cloud`` (the install cloud itself, to look and tidy).
 
 
 @pytest.fixture
-def cloud(moto_cloud):
-    return ebs_direct(moto_cloud)[0]
+def reader(install_cloud):
+    return ebs_reader(install_cloud)
 
 
 @pytest.fixture
-def reader(moto_cloud):
-    return ebs_reader(moto_cloud)
-
-
-@pytest.fixture
-def journal(moto_cloud, proxy, tmpdir):
-    proxied, _ = ebs_direct(moto_cloud, proxy.url)
+def journal(install_cloud, proxy, tmpdir):
+    proxied, _ = ebs_direct(install_cloud, proxy.url)
     return Journal(proxied.identity('123456789012'),
                    str(tmpdir.join('installs')))
 
 
 @pytest.fixture
-def writer(moto_cloud, proxy, journal):
+def writer(install_cloud, proxy, journal):
     """A writer through the proxy, with quick retries."""
-    proxied, ebs = ebs_direct(moto_cloud, proxy.url)
+    proxied, ebs = ebs_direct(install_cloud, proxy.url)
     return SnapshotWriter(ebs, proxied, journal, concurrency=4, retry=QUICK)
 
 
@@ -256,10 +246,10 @@ def test_blocks_are_in_flight_together(writer, proxy, cloud):
     cloud.delete_snapshot(snapshot.id)
 
 
-def test_blocks_held_are_bounded(moto_cloud, proxy, journal, cloud):
+def test_blocks_held_are_bounded(install_cloud, proxy, journal, cloud):
     # Both uploads held by the cloud: the writer reads the 2 + PENDING_BLOCKS
     # blocks it may hold and the one it waits to hand over, no further.
-    proxied, ebs = ebs_direct(moto_cloud, proxy.url)
+    proxied, ebs = ebs_direct(install_cloud, proxy.url)
     writer = SnapshotWriter(ebs, proxied, journal, concurrency=2,
                             retry=QUICK)
     holds = [proxy.hold(is_block()), proxy.hold(is_block())]
@@ -330,9 +320,9 @@ def test_retries_end_and_the_journal_undoes_the_snapshot(writer, proxy,
     assert snapshot_id not in snapshot_ids(cloud)
 
 
-def test_retries_end_within_their_time_budget(moto_cloud, proxy, journal,
+def test_retries_end_within_their_time_budget(install_cloud, proxy, journal,
                                               cloud):
-    proxied, ebs = ebs_direct(moto_cloud, proxy.url)
+    proxied, ebs = ebs_direct(install_cloud, proxy.url)
     writer = SnapshotWriter(ebs, proxied, journal, concurrency=2, retry=(
         RetryPolicy(attempts=1000, budget=0.5, first_delay=0.1,
                     max_delay=0.1)))
@@ -498,9 +488,11 @@ sys.stdout.write(json.dumps({'error': None}) + '\\n')
 '''
 
 
-def start_writer(moto_cloud, proxy, tmpdir, blocks=8):
-    config = {'moto': {'url': moto_cloud.url, 'key_id': moto_cloud.key_id,
-                       'secret_key': moto_cloud.secret_key},
+def start_writer(moto, proxy, tmpdir, blocks=8):
+    """The writer in a process of its own, writing ``blocks`` blocks into
+    ``moto`` through ``proxy``; it undoes its journal when it fails."""
+    config = {'moto': {'url': moto.url, 'key_id': moto.key_id,
+                       'secret_key': moto.secret_key},
               'url': proxy.url, 'journal': str(tmpdir.join('installs')),
               'blocks': blocks}
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -518,10 +510,10 @@ def journal_records(config):
 
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_write_sends_nothing_after_it_undoes(
-        moto_cloud, proxy, cloud, tmpdir, signum):
+        install_cloud, proxy, cloud, tmpdir, signum):
     before = snapshot_ids(cloud)
     held = proxy.hold(is_block(3))
-    run, _ = start_writer(moto_cloud, proxy, tmpdir)
+    run, _ = start_writer(install_cloud, proxy, tmpdir)
     assert held.arrived.wait(60)
     run.send_signal(signum)
     # The block in flight ends before the snapshot is deleted.
@@ -540,15 +532,15 @@ def test_an_interrupted_write_sends_nothing_after_it_undoes(
 
 
 def test_a_killed_writers_snapshot_is_undone_by_the_next_install(
-        moto_cloud, proxy, cloud, tmpdir):
+        install_cloud, proxy, cloud, tmpdir):
     before = snapshot_ids(cloud)
     held = proxy.hold(is_block(3))
-    run, config = start_writer(moto_cloud, proxy, tmpdir)
+    run, config = start_writer(install_cloud, proxy, tmpdir)
     assert held.arrived.wait(60)
     run.kill()
     run.wait()
     held.release(forward=False)
-    proxied, _ = ebs_direct(moto_cloud, proxy.url)
+    proxied, _ = ebs_direct(install_cloud, proxy.url)
     snapshot_id = journal_records(config)[2]['snapshot_id']
     assert snapshot_id in snapshot_ids(cloud)
     said = []
@@ -562,12 +554,12 @@ def test_a_killed_writers_snapshot_is_undone_by_the_next_install(
 
 
 def test_a_snapshot_started_as_the_writer_was_killed_is_found(
-        moto_cloud, proxy, cloud, tmpdir):
+        install_cloud, proxy, cloud, tmpdir):
     # Killed while StartSnapshot was in flight: the snapshot was made, and
     # only its client token is in the journal.
     before = snapshot_ids(cloud)
     held = proxy.hold(is_start)
-    run, config = start_writer(moto_cloud, proxy, tmpdir)
+    run, config = start_writer(install_cloud, proxy, tmpdir)
     assert held.arrived.wait(60)
     run.kill()
     run.wait()
@@ -580,7 +572,7 @@ def test_a_snapshot_started_as_the_writer_was_killed_is_found(
         if snapshots_tagged(cloud, CLIENT_TOKEN_TAG, token):
             break
         time.sleep(0.05)
-    proxied, _ = ebs_direct(moto_cloud, proxy.url)
+    proxied, _ = ebs_direct(install_cloud, proxy.url)
     said = []
     undo_abandoned(proxied, proxied.identity('123456789012'), said.append,
                    directory=config['journal'])
@@ -658,9 +650,9 @@ def test_a_cloud_without_the_apis_is_told_what_to_do(monkeypatch):
         'has none) takes instance-store images: install without --ebs')
 
 
-def test_an_answer_that_is_not_the_apis_is_said(moto_cloud, store, cloud):
+def test_an_answer_that_is_not_the_apis_is_said(install_cloud, store, cloud):
     # A web server (here the tests' store) where the APIs should be.
-    _, ebs = ebs_direct(moto_cloud, store.url)
+    _, ebs = ebs_direct(install_cloud, store.url)
     for call in (ebs.check_access, lambda: ebs.start_snapshot(1, 'token')):
         with pytest.raises(NoEbsDirectError) as raised:
             call()
@@ -671,10 +663,10 @@ def test_an_answer_that_is_not_the_apis_is_said(moto_cloud, store, cloud):
 
 
 def test_the_access_check_completes_a_snapshot_that_cannot_exist(
-        moto_cloud, proxy, cloud):
+        install_cloud, proxy, cloud):
     # moto answers 500 for a snapshot it does not have: the proxy answers
     # as AWS does.
-    _, ebs = ebs_direct(moto_cloud, proxy.url)
+    _, ebs = ebs_direct(install_cloud, proxy.url)
     before = snapshot_ids(cloud)
     proxy.fail(is_completion, status=404, answer=aws_error(
         'ResourceNotFoundException', 'The snapshot does not exist.',

@@ -14,7 +14,8 @@ APIs (cloud/ebs.py), as it streams by:
     -> DescribeSnapshots until the snapshot is completed (bounded)
 
 Memory is bounded: the blocks read and not yet sent are at most
-``concurrency`` + PENDING_BLOCKS (12 MiB at 16).  The snapshot's id is in the
+``concurrency`` + PENDING_BLOCKS (12 MiB at 16), in an UploadPool
+(uploads.py).  The snapshot's id is in the
 journal before its first block, and whether a StartSnapshot cut short by a
 signal made one is found by the client token it is tagged with, so undoing
 the journal (or the next install, after a kill) deletes it.
@@ -27,13 +28,10 @@ import collections
 import hashlib
 import logging
 import random
-import sys
-import threading
 import time
 import uuid
 
 import six
-from six.moves import queue
 
 from eustore_plugin.bundle.errors import ImageSourceError
 from eustore_plugin.bundle.tarstream import read_exactly
@@ -44,6 +42,7 @@ from eustore_plugin.errors import EustoreError, status_of
 from eustore_plugin.install.journal import (CLIENT_TOKEN_TAG,
                                             GONE_SNAPSHOT_CODES,
                                             CreatedSnapshot, StartingSnapshot)
+from eustore_plugin.install.uploads import UploadPool
 from eustore_plugin.signals import Deferred, Interrupted
 
 LOG = logging.getLogger(__name__)
@@ -55,8 +54,6 @@ DEFAULT_CONCURRENCY = 16
 # Blocks read and waiting for an upload to take them: what keeps the
 # uploads busy while the source has a slow moment.
 PENDING_BLOCKS = 8
-# How often a waiting thread wakes up: lets Ctrl-C through on Python 2.
-_POLL_SECONDS = 0.5
 # What AWS asks clients to retry (besides 5xx and failed connections);
 # ResourceNotFoundException too, for blocks: a snapshot just started may
 # not take blocks for a minute or two (the EBS team's advice to coldsnap).
@@ -233,21 +230,17 @@ class SnapshotWriter(object):
         bar = self.progress(label, size) if self.progress else None
         aggregate = hashlib.sha256()
         blocks = 0
-        uploads = BlockUploads(self.ebs, snapshot_id, self.concurrency,
-                               self.retry)
-        try:
+        with UploadPool(
+                lambda job, stopping: self._put(snapshot_id, job, stopping),
+                self.concurrency, self.concurrency + PENDING_BLOCKS,
+                name='block-upload') as uploads:
             for index, block in data_blocks(
                     stream, size, bar.update if bar is not None else None):
                 digest = hashlib.sha256(block).digest()
                 aggregate.update(digest)
-                uploads.submit(index, block, _b64(digest))
+                uploads.submit((index, block, _b64(digest)))
                 blocks += 1
             uploads.wait()
-        except BaseException:
-            uploads.cancel()
-            raise
-        finally:
-            uploads.close()
         if bar is not None:
             bar.finish()
         checksum = _b64(aggregate.digest())
@@ -258,6 +251,13 @@ class SnapshotWriter(object):
                   blocks, -(-size // BLOCK_SIZE), status)
         self.wait_until_completed(snapshot_id)
         return Snapshot(snapshot_id, gib, blocks, checksum)
+
+    def _put(self, snapshot_id, job, stopping):
+        index, block, checksum = job
+        call_with_retries(
+            lambda: self.ebs.put_block(snapshot_id, index, block, checksum),
+            self.retry, 'block {0} of {1}'.format(index, snapshot_id),
+            BLOCK_RETRIED_CODES, stopping.wait)
 
     def _start(self, gib, description, tags):
         """
@@ -333,91 +333,3 @@ class SnapshotWriter(object):
 
 def _b64(digest):
     return base64.b64encode(digest).decode('ascii')
-
-
-class BlockUploads(object):
-    """
-    Blocks on their way into a snapshot: ``submit`` hands one over and
-    returns at once while fewer than ``concurrency`` + PENDING_BLOCKS are
-    held, else waits for one to be done; ``wait``
-    returns when all are written.  The first failure (after the retries
-    ``retry`` allows) stops the rest and is raised by ``submit`` or
-    ``wait``.  After ``close`` returns nothing more is sent.
-    """
-
-    def __init__(self, ebs, snapshot_id, concurrency, retry):
-        self.ebs = ebs
-        self.snapshot_id = snapshot_id
-        self.retry = retry
-        self._slots = threading.Semaphore(concurrency + PENDING_BLOCKS)
-        self._jobs = queue.Queue()
-        self._errors = []
-        # Set when no more is to be sent: wakes retries that are waiting.
-        self._stopping = threading.Event()
-        self._in_flight = 0
-        self._idle = threading.Condition()
-        self._threads = []
-        for number in range(concurrency):
-            thread = threading.Thread(target=self._work,
-                                      name='block-upload-{0}'.format(number))
-            thread.daemon = True
-            thread.start()
-            self._threads.append(thread)
-
-    def submit(self, index, block, checksum):
-        self._raise_failure()
-        while not self._slots.acquire(False):
-            self._raise_failure()
-            with self._idle:
-                self._idle.wait(_POLL_SECONDS)
-        with self._idle:
-            self._in_flight += 1
-        self._jobs.put((index, block, checksum))
-
-    def wait(self):
-        with self._idle:
-            while self._in_flight and not self._errors:
-                self._idle.wait(_POLL_SECONDS)
-        self._raise_failure()
-
-    def cancel(self):
-        """Send no more blocks (the install is failing anyway)."""
-        self._stopping.set()
-
-    def close(self):
-        """Stop the uploads, after those under way have ended (so that
-        nothing lands after an undo has deleted the snapshot)."""
-        self._stopping.set()
-        for _ in self._threads:
-            self._jobs.put(None)
-        for thread in self._threads:
-            while thread.is_alive():
-                thread.join(_POLL_SECONDS)
-
-    def _raise_failure(self):
-        if self._errors:
-            six.reraise(*self._errors[0])
-
-    def _work(self):
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            try:
-                if not (self._errors or self._stopping.is_set()):
-                    self._put(*job)
-            except BaseException:  # pylint: disable=broad-except
-                self._errors.append(sys.exc_info())
-            finally:
-                job = None  # the block's slot is free: so is its memory
-                self._slots.release()
-                with self._idle:
-                    self._in_flight -= 1
-                    self._idle.notify_all()
-
-    def _put(self, index, block, checksum):
-        call_with_retries(
-            lambda: self.ebs.put_block(self.snapshot_id, index, block,
-                                       checksum),
-            self.retry, 'block {0} of {1}'.format(index, self.snapshot_id),
-            BLOCK_RETRIED_CODES, self._stopping.wait)
