@@ -15,10 +15,12 @@ APIs (cloud/ebs.py), as it streams by:
 
 Memory is bounded: the blocks read and not yet sent are at most
 ``concurrency`` + PENDING_BLOCKS (12 MiB at 16), in an UploadPool
-(uploads.py).  The snapshot's id is in the
-journal before its first block, and whether a StartSnapshot cut short by a
-signal made one is found by the client token it is tagged with, so undoing
-the journal (or the next install, after a kill) deletes it.
+(uploads.py).  The snapshot's id is in the journal before its first
+block, and whether a StartSnapshot cut short by a signal or a kill made
+one is found by the client token it is tagged with, so undoing the
+journal (or the next install, after a kill) deletes it.  StartSnapshot's
+Timeout is left at AWS's hour: a snapshot a killed run left pending is
+cancelled then, and deleted by the next install's undo either way.
 """
 
 from __future__ import absolute_import, division

@@ -3,6 +3,14 @@
 EBS snapshots in moto, written with the plugin's EbsDirect and read back
 with an independent client, botocore's ``ebs``; and EBS's own answers
 where moto has none (it answers 500 for a snapshot it does not have).
+
+moto's server answers the EBS direct APIs on the port of its EC2 and S3:
+it routes a request by the service its SigV4 credential scope names
+(``ebs``), so the same URL serves as EC2_URL and as the EBS endpoint.
+Its snapshots are EC2's too (DescribeSnapshots, DeleteSnapshot), but it
+ignores the client token, accepts any checksum, calls every snapshot
+completed at once, and shows every owner's snapshots to
+DescribeSnapshots' Owner=self.
 """
 
 from __future__ import absolute_import
