@@ -37,8 +37,9 @@ from eustore_plugin.install.journal import (CLIENT_TOKEN_TAG, Journal,
 from eustore_plugin.install.snapshot import (GIB, PENDING_BLOCKS,
                                              RetryPolicy, SnapshotWriter,
                                              volume_size)
-from tests.support.ebs import (BLOCK_PATH_RE, aws_error, ebs_direct,
-                               ebs_reader, put_block_requests, read_snapshot,
+from tests.support.ebs import (BLOCK_PATH_RE, answer_the_access_check,
+                               aws_error, ebs_direct, ebs_reader,
+                               put_block_requests, read_snapshot,
                                snapshots_tagged)
 from tests.support.images import BrokenStream, image_bytes
 
@@ -664,13 +665,9 @@ def test_an_answer_that_is_not_the_apis_is_said(install_cloud, store, cloud):
 
 def test_the_access_check_completes_a_snapshot_that_cannot_exist(
         install_cloud, proxy, cloud):
-    # moto answers 500 for a snapshot it does not have: the proxy answers
-    # as AWS does.
     _, ebs = ebs_direct(install_cloud, proxy.url)
     before = snapshot_ids(cloud)
-    proxy.fail(is_completion, status=404, answer=aws_error(
-        'ResourceNotFoundException', 'The snapshot does not exist.',
-        'SNAPSHOT_NOT_FOUND'))
+    answer_the_access_check(proxy)
     assert ebs.check_access() == proxy.url
     ((method, path, _),) = proxy.requests
     assert (method, path) == ('POST', '/snapshots/completion/' +

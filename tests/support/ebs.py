@@ -86,6 +86,17 @@ def aws_error(code, message, reason=None):
     return 'application/json', json.dumps(body).encode('utf-8')
 
 
+def answer_the_access_check(proxy, times=1):
+    """Have ``proxy`` answer the dry run's access check (EbsDirect.
+    check_access) as AWS does, "no such snapshot": moto answers 500."""
+    from eustore_plugin.cloud.ebs import PROBE_SNAPSHOT
+    proxy.fail(lambda method, path, body: method == 'POST' and
+               path == '/snapshots/completion/' + PROBE_SNAPSHOT,
+               status=404, times=times, answer=aws_error(
+                   'ResourceNotFoundException', 'The snapshot does not '
+                   'exist.', 'SNAPSHOT_NOT_FOUND'))
+
+
 def put_block_requests(proxy):
     """(index, headers, body) of each PutSnapshotBlock the proxy saw."""
     found = []
