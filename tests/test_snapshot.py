@@ -512,24 +512,34 @@ def journal_records(config):
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_write_sends_nothing_after_it_undoes(
         install_cloud, proxy, cloud, tmpdir, signum):
+    def deletions():
+        return [number for number, (method, path, body) in
+                enumerate(proxy.requests)
+                if b'Action=DeleteSnapshot' in body]
+
     before = snapshot_ids(cloud)
     held = proxy.hold(is_block(3))
     run, _ = start_writer(install_cloud, proxy, tmpdir)
     assert held.arrived.wait(60)
     run.send_signal(signum)
-    # The block in flight ends before the snapshot is deleted.
+    # A writer that did not wait for the block the cloud holds would delete
+    # the snapshot meanwhile, and the block would land after that.
+    for _ in range(40):
+        if deletions():
+            break
+        time.sleep(0.05)
+    released_at = len(proxy.requests)
     held.release()
     output = json.loads(run.stdout.readline().decode('utf-8'))
     assert run.wait() == 130
     assert output == {'error': 'Interrupted' if signum == signal.SIGTERM
                       else 'KeyboardInterrupt', 'left': []}
     assert snapshot_ids(cloud) == before
-    deletion = [number for number, (method, path, body) in
+    (deletion,) = deletions()
+    assert deletion >= released_at
+    assert not [number for number, (method, path, _) in
                 enumerate(proxy.requests)
-                if b'Action=DeleteSnapshot' in body]
-    assert deletion and not [
-        number for number, (method, path, _) in enumerate(proxy.requests)
-        if number > deletion[0] and BLOCK_PATH_RE.match(path)]
+                if number > deletion and BLOCK_PATH_RE.match(path)]
 
 
 def test_a_killed_writers_snapshot_is_undone_by_the_next_install(
