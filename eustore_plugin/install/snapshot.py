@@ -50,8 +50,12 @@ from eustore_plugin.signals import Deferred, Interrupted
 LOG = logging.getLogger(__name__)
 
 GIB = 1024 ** 3
-# Blocks in flight.  Behind 40 ms per request and 25 MB/s per connection
-# (benchmarks/snapshot.py --link), 16 at once are N x faster than one.
+# Blocks in flight.  Behind 40 ms per request and 25 MB/s per connection,
+# 16 at once were 7.0x faster than one at a time (24: 7.4x, 32: 6.9x, 48:
+# 5.7x; best of 3, benchmarks/snapshot.py --link --link-mib 256): past 16
+# the CPU of moto and of the 2 cores' other tenants is the limit, not the
+# link.  Each one holds a 512 KiB block; on AWS, at about 100 ms a block,
+# 16 carry some 80 MB/s.
 DEFAULT_CONCURRENCY = 16
 # Blocks read and waiting for an upload to take them: what keeps the
 # uploads busy while the source has a slow moment.
