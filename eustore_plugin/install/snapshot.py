@@ -229,7 +229,8 @@ class SnapshotWriter(object):
         A completed snapshot of the ``size`` bytes of ``stream`` (read
         once, front to back), of ``volume_gib`` GiB (the image rounded up
         when not given), with ``description`` and ``tags``.  On failure the
-        snapshot is in the journal for the caller to undo.
+        snapshot is in the journal for the caller to undo.  Called on the
+        main thread: StartSnapshot holds signals back (signals.Deferred).
         """
         gib = volume_size(size, volume_gib)
         snapshot_id = self._start(gib, description, tags)
