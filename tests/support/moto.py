@@ -255,6 +255,13 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                 etag = '"{0}"'.format(hashlib.md5(body).hexdigest())
                 body = body[:-cut]
         answer = self._forward(body)
+        try:
+            self._answer(answer, etag)
+        except (IOError, OSError):
+            # The client is gone (a process a test killed): nobody to tell.
+            self.close_connection = True
+
+    def _answer(self, answer, etag):
         content = answer.content
         self.send_response(answer.status_code)
         for key, val in answer.headers.items():
