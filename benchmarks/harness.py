@@ -20,11 +20,13 @@ nothing of this.
 
 from __future__ import absolute_import, division, print_function
 
+import argparse
 import binascii
 import collections
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -127,6 +129,79 @@ def _rusage_main(report, argv):
                                          usage.ru_maxrss))
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else \
         128 + os.WTERMSIG(status)
+
+
+def process_cpu(pid):
+    """CPU seconds a running process has used so far."""
+    with open('/proc/{0}/stat'.format(pid)) as stat:
+        # Fields 14 and 15 (utime, stime), counted after the command name,
+        # which may itself hold spaces.
+        fields = stat.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def moto_server():
+    """moto_server's path, or SystemExit saying how to get it."""
+    from tests.support.moto import find_moto_server
+    executable = find_moto_server()
+    if not executable:
+        raise SystemExit('moto_server not found: run scripts/setup (it '
+                         'installs moto[server]), or set MOTO_SERVER')
+    return executable
+
+
+def stage_arguments(parser):
+    """The hidden options a benchmark's children are started with."""
+    parser.add_argument('--stage', help=argparse.SUPPRESS)
+    parser.add_argument('--config', help=argparse.SUPPRESS)
+
+
+def run_asked_stage(options, stages):
+    """In a child run_stage started: run its stage (one of ``stages``,
+    {name: function(config) -> dict}), print what it returns as JSON,
+    and return True; elsewhere False."""
+    if not options.stage:
+        return False
+    with open(options.config) as config:
+        print(json.dumps(stages[options.stage](json.load(config))))
+    return True
+
+
+def run_stage(script, name, config, root, env, before=None):
+    """
+    Stage ``name`` of the benchmark ``script`` in a child of its own,
+    measured: ``config`` (with a ``workdir`` of the stage's own, also its
+    TMPDIR) is handed over in a file; ``before()``, when given, is called
+    just before it starts.  Returns (the JSON it printed last, Measured).
+    """
+    workdir = tempfile.mkdtemp(dir=root, prefix=name + '-')
+    config_path = os.path.join(workdir, 'config.json')
+    with open(config_path, 'w') as out:
+        json.dump(dict(config, workdir=workdir), out)
+    output = os.path.join(root, name + '.out')
+    if before is not None:
+        before()
+    with open(output, 'wb') as out:
+        measured = check(run_measured(
+            [sys.executable, os.path.abspath(script), '--stage', name,
+             '--config', config_path], env=dict(env, TMPDIR=workdir),
+            stdout=out), 'the {0} stage'.format(name))
+    shutil.rmtree(workdir)
+    with open(output, 'rb') as result:
+        return child_json(result.read()), measured
+
+
+def run_bench(make, run):
+    """``run(make())``, then the bench's close(), also after a SIGTERM (a
+    CI timeout, kill), which becomes an exception like Ctrl-C's, so that
+    the servers and the running child are still stopped."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(
+        'terminated'))
+    bench = make()
+    try:
+        run(bench)
+    finally:
+        bench.close()
 
 
 def check(measured, what):

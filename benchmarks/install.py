@@ -55,7 +55,6 @@ import os
 import re
 import resource
 import shutil
-import signal
 import sys
 import tarfile
 import tempfile
@@ -240,20 +239,8 @@ def user_env(root):
 
 
 def run_stage(name, config, root):
-    workdir = tempfile.mkdtemp(dir=root, prefix=name + '-')
-    config_path = os.path.join(workdir, 'config.json')
-    with open(config_path, 'w') as out:
-        json.dump(dict(config, workdir=workdir), out)
-    env = dict(user_env(root), TMPDIR=workdir)
-    output = os.path.join(root, name + '.out')
-    with open(output, 'wb') as out:
-        measured = harness.check(harness.run_measured(
-            [sys.executable, os.path.abspath(__file__), '--stage', name,
-             '--config', config_path], env=env, stdout=out),
-            'the {0} stage'.format(name))
-    shutil.rmtree(workdir)
-    with open(output, 'rb') as result:
-        found = harness.child_json(result.read())
+    found, measured = harness.run_stage(__file__, name, config, root,
+                                        user_env(root))
     # Stages time themselves, after start-up and imports; their memory is
     # the child's.
     found['maxrss'] = measured.maxrss
@@ -266,26 +253,14 @@ def classify(name):
     return 'parts' if PART_NAME_RE.search(name) else 'other'
 
 
-def process_cpu(pid):
-    """CPU seconds a running process has used so far."""
-    with open('/proc/{0}/stat'.format(pid)) as stat:
-        # Fields 14 and 15 (utime, stime), counted after the command name,
-        # which may itself hold spaces.
-        fields = stat.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
 class Bench(object):
     """The store, the cloud and the credentials of one benchmark run."""
 
     def __init__(self, options):
         from tests.support.http import StoreServer
         from tests.support.keys import KeyPair
-        from tests.support.moto import MotoCloud, find_moto_server
-        executable = find_moto_server()
-        if not executable:
-            raise SystemExit('moto_server not found: run scripts/setup (it '
-                             'installs moto[server]), or set MOTO_SERVER')
+        from tests.support.moto import MotoCloud
+        executable = harness.moto_server()
         self.options = options
         self.root = tempfile.mkdtemp(prefix='eustore-bench-install-',
                                      dir=options.tmpdir)
@@ -358,14 +333,14 @@ class Bench(object):
         output = os.path.join(self.root, 'install.out')
         watch = harness.DiskWatcher(tmpdir, classify)
         moto_pid = self.moto._proc.pid  # MotoCloud keeps its process private
-        moto_before = process_cpu(moto_pid)
+        moto_before = harness.process_cpu(moto_pid)
         with open(output, 'wb') as out:
             measured = harness.run_measured(
                 command_argv('eustore-install-image', python=python) +
                 ['-i', IMAGE_NAME, '-b', BUCKET, '--no-progress'] +
                 list(extra_args), env=env, stdout=out, stderr=out,
                 watch=watch)
-        moto_cpu = process_cpu(moto_pid) - moto_before
+        moto_cpu = harness.process_cpu(moto_pid) - moto_before
         with open(output, 'rb') as out:
             printed = out.read().decode('utf-8', 'replace')
         match = re.search(r'Installed new image (\S+)', printed)
@@ -612,33 +587,15 @@ def main():
     parser.add_argument('--latency-ms', type=float, default=40.0)
     parser.add_argument('--rate-mb', type=float, default=25.0,
                         help='MB/s each connection carries each way')
-    # Internal: a stage in a child process.
-    parser.add_argument('--stage', choices=sorted(STAGES),
-                        help=argparse.SUPPRESS)
-    parser.add_argument('--config', help=argparse.SUPPRESS)
+    harness.stage_arguments(parser)
     options = parser.parse_args()
-    if options.stage:
-        with open(options.config) as config:
-            result = STAGES[options.stage](json.load(config))
-        print(json.dumps(result))
+    if harness.run_asked_stage(options, STAGES):
         return
     if options.sizes:
         options.sizes = [int(size) for size in options.sizes.split(',')]
-
-    # A SIGTERM (a CI timeout, kill) becomes an exception like Ctrl-C's, so
-    # the cleanup below still stops the servers and the running child.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(
-        'terminated'))
-    bench = Bench(options)
-    try:
-        if options.link:
-            mode_link(bench, options)
-        elif options.sizes:
-            mode_sizes(bench, options)
-        else:
-            mode_default(bench, options)
-    finally:
-        bench.close()
+    harness.run_bench(lambda: Bench(options), lambda bench: (
+        mode_link if options.link else mode_sizes if options.sizes
+        else mode_default)(bench, options))
 
 
 if __name__ == '__main__':

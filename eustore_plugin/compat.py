@@ -43,7 +43,9 @@ on every Python (tests/test_compat.py checks them
 against botocore byte for byte on both): HmacV1 signed ``?acl`` as ``acl=``
 and appended the sub-resource list once per parameter; query V2 failed on
 non-ASCII values; V4 hashed a seekable body through ``req.data`` (prepared
-requests have none) and encoded S3 keys twice.  And ``--debug`` printed each
+requests have none) and encoded S3 keys twice (ours also signs a request
+that declares its payload's hash in X-Amz-Content-SHA256 with that, as
+botocore does, without reading its body).  And ``--debug`` printed each
 request's signature (good for replaying it for minutes) and any session
 token: the output requestbuilder's root logger sends to the terminal goes
 through :class:`RedactSecrets` (``_install_log_redaction``).  Everything else
@@ -296,6 +298,12 @@ def v4_normalized_headers(self, req):
 def v4_hash_payload(self, req):
     if self.args.get('payload_hash'):
         return self.args['payload_hash']
+    # A request that says how its payload is signed (EBS's PutSnapshotBlock:
+    # UNSIGNED-PAYLOAD, its block covered by a signed checksum header) is
+    # signed so, and its body not read.
+    declared = req.headers.get('X-Amz-Content-SHA256')
+    if declared:
+        return declared
     digest = hashlib.sha256()
     body = req.body
     if not body:

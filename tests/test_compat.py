@@ -535,6 +535,38 @@ def test_v4_unseekable_body_is_spooled_and_hashed(frozen_clock, caplog):
     assert prepared.body.read() == PUT_BODY  # the spool replaces the stream
 
 
+@needs_botocore
+def test_v4_a_declared_payload_hash_is_signed_unread(frozen_clock, caplog):
+    # EBS's PutSnapshotBlock: the body goes unsigned (UNSIGNED-PAYLOAD), its
+    # checksum in a signed header; botocore signs what the header declares.
+    class Unreadable(object):
+        def read(self, size=-1):
+            raise AssertionError('the body was read')
+
+    url = 'https://ebs.us-east-1.amazonaws.com/snapshots/snap-0a/blocks/7'
+    headers = {'Content-Type': 'application/octet-stream',
+               'X-Amz-Content-SHA256': 'UNSIGNED-PAYLOAD',
+               'x-amz-Data-Length': '524288',
+               'x-amz-Checksum': base64.b64encode(b'\0' * 32).decode(),
+               'x-amz-Checksum-Algorithm': 'SHA256',
+               'Content-Length': '524288'}
+    prepared = _prepare('PUT', url, headers=headers)
+    prepared.body = Unreadable()
+    auth = rb_aws.HmacV4Auth(config=None, key_id=KEY_ID, secret_key=SECRET)
+    auth.apply_to_request(prepared, StubService(url, 'ebs'))
+    assert prepared.headers['X-Amz-Content-SHA256'] == 'UNSIGNED-PAYLOAD'
+    bc_headers = dict((key, val) for key, val in prepared.headers.items()
+                      if key not in ('Authorization', 'Connection'))
+    bc_req = botocore.awsrequest.AWSRequest(method='PUT', url=url,
+                                            headers=bc_headers)
+    botocore.auth.SigV4Auth(_credentials(), 'ebs', 'us-east-1').add_auth(
+        bc_req)
+    assert prepared.headers['Authorization'] == \
+        bc_req.headers['Authorization'], _botocore_logged(
+            caplog, 'CanonicalRequest')
+    assert 'x-amz-checksum;' in prepared.headers['Authorization']
+
+
 # ------------------------------------------------ the tests can fail at all
 
 @needs_botocore

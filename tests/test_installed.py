@@ -8,6 +8,7 @@ again to the last object, with nothing else touched.
 
 from __future__ import absolute_import
 
+import io
 import json
 import os
 import pty
@@ -468,3 +469,117 @@ def test_a_kernel_an_image_of_another_owner_uses_is_kept(
     finally:
         cloud.create_tags(other, {'eustore:kernel-id': 'none'})
         cloud.deregister_image(ids['kernel'])
+
+
+# ------------------------------------------------------------ EBS-backed
+
+def ebs_backed_image(install_cloud, cloud, tmpdir, name, store, snapshot=None):
+    """An EBS-backed image as an EBS install leaves it: a snapshot written
+    through the EBS direct APIs (unless ``snapshot`` is given), the image
+    registered from it and tagged.  Returns (image id, snapshot id)."""
+    if snapshot is None:
+        from eustore_plugin.install.journal import Journal
+        from eustore_plugin.install.snapshot import SnapshotWriter
+        from tests.support.ebs import ebs_direct
+        ec2, ebs = ebs_direct(install_cloud)
+        journal = Journal(ec2.identity(ACCOUNT), str(tmpdir.join(name)))
+        data = b'\x01' * 1000
+        snapshot = SnapshotWriter(ebs, ec2, journal).write(
+            io.BytesIO(data), len(data)).id
+        journal.finish()
+    image_id = cloud.register_image(**{
+        'Name': name, 'Architecture': 'x86_64', 'RootDeviceName': '/dev/xvda',
+        'VirtualizationType': 'hvm',
+        'BlockDeviceMapping.1.DeviceName': '/dev/xvda',
+        'BlockDeviceMapping.1.Ebs.SnapshotId': snapshot})
+    cloud.create_tags(image_id, {
+        'eustore:store': store, 'eustore:format': 'eustore',
+        'eustore:image': name + '-entry', 'eustore:version': '1',
+        'eustore:checksum': 'sha256:' + '0' * 64, 'eustore:role': 'machine',
+        'eustore:snapshot': snapshot})
+    return image_id, snapshot
+
+
+def snapshot_exists(cloud, snapshot_id):
+    return snapshot_id in [snapshot['snapshotId'] for snapshot in
+                           cloud.describe_snapshots(owner='self')]
+
+
+def test_an_ebs_backed_image_goes_with_its_snapshot(
+        run, install_cloud, cloud, tmpdir):
+    store = 'http://store-{0}.example/'.format(uuid.uuid4().hex[:8])
+    name = 'ebs-' + uuid.uuid4().hex[:8]
+    image_id, snapshot = ebs_backed_image(install_cloud, cloud, tmpdir, name,
+                                          store)
+    (verbose,) = rows(run(DESCRIBE, '-v', '--store', store)).values()
+    # No manifest; root device type and snapshot last.
+    assert verbose[8] == '' and verbose[-2:] == ['ebs', snapshot]
+    result = run(DESCRIBE, '--json', '--store', store)
+    (entry,) = json.loads(result.stdout)
+    assert (entry['root_device_type'], entry['snapshot'],
+            entry['manifest']) == ('ebs', snapshot, None)
+
+    result = run(UNINSTALL, name, '--dry-run')
+    assert result.lines == [
+        'Will deregister image {0} ({1})'.format(image_id, name),
+        'Will delete snapshot ' + snapshot, 'Dry run: nothing was removed']
+    result = run(UNINSTALL, name, '-y')
+    assert result.returncode == 0, result
+    assert result.messages == []
+    assert result.lines == [
+        'Deregistered image {0} ({1})'.format(image_id, name),
+        'Deleted snapshot ' + snapshot,
+        'Uninstalled image {0} ({1})'.format(image_id, name)]
+    assert image_id not in own_images(cloud)
+    assert not snapshot_exists(cloud, snapshot)
+
+
+def test_a_snapshot_another_image_boots_from_is_kept(
+        run, install_cloud, cloud, tmpdir):
+    store = 'http://store-{0}.example/'.format(uuid.uuid4().hex[:8])
+    names = ['ebs-{0}-{1}'.format(which, uuid.uuid4().hex[:8])
+             for which in ('first', 'second')]
+    first, snapshot = ebs_backed_image(install_cloud, cloud, tmpdir,
+                                       names[0], store)
+    second, _ = ebs_backed_image(install_cloud, cloud, tmpdir, names[1],
+                                 store, snapshot)
+    result = run(UNINSTALL, first, '-y')
+    assert result.returncode == 0, result
+    assert result.lines[0] == (
+        'Note: the snapshot of image {0} ({1}) ({2}) is left: image {3} '
+        '({4}) boots from it too'.format(first, names[0], snapshot, second,
+                                         names[1]))
+    assert 'Deleted snapshot ' + snapshot not in result.lines
+    assert snapshot_exists(cloud, snapshot)
+    result = run(UNINSTALL, second, '-y')
+    assert 'Deleted snapshot ' + snapshot in result.lines
+    assert not snapshot_exists(cloud, snapshot)
+
+
+def test_the_root_device_is_what_the_cloud_says_when_it_says_it():
+    from eustore_plugin.install.installed import InstalledImage
+    tags = [{'key': 'eustore:image', 'value': 'entry'},
+            {'key': 'eustore:snapshot', 'value': 'snap-0000000000000tag'}]
+    mapping = [{'deviceName': '/dev/sdb', 'ebs': {'snapshotId': 'snap-b'}},
+               {'deviceName': '/dev/xvda', 'ebs': {'snapshotId': 'snap-a'}}]
+    # AWS: the root device's mapping, over the tag; no manifest (its
+    # imageLocation is account/name).
+    aws = InstalledImage({'imageId': 'ami-1', 'rootDeviceType': 'ebs',
+                          'rootDeviceName': '/dev/xvda',
+                          'blockDeviceMapping': mapping, 'tagSet': tags,
+                          'imageLocation': ACCOUNT + '/entry'})
+    assert (aws.root_device_type, aws.snapshot, aws.manifest) == (
+        'ebs', 'snap-a', None)
+    # moto: "standard", and a mapping of its own making: the tag.
+    moto = InstalledImage({'imageId': 'ami-2', 'rootDeviceType': 'standard',
+                           'rootDeviceName': '/dev/xvda',
+                           'blockDeviceMapping': mapping, 'tagSet': tags})
+    assert (moto.root_device_type, moto.snapshot) == (
+        'ebs', 'snap-0000000000000tag')
+    # An instance-store image: its manifest, no snapshot.
+    bundle = InstalledImage({'imageId': 'ami-3',
+                             'rootDeviceType': 'instance-store',
+                             'imageLocation': 'b/x.manifest.xml',
+                             'tagSet': tags[:1]})
+    assert (bundle.root_device_type, bundle.snapshot, bundle.manifest) == (
+        'instance-store', None, 'b/x.manifest.xml')

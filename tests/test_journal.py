@@ -191,6 +191,35 @@ def test_a_registration_whose_outcome_is_unknown_is_left_and_said(
     cloud.deregister_image(image_id)
 
 
+def test_an_ebs_registration_in_flight_is_found_by_its_snapshot(
+        cloud_id, directory):
+    # Not moto: its DescribeImages shows a root device and mapping of its
+    # own making, whatever was registered.  A stand-in answers as AWS
+    # does: an EBS-backed image's imageLocation is account/name, and the
+    # snapshot is its root device's mapping.
+    def image(image_id, snapshot):
+        return {'imageId': image_id, 'name': 'ebs-image',
+                'imageLocation': '123456789012/ebs-image',
+                'rootDeviceType': 'ebs', 'rootDeviceName': '/dev/xvda',
+                'blockDeviceMapping': [{'deviceName': '/dev/xvda',
+                                        'ebs': {'snapshotId': snapshot}}]}
+
+    class AwsLikeCloud(object):
+        deregistered = []
+
+        def images_named(self, name):
+            return [image('ami-ours', 'snap-ours'),
+                    image('ami-theirs', 'snap-theirs')]
+
+        def deregister_image(self, image_id):
+            self.deregistered.append(image_id)
+
+    journal = Journal(cloud_id, directory)
+    journal.add(Registering(name='ebs-image', location='snap-ours'))
+    assert journal.undo(AwsLikeCloud()) == []
+    assert AwsLikeCloud.deregistered == ['ami-ours']
+
+
 # ------------------------------------------------------ interrupted runs
 
 RUN = '''

@@ -2,10 +2,11 @@
 """
 The user's cloud as one object: the operations the commands need on its
 EC2, S3 and IAM services (services.py), signed with one set of keys
-(auth.py).  Requests are signed with AWS signature version 4 (euca2ools 3.4
-signs its EC2 requests so, and its S3 ones with HMAC-V1 unless
-``s3-force-sigv4`` is set).  S3's answers are read as XML with
-requestbuilder's parser, listings page by page.
+(auth.py); its EBS direct APIs (ebs.py) are sent through it too.
+Requests are signed with AWS signature version 4 (euca2ools 3.4 signs its
+EC2 requests so, and its S3 ones with HMAC-V1 unless ``s3-force-sigv4`` is
+set).  S3's answers are read as XML with requestbuilder's parser, listings
+page by page.
 """
 
 from __future__ import absolute_import
@@ -20,8 +21,9 @@ import six
 
 from eustore_plugin.cloud.auth import CloudAuth
 from eustore_plugin.cloud.services import (EC2, IAM, S3, CloudError,
-                                           CreateTags, DeregisterImage,
-                                           DescribeImages, DescribeRegions,
+                                           CreateTags, DeleteSnapshot,
+                                           DeregisterImage, DescribeImages,
+                                           DescribeRegions, DescribeSnapshots,
                                            ListAccountAliases,
                                            MissingEndpointError, RegisterImage,
                                            S3Request, parse_xml)
@@ -157,13 +159,27 @@ class Cloud(object):
         ({name: [values]}) when given (a cloud may ignore them).
         """
         params = {'Owner.1': owner} if owner else {}
-        for number, (name, values) in enumerate(sorted(
-                (filters or {}).items()), 1):
-            params['Filter.{0}.Name'.format(number)] = name
-            for index, value in enumerate(values, 1):
-                params['Filter.{0}.Value.{1}'.format(number, index)] = value
+        params.update(_filter_params(filters))
         return self._send(DescribeImages, self.ec2, params).get(
             'imagesSet') or []
+
+    def describe_snapshots(self, snapshot_ids=(), owner=None, filters=None):
+        """
+        The snapshots ``snapshot_ids`` (all the account may see when none
+        are given), or only ``owner``'s ("self"), narrowed by
+        ``filters`` as describe_images' are.  Raises CloudError with the
+        code InvalidSnapshot.NotFound when one of the ids is not there.
+        """
+        params = dict(('SnapshotId.{0}'.format(number), snapshot_id)
+                      for number, snapshot_id in enumerate(snapshot_ids, 1))
+        if owner:
+            params['Owner.1'] = owner
+        params.update(_filter_params(filters))
+        return self._send(DescribeSnapshots, self.ec2, params).get(
+            'snapshotSet') or []
+
+    def delete_snapshot(self, snapshot_id):
+        self._send(DeleteSnapshot, self.ec2, {'SnapshotId': snapshot_id})
 
     def create_tags(self, resource_id, tags):
         params = {'ResourceId.1': resource_id}
@@ -292,6 +308,17 @@ class Cloud(object):
                 return None, None
             raise
         return response.content, response.headers.get('ETag')
+
+
+def _filter_params(filters):
+    """EC2's Filter.N.Name and Filter.N.Value.M of {name: [values]}."""
+    params = {}
+    for number, (name, values) in enumerate(sorted(
+            (filters or {}).items()), 1):
+        params['Filter.{0}.Name'.format(number)] = name
+        for index, value in enumerate(values, 1):
+            params['Filter.{0}.Value.{1}'.format(number, index)] = value
+    return params
 
 
 def check_bucket(cloud, bucket, key_prefix='', create=True,

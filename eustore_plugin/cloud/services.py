@@ -1,7 +1,8 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 The user's cloud services as requestbuilder services, and the requests the
-plugin sends them: EC2 (register, describe, tag and deregister images), S3
+plugin sends them: EC2 (register, describe, tag and deregister images;
+describe and delete snapshots), S3
 (buckets and objects, sent through :class:`S3Request`) and IAM (account
 aliases).  Each service's endpoint is found the way euca2ools finds it: an
 option, eucarc's variable, then the region's ``<service>-url`` option.
@@ -54,10 +55,12 @@ def error_from_response(service, response):
         return value[0] if isinstance(value, list) and value else value
 
     parsed = parse_xml(response.content)
-    # S3: <Error>; IAM: <ErrorResponse><Error>; EC2: <Response><Errors>.
+    # S3: <Error>; IAM: <ErrorResponse><Error>; EC2: <Response><Errors>;
+    # moto's refusal of keys for JSON services: <ErrorResponse><Errors>.
     error = child(parsed, 'Error') or \
         child(child(parsed, 'ErrorResponse'), 'Error') or \
-        child(child(child(parsed, 'Response'), 'Errors'), 'Error')
+        child(child(child(parsed, 'Response'), 'Errors'), 'Error') or \
+        child(child(child(parsed, 'ErrorResponse'), 'Errors'), 'Error')
     if not isinstance(error, dict):
         error = {}
     code = error.get('Code') if isinstance(error.get('Code'),
@@ -152,6 +155,14 @@ class DeregisterImage(_EC2Request):
 
 
 class CreateTags(_EC2Request):
+    pass
+
+
+class DescribeSnapshots(_EC2Request):
+    LIST_TAGS = ['snapshotSet', 'tagSet']
+
+
+class DeleteSnapshot(_EC2Request):
     pass
 
 

@@ -14,7 +14,8 @@ COLUMNS = ('id', 'name', 'entry', 'version', 'checksum', 'store', 'kernel',
            'ramdisk')
 # -v: where the bundle is, and how the image is registered.
 VERBOSE_COLUMNS = ('manifest', 'format', 'architecture',
-                   'virtualization_type', 'state', 'created')
+                   'virtualization_type', 'state', 'created',
+                   'root_device_type', 'snapshot')
 
 
 class DescribeInstalled(CloudRequest):
@@ -32,8 +33,9 @@ class DescribeInstalled(CloudRequest):
         shown.'''
     ARGS = [Arg('-v', '--verbose', action='store_true', route_to=None,
                 help='''also show the manifest location, the kind of store,
-                and the architecture, virtualization type, state and
-                creation date of each image'''),
+                and the architecture, virtualization type, state, creation
+                date, root device type (ebs or instance-store) and root
+                snapshot of each image'''),
             Arg('--name', dest='names', metavar='PATTERN', action='append',
                 route_to=None, help='''only images whose name or store
                 entry matches this shell-style pattern (e.g. "centos-*");

@@ -22,10 +22,12 @@ class UninstallImage(CloudRequest):
         when no other image the cloud shows boots with them and your
         account may deregister kernels, then the objects of each
         deregistered image's bundle: its manifest and the parts the
-        manifest names, nothing else.  Only what eustore-install-image
-        installed from a store is removed (the images that
-        eustore-describe-installed lists).  What will be removed is shown
-        first and, on a terminal, you are asked to confirm.'''
+        manifest names, nothing else; of an EBS-backed image, the snapshot
+        it boots from, unless another of your images boots from it.  Only
+        what eustore-install-image installed from a store is removed (the
+        images that eustore-describe-installed lists).  What will be
+        removed is shown first and, on a terminal, you are asked to
+        confirm.'''
     ARGS = [Arg('image', metavar='IMAGE', route_to=None, help='''ID or name
                 of the machine image to remove'''),
             Arg('-y', '--yes', action='store_true', route_to=None,
@@ -86,10 +88,14 @@ class UninstallImage(CloudRequest):
 
     @staticmethod
     def ask(plan):
-        images, objects = len(plan.images), len(plan.objects)
-        question = u'Remove {0} image{1} and {2} object{3}? [y/N] '.format(
-            images, '' if images == 1 else 's', objects,
-            '' if objects == 1 else 's')
+        counts = [(len(plan.images), 'image')]
+        if plan.snapshots:
+            counts.append((len(plan.snapshots), 'snapshot'))
+        counts.append((len(plan.objects), 'object'))
+        said = [u'{0} {1}{2}'.format(count, what, '' if count == 1 else 's')
+                for count, what in counts]
+        question = u'Remove {0} and {1}? [y/N] '.format(
+            ', '.join(said[:-1]), said[-1])
         try:
             answer = input(question)
         except EOFError:

@@ -10,6 +10,9 @@ Installing one store image into a cloud, and taking it out again.
 - installer.py: the one algorithm from source to registered ids, over a
   target: where the image goes (target.py chooses; builtin.py and
   euca2oolstarget.py make instance-store bundles);
+- snapshot.py: a whole-disk image into a new EBS snapshot, block by block
+  through the EBS direct APIs (uploads.py: the bounded pool of uploads its
+  blocks go up through);
 - bundlekeys.py: the certificates and key bundling needs;
 - journal.py: what an install created, written down to be undone;
 - installed.py and uninstaller.py: what came from stores, and removing it.

@@ -3,15 +3,20 @@
 The images in a cloud that came from image stores, read back from what
 eustore-install-image left on them (installer.py): the eustore:* tags
 (SOURCE_TAGS: store, format, entry, version, checksum; BUNDLE_TAGS: role,
-manifest, kernel and ramdisk) and, for clouds without tags, the marker
-that ends the description, ``[eustore: NAME VERSION from URL]`` (after
-``(kernel)`` or ``(ramdisk)`` for those).  No I/O here: the input is
-DescribeImages' items, as requestbuilder parses them.
+manifest, kernel and ramdisk, root snapshot) and, for clouds without tags,
+the marker that ends the description, ``[eustore: NAME VERSION from URL]``
+(after ``(kernel)`` or ``(ramdisk)`` for those).  No I/O here: the input
+is DescribeImages' items, as requestbuilder parses them.
 
 What the cloud reports itself wins over the tags where both say it: the
 kernel and ramdisk an image uses (kernelId, ramdiskId), its manifest
-(imageLocation), and a kernel's or ramdisk's type (imageType; moto calls
-every image a machine image, so "machine" from the cloud settles nothing).
+(imageLocation, of an instance-store image), its root device type and
+snapshot (rootDeviceType, and the root device's blockDeviceMapping), and a
+kernel's or ramdisk's type (imageType; moto calls every image a machine
+image, so "machine" from the cloud settles nothing).  A cloud that gives a
+root device type other than "ebs" or "instance-store" (moto says
+"standard", and shows a mapping of its own making) is not believed about
+the root device at all.
 """
 
 from __future__ import absolute_import
@@ -24,6 +29,7 @@ import six
 from eustore_plugin.install.plan import BUNDLE_TAGS, SOURCE_TAGS
 
 ROLES = ('machine', 'kernel', 'ramdisk')
+ROOT_DEVICE_TYPES = ('ebs', 'instance-store')
 # The end of an installed image's description (installer.describe).
 _MARKER_RE = re.compile(
     r'(?:\((?P<role>kernel|ramdisk)\) )?'
@@ -48,6 +54,23 @@ def tags_of(item):
         if isinstance(tag, dict) and _text(tag.get('key')):
             tags[_text(tag.get('key'))] = _text(tag.get('value'))
     return tags
+
+
+def reported_root(item):
+    """
+    (root device type, root snapshot id) as the cloud reports them, or
+    (None, None) when it gives no root device type it could mean.
+    """
+    device_type = _text(item.get('rootDeviceType'))
+    if device_type not in ROOT_DEVICE_TYPES:
+        return None, None
+    root = _text(item.get('rootDeviceName'))
+    for mapping in item.get('blockDeviceMapping') or []:
+        ebs = mapping.get('ebs') if isinstance(mapping, dict) else None
+        if isinstance(ebs, dict) and root and \
+                _text(mapping.get('deviceName')) == root:
+            return device_type, _text(ebs.get('snapshotId'))
+    return device_type, None
 
 
 def parse_marker(description):
@@ -108,8 +131,20 @@ class InstalledImage(object):
         # Whether the cloud itself says which kernel the image boots.
         self.kernel_reported = bool(_text(item.get('kernelId')) or
                                     _text(item.get('ramdiskId')))
-        self.manifest = _text(item.get('imageLocation')) or \
-            tags.get(BUNDLE_TAGS['manifest'])
+        self.root_device_type, self.snapshot = reported_root(item)
+        if self.root_device_type is None:
+            self.snapshot = tags.get(BUNDLE_TAGS['snapshot'])
+            self.root_device_type = 'ebs' if self.snapshot else None
+        elif self.root_device_type == 'ebs':
+            self.snapshot = self.snapshot or \
+                tags.get(BUNDLE_TAGS['snapshot'])
+        # An EBS-backed image's imageLocation is "account/name", no
+        # manifest's.
+        self.manifest = None if self.root_device_type == 'ebs' else (
+            _text(item.get('imageLocation')) or
+            tags.get(BUNDLE_TAGS['manifest']))
+        if self.root_device_type is None and self.manifest:
+            self.root_device_type = 'instance-store'
 
     @property
     def from_store(self):
@@ -130,7 +165,7 @@ class InstalledImage(object):
             'id', 'name', 'entry', 'version', 'checksum', 'store', 'format',
             'kernel', 'ramdisk', 'manifest', 'architecture',
             'virtualization_type', 'state', 'created', 'owner',
-            'description', 'provenance'))
+            'description', 'provenance', 'root_device_type', 'snapshot'))
 
 
 def from_stores(items):

@@ -6,17 +6,20 @@ Names are not identities: an image named like this run's may be an earlier
 install's, still in use, or a concurrent run's.  So the journal holds only
 what this run itself created, as it learnt it: the exact object keys it was
 about to PUT (written down first: an upload cut half-way may still land),
-the bucket it created, and the image ids RegisterImage returned.  Undoing
-removes those and nothing else, newest first.
+the bucket it created, the snapshot StartSnapshot made (the token it was
+started with first, then its id, before any block is written), and the
+image ids RegisterImage returned.  Undoing removes those and nothing else,
+newest first (so an image goes before the snapshot it boots from).
 
 The journal is a file in the user's state directory
 (``$XDG_STATE_HOME/eustore/installs/``, else ``~/.local/state/...``),
 appended and flushed before each step and locked while its run lives, so
 that a run killed with -9 is undone by the next install into the same cloud
 (:func:`undo_abandoned`), which says so.  A registration in flight when the
-run died is the one thing without an id: it is looked up by its name and
-manifest location, and left alone (and reported) when the cloud cannot say
-where an image's manifest is.
+run died is without an id: it is looked up by its name and manifest
+location, and left alone (and reported) when the cloud cannot say where an
+image's manifest is; a snapshot being started then is looked up by its
+client token's tag.
 """
 
 from __future__ import absolute_import
@@ -35,6 +38,7 @@ import uuid
 import six
 
 from eustore_plugin.errors import status_of
+from eustore_plugin.install.installed import reported_root
 
 LOG = logging.getLogger(__name__)
 
@@ -89,7 +93,8 @@ class PutObject(Action):
 
 class Registering(Action):
     """RegisterImage sent; until ``Registered`` follows, its outcome is
-    not known."""
+    not known.  ``location`` is where the image is: a bundle's manifest,
+    or an EBS-backed image's root snapshot."""
 
     KIND = 'registering'
     FIELDS = ('name', 'location')
@@ -97,17 +102,22 @@ class Registering(Action):
     def undo(self, cloud):
         images = cloud.images_named(self.name)
         matching = [image for image in images
-                    if image.get('imageLocation') == self.location]
+                    if self.location in (image.get('imageLocation'),
+                                         reported_root(image)[1])]
         unknown = [image for image in images
-                   if not image.get('imageLocation')]
+                   if not image.get('imageLocation') and
+                   image not in matching]
         for image in matching:
             cloud.deregister_image(image['imageId'])
         if unknown:
-            return ('image {0} named {1}: the cloud does not say where its '
-                    'manifest is, so whether this run registered it is not '
-                    'known; deregister it if it is'.format(
+            # A manifest is BUCKET/KEY, a snapshot an id.
+            what = 'where its manifest is' if '/' in self.location else \
+                'which snapshot it boots from'
+            return ('image {0} named {1}: the cloud does not say {2}, so '
+                    'whether this run registered it is not known; '
+                    'deregister it if it is'.format(
                         ', '.join(image.get('imageId') or '?'
-                                  for image in unknown), self.name))
+                                  for image in unknown), self.name, what))
         return None
 
     def describe(self):
@@ -135,8 +145,59 @@ class Registered(Action):
         return 'image {0} ({1})'.format(self.image_id, self.name)
 
 
-ACTIONS = dict((cls.KIND, cls) for cls in (CreatedBucket, PutObject,
-                                           Registering, Registered))
+# The tag a snapshot is started with, holding StartSnapshot's client token:
+# what finds it when the run died before StartSnapshot answered.
+CLIENT_TOKEN_TAG = 'eustore:client-token'
+# What EC2 answers (400) for a snapshot that is gone already.
+GONE_SNAPSHOT_CODES = ('InvalidSnapshot.NotFound',)
+
+
+def _delete_snapshot(cloud, snapshot_id):
+    try:
+        cloud.delete_snapshot(snapshot_id)
+    except Exception as err:
+        if getattr(err, 'code', None) not in GONE_SNAPSHOT_CODES:
+            raise
+        LOG.debug('%s was deleted already (%s)', snapshot_id, err.code)
+
+
+class StartingSnapshot(Action):
+    """StartSnapshot sent with ``client_token``; until ``CreatedSnapshot``
+    follows, whether it made a snapshot is not known: undone by the
+    token, which the snapshot is tagged with."""
+
+    KIND = 'starting-snapshot'
+    FIELDS = ('client_token',)
+
+    def undo(self, cloud):
+        tag = {'tag:' + CLIENT_TOKEN_TAG: [self.client_token]}
+        for snapshot in cloud.describe_snapshots(owner='self', filters=tag):
+            # Checked here too: a cloud may ignore filters.
+            tags = dict((item.get('key'), item.get('value'))
+                        for item in snapshot.get('tagSet') or []
+                        if isinstance(item, dict))
+            if tags.get(CLIENT_TOKEN_TAG) == self.client_token:
+                _delete_snapshot(cloud, snapshot['snapshotId'])
+
+    def describe(self):
+        return 'a snapshot being started (token {0})'.format(
+            self.client_token)
+
+
+class CreatedSnapshot(Action):
+    KIND = 'created-snapshot'
+    FIELDS = ('snapshot_id',)
+
+    def undo(self, cloud):
+        _delete_snapshot(cloud, self.snapshot_id)
+
+    def describe(self):
+        return 'snapshot {0}'.format(self.snapshot_id)
+
+
+ACTIONS = dict((cls.KIND, cls) for cls in (
+    CreatedBucket, PutObject, Registering, Registered, StartingSnapshot,
+    CreatedSnapshot))
 
 
 def _action_from(record):

@@ -48,11 +48,11 @@ class InstallOptions(object):
 ROLES = ('kernel', 'ramdisk', 'machine')
 # The tags that say where an installed image came from, and what it is
 # made of (for clouds, moto among them, that do not say an image's
-# manifest location, kernel and ramdisk themselves).
+# manifest location, kernel and ramdisk, or root snapshot themselves).
 SOURCE_TAGS = dict((name, 'eustore:' + name) for name in (
     'store', 'format', 'image', 'version', 'checksum'))
 BUNDLE_TAGS = dict((name, 'eustore:' + name) for name in (
-    'role', 'manifest', 'kernel-id', 'ramdisk-id'))
+    'role', 'manifest', 'kernel-id', 'ramdisk-id', 'snapshot'))
 # EC2 takes descriptions of at most this many characters.
 MAX_DESCRIPTION = 255
 

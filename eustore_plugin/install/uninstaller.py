@@ -11,10 +11,14 @@ there for it, and nothing else.
       -> the bundle of each image to deregister: its manifest (imageLocation,
          else the eustore:manifest tag) and each part the manifest names,
          as far as they exist; never a key found by listing a prefix
+      -> or, for an EBS-backed image, its root snapshot (as installed.py
+         reads it), when it is the account's and no other of its images
+         boots from it
 
 The plan is made first, reading only; :func:`remove` then carries it out
-in order (machine image, kernel, ramdisk, then each bundle's parts and
-last its manifest, so that what is left can still be found from it),
+in order (machine image, kernel, ramdisk, then the snapshot, which the
+cloud keeps while an image uses it, then each bundle's parts and last its
+manifest, so that what is left can still be found from it),
 reporting each step as it is done, and stopping at the first failure with
 a message that says what was removed and what is left.
 """
@@ -30,6 +34,7 @@ from eustore_plugin.bundle.manifest import parse_manifest
 from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.errors import EustoreError, status_of
 from eustore_plugin.install.installed import InstalledImage
+from eustore_plugin.install.journal import GONE_SNAPSHOT_CODES
 from eustore_plugin.signals import Deferred, Interrupted
 
 LOG = logging.getLogger(__name__)
@@ -80,12 +85,29 @@ class DeleteObject(object):
         return u'object ' + self.location
 
 
+class DeleteSnapshot(object):
+    VERB, DONE = 'delete', 'Deleted'
+
+    def __init__(self, snapshot_id):
+        self.snapshot_id = snapshot_id
+
+    def run(self, cloud):
+        try:
+            cloud.delete_snapshot(self.snapshot_id)
+        except CloudError as err:
+            if err.code not in GONE_SNAPSHOT_CODES:  # already gone: done
+                raise
+
+    def describe(self):
+        return u'snapshot ' + self.snapshot_id
+
+
 class UninstallPlan(object):
     """
-    What removing ``target`` does: ``steps`` (Deregister and DeleteObject,
-    in order), ``kept`` ((role, image id, label, reason) of a kernel or
-    ramdisk left in place) and ``notes`` (what could not be planned, said
-    to the user: a bundle whose objects are left, and why).
+    What removing ``target`` does: ``steps`` (Deregister, DeleteSnapshot
+    and DeleteObject, in order), ``kept`` ((role, image id, label, reason)
+    of a kernel or ramdisk left in place) and ``notes`` (what could not be
+    planned, said to the user: a bundle or snapshot left, and why).
     """
 
     def __init__(self, target):
@@ -102,6 +124,11 @@ class UninstallPlan(object):
     def objects(self):
         return [step for step in self.steps
                 if isinstance(step, DeleteObject)]
+
+    @property
+    def snapshots(self):
+        return [step for step in self.steps
+                if isinstance(step, DeleteSnapshot)]
 
 
 def find_target(own, wanted):
@@ -190,8 +217,12 @@ def plan_uninstall(cloud, wanted, kernel_refusal):
 
     kept_images = [image for image in own if image.id not in removed]
     for step in list(plan.images):
-        plan.steps.extend(_bundle_objects(cloud, plan, step.image,
-                                          kept_images))
+        if step.image.root_device_type == 'ebs':
+            plan.steps.extend(_root_snapshot(cloud, plan, step.image,
+                                             kept_images))
+        else:
+            plan.steps.extend(_bundle_objects(cloud, plan, step.image,
+                                              kept_images))
     return plan
 
 
@@ -243,6 +274,41 @@ class _Users(object):
         self._everything = [InstalledImage(item) for item in
                             self.cloud.describe_images()]
         return self._everything
+
+
+def _root_snapshot(cloud, plan, image, kept_images):
+    """A DeleteSnapshot for the root snapshot of the EBS-backed ``image``,
+    when the account has it and no image kept boots from it."""
+    what = u'the snapshot of image {0}'.format(image.label())
+    if not image.snapshot:
+        plan.notes.append(u'{0} is left: the cloud does not say which it '
+                          u'is, and it has no eustore:snapshot tag'
+                          .format(what))
+        return []
+    sharing = [other for other in kept_images
+               if other.snapshot == image.snapshot]
+    if sharing:
+        plan.notes.append(u'{0} ({1}) is left: image {2} boots from it too'
+                          .format(what, image.snapshot, sharing[0].label()))
+        return []
+    try:
+        found = cloud.describe_snapshots([image.snapshot])
+    except CloudError as err:
+        if err.code not in GONE_SNAPSHOT_CODES:
+            raise
+        found = []
+    found = [snapshot for snapshot in found
+             if snapshot.get('snapshotId') == image.snapshot]
+    if not found:
+        plan.notes.append(u'{0} ({1}) is already gone'.format(
+            what, image.snapshot))
+        return []
+    owner = found[0].get('ownerId')
+    if image.owner and owner and owner != image.owner:
+        plan.notes.append(u'{0} ({1}) is left: it is account {2}\'s'
+                          .format(what, image.snapshot, owner))
+        return []
+    return [DeleteSnapshot(image.snapshot)]
 
 
 def _bundle_objects(cloud, plan, image, kept_images):
@@ -322,10 +388,10 @@ def remove(plan, cloud, report):
 
 
 def summarize(steps):
-    """The steps, in short: images one by one, objects counted by
-    bundle."""
+    """The steps, in short: images and snapshots one by one, objects
+    counted by bundle."""
     images = [step.describe() for step in steps
-              if isinstance(step, Deregister)]
+              if isinstance(step, (Deregister, DeleteSnapshot))]
     bundles = []
     counts = {}
     for step in steps:

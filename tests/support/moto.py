@@ -124,10 +124,10 @@ class CloudProxy(object):
     real cloud has (a 500 from S3, a refused RegisterImage).
 
     ``faults`` is a list of ``[predicate(method, path, body), status,
-    times, landed]``; a matching request is answered with an AWS-style
-    error ``status`` that many times, after the cloud has done it when
-    ``landed`` (an answer lost on the way back).  ``requests`` holds
-    (method, path, body).
+    times, landed, answer]``; a matching request is answered with an
+    AWS-style error ``status`` (or ``answer``: (content type, body)) that
+    many times, after the cloud has done it when ``landed`` (an answer
+    lost on the way back).  ``requests`` holds (method, path, body).
     """
 
     def __init__(self, target_url):
@@ -150,8 +150,9 @@ class CloudProxy(object):
         self._thread.daemon = True
         self._thread.start()
 
-    def fail(self, predicate, status=500, times=1, landed=False):
-        self.faults.append([predicate, status, times, landed])
+    def fail(self, predicate, status=500, times=1, landed=False,
+             answer=None):
+        self.faults.append([predicate, status, times, landed, answer])
 
     def shorten(self, predicate, cut, times=1):
         """
@@ -232,15 +233,16 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                     return
                 break
         for fault in owner.faults:
-            predicate, status, times, landed = fault
+            predicate, status, times, landed, answer = fault
             if times > 0 and predicate(self.command, self.path, body):
                 fault[2] -= 1
                 if landed:
                     self._forward(body)
-                error = ('<Error><Code>Injected</Code><Message>fault '
-                         'injected by the test</Message></Error>').encode()
+                content_type, error = answer or (
+                    'application/xml', b'<Error><Code>Injected</Code>'
+                    b'<Message>fault injected by the test</Message></Error>')
                 self.send_response(status)
-                self.send_header('Content-Type', 'application/xml')
+                self.send_header('Content-Type', content_type)
                 self.send_header('Content-Length', str(len(error)))
                 self.end_headers()
                 self.wfile.write(error)
@@ -253,6 +255,13 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                 etag = '"{0}"'.format(hashlib.md5(body).hexdigest())
                 body = body[:-cut]
         answer = self._forward(body)
+        try:
+            self._answer(answer, etag)
+        except (IOError, OSError):
+            # The client is gone (a process a test killed): nobody to tell.
+            self.close_connection = True
+
+    def _answer(self, answer, etag):
         content = answer.content
         self.send_response(answer.status_code)
         for key, val in answer.headers.items():
