@@ -649,12 +649,14 @@ def test_a_tarball_replaced_mid_stream_is_installed_again_whole(
     'with euca2ools the tarball is always downloaded to a file first'))
 def test_a_tarball_that_changes_again_fails_and_leaves_nothing(
         install, non_admin, proxy, cloud, legacy_store):
-    old, cut = legacy_store.old, len(legacy_store.old) * 3 // 4
-    versions = [old, legacy_store.tarball('new.tgz', 2, 500 * 1024),
+    versions = [legacy_store.old,
+                legacy_store.tarball('new.tgz', 2, 500 * 1024),
                 legacy_store.tarball('newer.tgz', 3, 500 * 1024)]
-    # Cut, then replaced; read again from the start, cut, replaced again.
+    # Cut, then replaced; read again from the start, cut, replaced again
+    # (each cut three quarters of the way into the version served).
+    cuts = [len(data) * 3 // 4 for data in versions]
     legacy_store.server.faults['/' + LEGACY_URL] = ChangingFile(
-        versions, [(0, cut), (1, None), (1, cut)])
+        versions, [(0, cuts[0]), (1, None), (1, cuts[1])])
     result = install('-i', LEGACY_NAME, '-b', 'replaced-twice', '-U',
                      legacy_store.url)
     assert result.returncode == 1
