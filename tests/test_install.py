@@ -326,7 +326,7 @@ def test_credentials_and_endpoints_from_euca2ools_config(
     config.write(textwrap.dedent('''
         [region {region}]
         ec2-url = {url}
-        s3-url = {url}
+        s3-url = {s3_url}
         iam-url = {url}
         certificate = {cloud_cert}
         eustore-url = {store}
@@ -337,7 +337,7 @@ def test_credentials_and_endpoints_from_euca2ools_config(
         account-id = {account}
         certificate = {user_cert}
         private-key = {user_key}
-        ''').format(region=REGION, url=proxy.url,
+        ''').format(region=REGION, url=proxy.url, s3_url=proxy.s3_url,
                     cloud_cert=cloud_keys.cert_path, store=store.url,
                     key_id=install_cloud.key_id,
                     secret=install_cloud.secret_key,

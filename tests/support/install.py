@@ -47,12 +47,13 @@ def set_admin(cloud, admin):
                     {'AccountAlias': 'eucalyptus'})
 
 
-def eucarc_env(moto, cloud_url, keys, store_url):
-    """What sourcing a eucarc for ``moto`` (reached at ``cloud_url``) and
-    the store at ``store_url`` puts in the environment."""
+def eucarc_env(moto, proxy, keys, store_url):
+    """What sourcing a eucarc for ``moto`` (reached through ``proxy``, a
+    CloudProxy: its S3 at ``proxy.s3_url``) and the store at ``store_url``
+    puts in the environment."""
     user, cloud_keys = keys
-    return {'EC2_URL': cloud_url, 'S3_URL': cloud_url,
-            'EUARE_URL': cloud_url, 'AWS_DEFAULT_REGION': REGION,
+    return {'EC2_URL': proxy.url, 'S3_URL': proxy.s3_url,
+            'EUARE_URL': proxy.url, 'AWS_DEFAULT_REGION': REGION,
             'AWS_AUTH_REGION': REGION, 'AWS_ACCESS_KEY_ID': moto.key_id,
             'AWS_SECRET_ACCESS_KEY': moto.secret_key,
             'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
@@ -118,7 +119,7 @@ def store(demo_store_dir):
 @pytest.fixture
 def eucarc(install_cloud, proxy, store, keys):
     """A sourced eucarc, pointing at the proxied moto and the demo store."""
-    return eucarc_env(install_cloud, proxy.url, keys, store.url)
+    return eucarc_env(install_cloud, proxy, keys, store.url)
 
 
 @pytest.fixture
