@@ -20,6 +20,7 @@ import six
 from eustore_plugin.catalogs.catalog import Catalog, catalog_with_image
 from eustore_plugin.publish.bucket import StoreBucket, StoreLockedError
 from eustore_plugin.publish.transaction import change_catalog
+from eustore_plugin.urlkeys import quote_key
 from tests.support.demostore import TARBALLS
 from tests.support.gpg import missing_tools
 from tests.support.moto import direct_cloud
@@ -168,9 +169,10 @@ def test_a_tarball_whose_key_needs_escaping(operator, cli, cloud,
                                             store_bucket, store_url,
                                             signing_key, demo_store_dir,
                                             tmpdir):
-    # & and < are escaped in S3's XML, the space and < in URLs; the rest is
-    # not ASCII.
-    name = u'fedora & <friends> d\xe9mo \u2603.tgz'
+    # & and < are escaped in S3's XML; the space, <, #, ?, % and + in
+    # URLs (# and ? would end the path, and + and @ are kept as they are
+    # by some and signed encoded by AWS's rules); the rest is not ASCII.
+    name = u'fedora & <friends> #1 (100%) +@ d\xe9mo \u2603?.tgz'
     tarball = tmpdir.join(name)
     tarball.write(tarball_bytes(demo_store_dir, 'fedora'), mode='wb')
     result = operator(PUBLISH, '-t', six.ensure_str(tarball.strpath),
@@ -179,8 +181,12 @@ def test_a_tarball_whose_key_needs_escaping(operator, cli, cloud,
                       '--sign-key', 'store@example.com')
     assert result.returncode == 0, result
     (entry,) = read_catalog(cloud, store_bucket)['images']
-    assert entry['url'].endswith(u'/' + name)
-    assert entry['url'] in cloud.list_keys(store_bucket, 'images/')
+    key = u'images/{0}/{1}'.format(entry['sha256'][:16], name)
+    assert result.lines[0].startswith(u'Published image awkward: {0}/{1} ('
+                                      .format(store_bucket, key))
+    # The catalog's url is the key percent-encoded, and names it alone.
+    assert entry['url'] == quote_key(key)
+    assert cloud.list_keys(store_bucket, 'images/') == [key]
     # Clients fetch it by that URL.
     check = cli(CHECK, '-U', store_url, '--trusted-key',
                 signing_key.public_file)

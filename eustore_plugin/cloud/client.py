@@ -26,6 +26,7 @@ from eustore_plugin.cloud.services import (EC2, IAM, S3, CloudError,
                                            MissingEndpointError, RegisterImage,
                                            S3Request, parse_xml)
 from eustore_plugin.errors import EustoreError
+from eustore_plugin.urlkeys import s3_path
 
 LOG = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ class Cloud(object):
         any extra ``headers``, e.g. a condition); returns the response.
         """
         return self._send(S3Request, self.s3, method='PUT',
-                          path=bucket + '/' + key,
+                          path=s3_path(bucket, key),
                           headers=dict(headers or {}, **{'x-amz-acl': acl}),
                           body=data)
 
@@ -244,7 +245,7 @@ class Cloud(object):
         """The object's response headers, or None when there is none."""
         try:
             return self._send(S3Request, self.s3, method='HEAD',
-                              path=bucket + '/' + key).headers
+                              path=s3_path(bucket, key)).headers
         except CloudError as err:
             if err.status_code != 404:
                 raise
@@ -252,7 +253,7 @@ class Cloud(object):
 
     def delete_object(self, bucket, key):
         self._send(S3Request, self.s3, method='DELETE',
-                   path=bucket + '/' + key)
+                   path=s3_path(bucket, key))
 
     def list_keys(self, bucket, prefix=''):
         """Names of the bucket's objects that start with ``prefix``, every
@@ -263,8 +264,8 @@ class Cloud(object):
             if marker:
                 params['marker'] = marker
             listing = parse_xml(self._send(
-                S3Request, self.s3, method='GET', path=bucket,
-                params=params).content, ('Contents',))
+                S3Request, self.s3, method='GET',
+                path=s3_path(bucket, params=params)).content, ('Contents',))
             result = listing.get('ListBucketResult') or {}
             page = [entry.get('Key') for entry in
                     result.get('Contents') or [] if isinstance(entry, dict)]
@@ -280,13 +281,13 @@ class Cloud(object):
 
     def get_object(self, bucket, key):
         return self._send(S3Request, self.s3, method='GET',
-                          path=bucket + '/' + key).content
+                          path=s3_path(bucket, key)).content
 
     def get_object_if_any(self, bucket, key):
         """(content, ETag) of the object, or (None, None) when missing."""
         try:
             response = self._send(S3Request, self.s3, method='GET',
-                                  path=bucket + '/' + key)
+                                  path=s3_path(bucket, key))
         except CloudError as err:
             if err.status_code == 404:
                 return None, None

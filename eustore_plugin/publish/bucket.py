@@ -34,6 +34,7 @@ from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.output import warn
 from eustore_plugin.store.reader import CATALOG_NAMES, SIGNATURE_SUFFIX
+from eustore_plugin.urlkeys import quote_key
 from eustore_plugin.values import as_count, utc_text
 
 LOG = logging.getLogger(__name__)
@@ -182,11 +183,18 @@ class StoreBucket(object):
     # Tarballs ----------------------------------------------------------
 
     def tarball_name(self, facts):
-        """A tarball's content-addressed name, relative to the store."""
+        """A tarball's content-addressed name (its key), relative to the
+        store."""
         base = os.path.basename(facts.path)
         if isinstance(base, bytes):  # Python 2: a file name as argv gave it
             base = base.decode(sys.getfilesystemencoding() or 'utf-8')
         return u'{0}/{1}/{2}'.format(TARBALL_DIR, facts.sha256[:16], base)
+
+    def tarball_url(self, facts):
+        """The catalog's url of a tarball: its name, percent-encoded (a
+        "#" or "?" in a file name would otherwise end the URL's path for
+        every client), relative to the catalog."""
+        return quote_key(self.tarball_name(facts))
 
     def upload_tarball(self, facts):
         """
