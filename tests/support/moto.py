@@ -119,15 +119,15 @@ class CloudProxy(object):
     apart from the cloud's EC2: Ceph RGW), else it is ``url``.  Requests
     to both are recorded in one list, in the order they came.
 
-    ``faults`` is a list of ``[predicate(method, path, body), status,
-    times, landed]``; a matching request is answered with an AWS-style
-    error ``status`` that many times, after the cloud has done it when
-    ``landed`` (an answer lost on the way back).  ``requests`` holds
-    (method, path, body).
+    ``faults`` is a list of what :meth:`fail` is given; a matching request
+    is answered with an AWS-style error ``status`` (and ``code``) that many
+    ``times``, after the cloud has done it when ``landed`` (an answer lost
+    on the way back).  ``requests`` holds (method, path, body).
     """
 
     def __init__(self, target_url, s3_target_url=None):
         self.faults = []
+        self.stopping = threading.Event()
         self.shortened = []
         self.holds = []
         self.requests = []
@@ -152,8 +152,17 @@ class CloudProxy(object):
         self._servers.append(httpd)
         return 'http://127.0.0.1:{0}/'.format(httpd.server_address[1])
 
-    def fail(self, predicate, status=500, times=1, landed=False):
-        self.faults.append([predicate, status, times, landed])
+    def fail(self, predicate, status=500, times=1, landed=False,
+             with_headers=False, code='Injected', then_hang=False):
+        """
+        Answer requests ``predicate(method, path, body)`` picks (given the
+        headers too, a dict, with ``with_headers``) with an error;
+        ``then_hang``: leave the next request on the same connection
+        unanswered, as Ceph RGW was seen to after refusing a canned ACL.
+        """
+        self.faults.append(dict(
+            predicate=predicate, status=status, times=times, landed=landed,
+            with_headers=with_headers, code=code, then_hang=then_hang))
 
     def shorten(self, predicate, cut, times=1):
         """
@@ -186,6 +195,7 @@ class CloudProxy(object):
         return found
 
     def stop(self):
+        self.stopping.set()
         for held in self.holds:
             held.release(forward=False)
         for httpd in self._servers:
@@ -225,6 +235,10 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         owner = self.owner
         owner.requests.append((self.command, self.path, body))
         owner.headers.append(dict(self.headers.items()))
+        if getattr(self, 'hang', False):
+            owner.stopping.wait(120)
+            self.close_connection = True
+            return
         for held in owner.holds:
             if not held.arrived.is_set() and \
                     held.predicate(self.command, self.path, body):
@@ -236,14 +250,18 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                     return
                 break
         for fault in owner.faults:
-            predicate, status, times, landed = fault
-            if times > 0 and predicate(self.command, self.path, body):
-                fault[2] -= 1
-                if landed:
+            asked = (self.command, self.path, body) + \
+                ((dict(self.headers.items()),) if fault['with_headers']
+                 else ())
+            if fault['times'] > 0 and fault['predicate'](*asked):
+                fault['times'] -= 1
+                if fault['landed']:
                     self._forward(body)
-                error = ('<Error><Code>Injected</Code><Message>fault '
-                         'injected by the test</Message></Error>').encode()
-                self.send_response(status)
+                self.hang = fault['then_hang']
+                error = ('<Error><Code>{0}</Code><Message>fault injected by '
+                         'the test</Message></Error>'.format(
+                             fault['code'])).encode()
+                self.send_response(fault['status'])
                 self.send_header('Content-Type', 'application/xml')
                 self.send_header('Content-Length', str(len(error)))
                 self.end_headers()
