@@ -297,8 +297,10 @@ class PublisherRequest(EustoreRequest):
         """
         The store's side of a dry run: the endpoint and keys, the bucket
         writable (a probe object put and deleted: the one write) or, with
-        ``create``, creatable, and its lock free.  Returns (store, whether
-        its bucket exists), or (None, None) when it cannot be looked at.
+        ``create``, creatable, the conditional writes the catalog needs
+        (tried on the probe object), and its lock free.  Returns (store,
+        whether its bucket exists), or (None, None) when it cannot be
+        looked at.
         """
         store = run.attempt('store', self.open_store,
                             detail=lambda store: u'{0} at {1}'.format(
@@ -309,8 +311,11 @@ class PublisherRequest(EustoreRequest):
             return None, None
         exists = run.attempt('bucket', check_bucket, store.cloud,
                              store.bucket, store.prefix, create=create,
+                             while_probed=store.try_conditions,
                              detail=lambda exists: bucket_detail(
                                  exists, store.bucket, store.prefix))
+        if store.conditions:
+            run.passed('conditions', store.conditions)
         if not exists:
             if exists is False:
                 run.would(u'Would create bucket {0}'.format(store.bucket))
