@@ -8,8 +8,10 @@ also attacker input.  So a download
 - resumes a connection cut mid-body with ``Range: bytes=N-`` and
   ``If-Range`` (the first answer's ETag, else its Last-Modified), so that a
   file replaced on the server between attempts starts over instead of being
-  spliced; what to do with each answer is decided by :func:`plan_answer`,
-  a pure function;
+  spliced -- and checks the answer's own validator too, for servers that
+  send the rest of another file anyway (Ceph RGW 16 answers a stale
+  If-Range with 206); what to do with each answer is decided by
+  :func:`plan_answer`, a pure function;
 - is held to the size the catalog gives, with or without a Content-Length:
   one byte more and it stops (an endless body ends nowhere);
 - has a progress deadline: if no :data:`CHUNK_SIZE` bytes arrive for
@@ -125,6 +127,15 @@ def plan_answer(status, content_range, content_length, done, resumed,
         return Plan(FAIL, 0, None, message)
 
     length = as_count(content_length)
+    if status in (200, 206) and done and same_file is False:
+        # Another file than the held bytes are of: a 200 is it whole, a 206
+        # (from a server that ignored If-Range) its rest, never to splice.
+        if not can_restart:
+            return fail('the file changed on the store while it was being '
+                        'read; run the command again')
+        if status == 206:
+            return Plan(ASK_WHOLE, 0, None, None)
+        return _sized(Plan(RESTART, 0, length, None), expected_size)
     if status == 206 and resumed:
         match = _CONTENT_RANGE_RE.match(content_range or '')
         if not match or int(match.group(1)) != done:
@@ -139,9 +150,6 @@ def plan_answer(status, content_range, content_length, done, resumed,
         # sent) a file that changed since the held bytes were read.
         if can_restart:
             return _sized(Plan(RESTART, 0, length, None), expected_size)
-        if same_file is False:
-            return fail('the file changed on the store while it was being '
-                        'read; run the command again')
         if length is not None and length < done:
             return fail('the store now serves a shorter file than the part '
                         'already read; run the command again')

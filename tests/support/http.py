@@ -257,7 +257,9 @@ class ReplacedFile(object):
     the validator of the version they hold (``validator``: 'ETag',
     'Last-Modified', or None for neither) and treat Range and If-Range as S3
     does: a Range whose If-Range names another version gets the whole
-    current file (200); one past the end of the file gets 416.
+    current file (200); one past the end of the file gets 416.  With
+    ``ignores_if_range``, as Ceph RGW 16 does, a Range gets its bytes of
+    the current file (206) whatever If-Range says.
     """
 
     VALIDATORS = {
@@ -268,7 +270,8 @@ class ReplacedFile(object):
         )[version],
     }
 
-    def __init__(self, old, new, cut, validator='ETag'):
+    def __init__(self, old, new, cut, validator='ETag',
+                 ignores_if_range=False):
         self.versions = [(old, None), (new, None)]
         if validator is not None:
             make = self.VALIDATORS[validator]
@@ -276,6 +279,7 @@ class ReplacedFile(object):
                              in enumerate((old, new))]
         self.cut = cut
         self.validator = validator
+        self.ignores_if_range = ignores_if_range
         self.answers = 0
 
     def validator_of(self, version):
@@ -287,5 +291,6 @@ class ReplacedFile(object):
         data, tag = self.versions[0 if first else 1]
         if_range = handler.headers.get('If-Range')
         return serve(handler, data, limit=self.cut if first else None,
-                     honor_range=if_range is None or if_range == tag,
+                     honor_range=if_range is None or if_range == tag or
+                     self.ignores_if_range,
                      extra_headers=[(self.validator, tag)] if tag else [])
