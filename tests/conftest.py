@@ -11,7 +11,7 @@ import pytest
 from tests.support.commands import clean_env, run_command
 from tests.support.demostore import METADATA, TARBALLS, write_demo_store
 from tests.support.http import StoreServer
-from tests.support.install import set_admin
+from tests.support.install import install_options, set_admin
 from tests.support.moto import REGION, CloudProxy, direct_cloud
 from tests.support.rgw import S3_SERVERS, s3_under_test
 
@@ -267,6 +267,14 @@ def keys(tmpdir_factory):
     from tests.support.keys import KeyPair
     directory = str(tmpdir_factory.mktemp('keys'))
     return KeyPair(directory, 'user'), KeyPair(directory, 'cloud')
+
+
+@pytest.fixture
+def install_args(install_cloud):
+    """The options every eustore-install-image into the install cloud
+    needs (see tests/support/install.py's install_options); listed first
+    among a test's fixtures, it skips before the others are set up."""
+    return install_options(install_cloud)
 
 
 @pytest.fixture

@@ -513,11 +513,12 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
 
 @pytest.mark.skipif(not which('script'),
                     reason='needs script(1) (util-linux) for a terminal')
-def test_progress_bars_on_a_terminal(user_env, eucarc, non_admin, store):
+def test_progress_bars_on_a_terminal(install_args, user_env, eucarc,
+                                     non_admin, store):
     # The bars show only on a terminal: run the command under one.
     command = ' '.join(shlex_quote(arg) for arg in command_argv(INSTALL) + [
         '-i', store.catalog['fedora']['name'], '-b', 'tty-bundles',
-        '--pad-name'])
+        '--pad-name'] + install_args)
     env = dict(user_env, **eucarc)
     proc = subprocess.Popen(['script', '-qec', command, '/dev/null'],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -716,8 +717,8 @@ def test_missing_endpoint_and_unknown_image_are_explained(install, store):
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM,
                                     signal.SIGHUP])
 def test_interrupting_removes_what_the_run_created(
-        install_cloud, eucarc, user_env, non_admin, proxy, cloud, store,
-        demo_store_dir, signum):
+        install_args, install_cloud, eucarc, user_env, non_admin, proxy,
+        cloud, store, demo_store_dir, signum):
     # Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP
     # alike: undone, one line, exit 128 + the signal as shells report it.
     image = store.catalog['fedora']
@@ -737,7 +738,7 @@ def test_interrupting_removes_what_the_run_created(
     store.faults['/' + image['url']] = stall_mid_tarball
     proc = start_command(INSTALL, ['-i', image['name'], '-b',
                                    'interrupted-bundles', '-p',
-                                   'interrupted-fedora'],
+                                   'interrupted-fedora'] + install_args,
                          dict(user_env, **eucarc))
     try:
         deadline = time.time() + 30

@@ -41,10 +41,12 @@ def bucket():
 
 
 @pytest.fixture
-def run(cli, eucarc):
+def run(install_args, cli, eucarc):
     """Run an eustore command with the eucarc sourced."""
     def run(command, *args, **kwargs):
         env = dict(eucarc, **kwargs.pop('env', {}))
+        if command == INSTALL:
+            args += tuple(install_args)
         return cli(command, *args, env=env, **kwargs)
     return run
 

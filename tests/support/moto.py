@@ -146,7 +146,9 @@ class CloudProxy(object):
             target = target_url.rstrip('/')
 
         httpd = LoopbackHTTPServer.on_a_fresh_port('127.0.0.1', Handler)
-        thread = threading.Thread(target=httpd.serve_forever)
+        # Polled often: a test's teardown waits a poll for each server.
+        thread = threading.Thread(target=httpd.serve_forever,
+                                  kwargs={'poll_interval': 0.05})
         thread.daemon = True
         thread.start()
         self._servers.append(httpd)

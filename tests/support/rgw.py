@@ -305,8 +305,12 @@ class CloudWithS3(object):
     """
     A cloud whose EC2 and IAM are ``cloud``'s (moto) and whose S3 is
     elsewhere (``s3_url``: RGW), with one set of keys for both, as a
-    cloud with a separate S3 is set up in a eucarc.
+    cloud with a separate S3 is set up in a eucarc.  ``bundle_acl`` is
+    the canned ACL installs give bundles there: RGW refuses the default
+    (aws-exec-read), and moto's EC2 reads no bundle.
     """
+
+    bundle_acl = 'private'
 
     def __init__(self, cloud, s3_url):
         self.url, self.s3_url = cloud.url, s3_url
