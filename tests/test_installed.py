@@ -86,8 +86,10 @@ def test_install_describe_uninstall_round_trip(
     image = store.catalog['centos']
     cloud.create_bucket(bucket)
     # The user's own objects, named like the install's bundles.
-    cloud.put_object(bucket, 'roundtrip-centos.part.99', b'not a part')
-    cloud.put_object(bucket, 'roundtrip-centos-notes.txt', b'notes')
+    cloud.put_object(bucket, 'roundtrip-centos.part.99', b'not a part',
+                     acl='private')
+    cloud.put_object(bucket, 'roundtrip-centos-notes.txt', b'notes',
+                     acl='private')
     images_before, objects_before = own_images(cloud), objects(cloud, bucket)
 
     ids = installed_ids(run(INSTALL, '-i', image['name'], '-b', bucket, '-p',
