@@ -203,7 +203,7 @@ class RgwCluster(object):
             stderr=subprocess.STDOUT, env=self._env, cwd=self.root,
             preexec_fn=_die_with_parent)
         log.close()
-        self._daemons.append((name, process))
+        self._daemons.append((name, args[0], process))
         return process
 
     def _start(self):
@@ -231,11 +231,12 @@ class RgwCluster(object):
     def _wait_for_radosgw(self):
         deadline = time.time() + START_TIMEOUT
         while time.time() < deadline:
-            for name, process in self._daemons:
+            for name, program, process in self._daemons:
                 if process.poll() is not None:
                     raise RgwUnavailable(
                         'Ceph RGW cannot start: {0} exited ({1}): {2}'.format(
-                            name, process.returncode, self.log_tail(name)))
+                            program, process.returncode,
+                            self.log_tail(name)))
             try:
                 if requests.get(self.url, timeout=2).status_code == 200:
                     return
@@ -270,11 +271,11 @@ class RgwCluster(object):
 
     def stop(self):
         """Stop the daemons (radosgw first) and remove the directory."""
-        for name, process in reversed(self._daemons):
+        for _, _, process in reversed(self._daemons):
             if process.poll() is None:
                 process.terminate()
         deadline = time.time() + STOP_GRACE
-        for name, process in reversed(self._daemons):
+        for _, _, process in reversed(self._daemons):
             while process.poll() is None and time.time() < deadline:
                 time.sleep(0.1)
             if process.poll() is None:
