@@ -34,6 +34,7 @@ from tests.support.images import image_bytes
 from tests.support.install import (ACCOUNT, INSTALL, eucarc, fetch_and_decode,
                                    install, installed_ids, store, tags_sent)
 from tests.support.moto import REGION, bucket_is_gone, which
+from tests.support.rgw import s3_under_test
 
 # The install fixtures (tests/support/install.py), used here.
 INSTALL_FIXTURES = (eucarc, install, store)
@@ -621,6 +622,30 @@ def only_error(result):
     (line,) = result.messages
     assert line.startswith('eustore-install-image: error: ')
     return line[len('eustore-install-image: error: '):]
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'euca2ools uploads the parts itself, and says so its own way'))
+def test_a_canned_acl_the_s3_refuses_is_one_line(cli, eucarc, non_admin,
+                                                 proxy, cloud, store):
+    # RGW refuses aws-exec-read (the default) itself, and was seen leaving
+    # the next request on that connection unanswered; the proxy plays both
+    # on moto, which takes the ACL.
+    if s3_under_test() == 'moto':
+        proxy.fail(lambda method, path, body, headers: method == 'PUT' and
+                   header(headers, 'x-amz-acl') == 'aws-exec-read',
+                   status=400, code='InvalidArgument', times=100,
+                   with_headers=True, then_hang=True)
+    result = cli(INSTALL, '-i', store.catalog['fedora']['name'], '-b',
+                 'acl-refused', '-p', 'acl-refused', env=eucarc)
+    assert re.match(
+        r'^S3 at {0} does not take the canned ACL "aws-exec-read" \(it '
+        r'answered 400 InvalidArgument to acl-refused/acl-refused\.part\.'
+        r'\d+\): choose one it takes with --acl; what this run uploaded or '
+        r'registered was removed$'.format(re.escape(proxy.s3_url)),
+        only_error(result))
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_is_gone(cloud, 'acl-refused')
 
 
 @pytest.mark.skipif(uses_euca2ools(), reason=(
