@@ -48,9 +48,11 @@ def aws_query(pairs):
 
 def s3_path(bucket, key=None, params=None):
     """The path (and query, from the dict ``params``) of a bucket, or of
-    an object in it, after S3's endpoint."""
-    path = bucket if key is None else \
-        u'{0}/{1}'.format(bucket, quote_key(key))
+    an object in it, after S3's endpoint.  The bucket is encoded too (a
+    valid name needs nothing; one that is not is still sent as signed)."""
+    path = quote_key(bucket, safe='')
+    if key is not None:
+        path += u'/' + quote_key(key)
     return path + '?' + aws_query(params.items()) if params else path
 
 

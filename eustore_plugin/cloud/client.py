@@ -198,7 +198,7 @@ class Cloud(object):
 
     def bucket_exists(self, bucket):
         try:
-            self._send(S3Request, self.s3, method='HEAD', path=bucket)
+            self._send(S3Request, self.s3, method='HEAD', path=s3_path(bucket))
             return True
         except CloudError as err:
             if err.status_code != 404:
@@ -209,7 +209,7 @@ class Cloud(object):
         """The status S3 answers a HEAD of the bucket with (200, 403,
         404, ...); raises CloudError when it cannot be reached."""
         try:
-            self._send(S3Request, self.s3, method='HEAD', path=bucket)
+            self._send(S3Request, self.s3, method='HEAD', path=s3_path(bucket))
             return 200
         except CloudError as err:
             if err.status_code is None:
@@ -236,7 +236,7 @@ class Cloud(object):
         return key
 
     def create_bucket(self, bucket):
-        self._send(S3Request, self.s3, method='PUT', path=bucket)
+        self._send(S3Request, self.s3, method='PUT', path=s3_path(bucket))
 
     def put_object(self, bucket, key, data, acl=BUNDLE_ACL, headers=None):
         """
@@ -302,7 +302,7 @@ class Cloud(object):
             marker = result.get('NextMarker') or page[-1]
 
     def delete_bucket(self, bucket):
-        self._send(S3Request, self.s3, method='DELETE', path=bucket)
+        self._send(S3Request, self.s3, method='DELETE', path=s3_path(bucket))
 
     def get_object(self, bucket, key):
         return self._send(S3Request, self.s3, method='GET',

@@ -129,9 +129,10 @@ class CloudService(BaseService):
 
     def drop_connections(self):
         """Close the connections kept alive to the service (new ones are
-        opened as needed): after refusing a canned ACL, Ceph RGW leaves
-        the next request on the same connection unanswered until the read
-        timeout, and what follows a refusal is often a rollback."""
+        opened as needed): after refusing a canned ACL, Ceph RGW was seen
+        leaving the next request on the same connection unanswered until
+        the read timeout, and what follows a refusal is often a
+        rollback."""
         self.session.close()
 
 
