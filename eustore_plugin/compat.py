@@ -43,9 +43,13 @@ on every Python (tests/test_compat.py checks them
 against botocore byte for byte on both): HmacV1 signed ``?acl`` as ``acl=``
 and appended the sub-resource list once per parameter; query V2 failed on
 non-ASCII values; V4 hashed a seekable body through ``req.data`` (prepared
-requests have none) and encoded S3 keys twice (ours also signs a request
-that declares its payload's hash in X-Amz-Content-SHA256 with that, as
-botocore does, without reading its body).  And ``--debug`` printed each
+requests have none), encoded S3 keys twice, and signed queries decoded on
+Python 2.  Ours sign S3 paths and queries as AWS specifies (urlkeys.py):
+decoded once and encoded again, every byte but the unreserved ones, so a
+key with ``+``, ``(`` or ``@`` is signed as servers that follow AWS (Ceph
+RGW) check it, however it was sent; and they sign a request that declares
+its payload's hash in X-Amz-Content-SHA256 with that, as botocore does,
+without reading its body.  And ``--debug`` printed each
 request's signature (good for replaying it for minutes) and any session
 token: the output requestbuilder's root logger sends to the terminal goes
 through :class:`RedactSecrets` (``_install_log_redaction``).  Everything else
@@ -69,6 +73,8 @@ import warnings
 
 import six
 import six.moves.urllib_parse as urlparse
+
+from eustore_plugin.urlkeys import aws_query, requote_path
 
 try:
     import collections.abc as collections_abc
@@ -264,9 +270,10 @@ def v4_apply_to_request(self, req, service):
     self._update_request_before_signing(req, credential, payload_hash,
                                         amz_date)
     if service.NAME == 's3':
-        # requests has already percent-encoded the key; S3 signs it as sent,
-        # other services encode it once more.
-        c_uri = urlparse.urlsplit(req.url).path or '/'
+        # S3's canonical URI is the key encoded once, AWS's way, whatever
+        # encoding the request was sent with (its servers decode the path
+        # and encode it again); other services encode the path once more.
+        c_uri = requote_path(urlparse.urlsplit(req.url).path or '/')
     else:
         c_uri = self._get_canonical_uri(req)
     c_request = '\n'.join((
@@ -285,6 +292,17 @@ def v4_apply_to_request(self, req, service):
     signature = hmac.new(key, _to_bytes(to_sign), hashlib.sha256).hexdigest()
     self._apply_signature(req, credential, signature)
     return req
+
+
+def v4_canonical_query(self, req):
+    """
+    The query's parameters decoded once and encoded AWS's way (every byte
+    but the unreserved ones, so a space is %20 and "/" is %2F), sorted.
+    """
+    query = urlparse.urlsplit(req.url).query
+    # parse_qsl must see the native str type (see query_v2_apply_to_request).
+    query = _to_text(query) if six.PY3 else _to_bytes(query)
+    return aws_query(urlparse.parse_qsl(query, keep_blank_values=True))
 
 
 def v4_normalized_headers(self, req):
@@ -423,6 +441,7 @@ def _install_signers():
     aws.QueryHmacV2Auth.apply_to_request = query_v2_apply_to_request
     aws.QueryHmacV2Auth.sign_string = query_v2_sign_string
     aws.HmacV4Auth.apply_to_request = v4_apply_to_request
+    aws.HmacV4Auth._get_canonical_query = v4_canonical_query
     aws.HmacV4Auth._get_normalized_headers = v4_normalized_headers
     aws.HmacV4Auth._hash_payload = v4_hash_payload
     aws._get_params_from_url = _params_from_url

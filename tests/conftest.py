@@ -11,14 +11,23 @@ import pytest
 from tests.support.commands import clean_env, run_command
 from tests.support.demostore import METADATA, TARBALLS, write_demo_store
 from tests.support.http import StoreServer
-from tests.support.install import set_admin
+from tests.support.install import install_options, set_admin
 from tests.support.moto import REGION, CloudProxy, direct_cloud
+from tests.support.rgw import S3_SERVERS, s3_under_test
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'smoke: the few tests run on every Python found (the '
         'installed commands start, list a catalog and install an image)')
+    if s3_under_test() not in S3_SERVERS:
+        raise pytest.UsageError('EUSTORE_TEST_S3={0}: the S3 to test on is '
+                                'one of {1}'.format(s3_under_test(),
+                                                    ', '.join(S3_SERVERS)))
+
+
+def pytest_report_header(config):
+    return 'S3 under test: {0} (EUSTORE_TEST_S3)'.format(s3_under_test())
 
 
 def pytest_sessionstart(session):
@@ -90,6 +99,36 @@ def moto_cloud():
     cloud.stop()
 
 
+@pytest.fixture(scope='session')
+def rgw():
+    """
+    Ceph RGW on loopback (tests/support/rgw.py), for a run on it
+    (EUSTORE_TEST_S3=rgw): such a run fails, saying why, when it cannot
+    start; it is never skipped.
+    """
+    from tests.support.rgw import start_for_tests
+    cluster = start_for_tests()
+    yield cluster
+    cluster.stop()
+
+
+def on_rgw():
+    """Whether this run's S3 is Ceph RGW (EUSTORE_TEST_S3=rgw)."""
+    return s3_under_test() == 'rgw'
+
+
+@pytest.fixture(scope='session')
+def s3_cloud(request):
+    """
+    The S3 under test, checking signatures: moto's (``moto_cloud``), or
+    Ceph RGW's, as a user of its own.
+    """
+    if on_rgw():
+        from tests.support.rgw import RgwUser
+        return RgwUser(request.getfixturevalue('rgw'), 'tester')
+    return request.getfixturevalue('moto_cloud')
+
+
 def _gpg_key(tmpdir_factory, name, email):
     from tests.support.gpg import GpgKey, missing_tools
     if missing_tools():
@@ -120,12 +159,18 @@ def stranger_key(tmpdir_factory):
 
 
 @pytest.fixture(scope='session')
-def public_cloud():
+def public_cloud(request):
     """
-    moto without signature checks: the object storage of image stores.  A
+    The object storage of image stores: moto without signature checks (a
     store is read anonymously, and a signature-checking moto cannot serve
-    an unsigned GET, even of a public-read object (it answers 500).
+    an unsigned GET, even of a public-read object: it answers 500), or on
+    RGW (which checks signatures and serves public-read objects to
+    anyone) the store operator's user there.
     """
+    if on_rgw():
+        from tests.support.rgw import RgwUser
+        yield RgwUser(request.getfixturevalue('rgw'), 'store-operator')
+        return
     cloud = _start_moto(check_signatures=False)
     yield cloud
     cloud.stop()
@@ -137,10 +182,19 @@ def install_cloud(request):
     The cloud eustore-install-image installs into: ``moto_cloud``, unless
     euca2ools is importable.  Then the command uses euca2ools, which signs
     S3 uploads with HMAC-V1, a scheme moto cannot check, so the cloud is a
-    moto that checks no signatures (tests/test_signing_moto.py and
-    tests/test_compat.py prove the signing on their own).
+    moto that checks no signatures (tests/test_signing.py and
+    tests/test_compat.py prove the signing on their own).  On RGW, its S3
+    is RGW's (which checks HMAC-V1 too) with the same keys as its EC2,
+    ``moto_cloud``'s.
     """
     from eustore_plugin.suite import uses_euca2ools
+    if on_rgw():
+        from tests.support.rgw import CloudWithS3, RgwUser
+        ec2 = request.getfixturevalue('moto_cloud')
+        yield CloudWithS3(ec2, RgwUser(request.getfixturevalue('rgw'),
+                                       'installer', ec2.key_id,
+                                       ec2.secret_key).url)
+        return
     if not uses_euca2ools():
         yield request.getfixturevalue('moto_cloud')
         return
@@ -216,6 +270,13 @@ def keys(tmpdir_factory):
 
 
 @pytest.fixture
+def install_args(install_cloud):
+    """The options every eustore-install-image into the install cloud
+    needs (see tests/support/install.py's install_options)."""
+    return install_options(install_cloud)
+
+
+@pytest.fixture
 def cloud(install_cloud):
     """The install cloud, spoken to directly (to look and to tidy)."""
     return direct_cloud(install_cloud)
@@ -223,8 +284,9 @@ def cloud(install_cloud):
 
 @pytest.fixture
 def proxy(install_cloud):
-    """The install cloud behind a recording, fault-injecting proxy."""
-    server = CloudProxy(install_cloud.url)
+    """The install cloud behind a recording, fault-injecting proxy (its S3
+    behind ``s3_url``)."""
+    server = CloudProxy(install_cloud.url, install_cloud.s3_url)
     yield server
     server.stop()
 

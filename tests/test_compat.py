@@ -40,11 +40,15 @@ import six.moves.urllib_parse as urlparse
 
 import eustore_plugin  # noqa: F401  -- runs compat.install()
 from eustore_plugin import compat
+from eustore_plugin.urlkeys import s3_path
+from tests.support.objectkeys import KEY_PARAMS
 
 try:
     import botocore.auth
     import botocore.awsrequest
     import botocore.credentials
+    import botocore.serialize
+    import botocore.session
 except ImportError:  # botocore is optional (Python 2.7 may lack it)
     botocore = None
 
@@ -209,12 +213,13 @@ PUT_HEADERS = {
 
 
 def _sign_hmac_v1(caplog, method, url, endpoint, headers=None, body=None,
-                  secret=SECRET):
+                  secret=SECRET, bc_url=None):
     """
     Sign with both signers; return (ours, botocore's) Authorization headers
     and strings to sign, and our canonical resource and botocore's.
     botocore is given the folded x-amz-* values and, for an endpoint with a
-    path, auth_path = URL path minus that path, as requestbuilder signs.
+    path, auth_path = URL path minus that path, as requestbuilder signs;
+    it signs ``bc_url`` (the URL it built itself) when given, else ours.
     """
     caplog.set_level(logging.DEBUG, logger='botocore.auth')
     headers = dict(headers or {})
@@ -232,14 +237,14 @@ def _sign_hmac_v1(caplog, method, url, endpoint, headers=None, body=None,
     assert req_path.startswith(svc_path)
     auth_path = req_path[len(svc_path):] if svc_path else None
     bc_req = botocore.awsrequest.AWSRequest(
-        method=method, url=prepared.url, headers=bc_headers, data=body,
-        auth_path=auth_path)
+        method=method, url=bc_url or prepared.url, headers=bc_headers,
+        data=body, auth_path=auth_path)
     bc_signer = botocore.auth.HmacV1Auth(_credentials())
     bc_signer.add_auth(bc_req)
 
     assert prepared.headers['Date'] == bc_req.headers['Date'] \
         == FROZEN_HTTP_DATE
-    split = urlparse.urlsplit(prepared.url)
+    split = urlparse.urlsplit(bc_url or prepared.url)
     return {
         'ours': prepared.headers['Authorization'],
         'botocore': bc_req.headers['Authorization'],
@@ -395,9 +400,11 @@ def test_query_v2_get_matches_botocore(frozen_clock, caplog):
 # ---------------------------------------------------------- signature V4
 
 def _sign_v4(caplog, method, url, service_name, headers=None, data=None,
-             params=None, secret=SECRET, bc_body=None):
+             params=None, secret=SECRET, bc_body=None, bc_url=None):
     """
     Sign with both; return (ours, botocore's) Authorization headers.
+    botocore signs ``bc_url`` (the URL it built itself, query included)
+    when given, else ours with our ``params``.
     botocore gets the very headers requestbuilder signs: the prepared
     request's but Connection (requestbuilder leaves out only Connection and
     User-Agent; botocore 1.43 leaves out both, 1.20 only User-Agent) plus
@@ -407,7 +414,8 @@ def _sign_v4(caplog, method, url, service_name, headers=None, data=None,
     prepared = _prepare(method, url, headers=headers, data=data,
                         params=params)
     body = _body_bytes(prepared.body)
-    bc_url = prepared.url.split('?')[0]  # as sent; any query goes as params
+    # As sent; any query goes as params.
+    bc_url_as_sent = prepared.url.split('?')[0]
     start = prepared.body.tell() if hasattr(prepared.body, 'tell') else None
     # Older botocore (1.20) would sign Connection; requestbuilder never does.
     bc_headers = dict((key, val) for key, val in prepared.headers.items()
@@ -430,12 +438,12 @@ def _sign_v4(caplog, method, url, service_name, headers=None, data=None,
                                          service.region_name)
         bc_headers['X-Amz-Content-SHA256'] = hashlib.sha256(body).hexdigest()
     bc_params = None
-    if params:
+    if params and not bc_url:
         bc_params = dict((_native(key), _native(val))
                          for key, val in params.items())
     bc_req = botocore.awsrequest.AWSRequest(
-        method=method, url=bc_url, headers=bc_headers, data=bc_body or None,
-        params=bc_params)
+        method=method, url=bc_url or bc_url_as_sent, headers=bc_headers,
+        data=bc_body or None, params=bc_params)
     signer.add_auth(bc_req)
 
     assert prepared.headers['X-Amz-Date'] == bc_req.headers['X-Amz-Date'] \
@@ -565,6 +573,64 @@ def test_v4_a_declared_payload_hash_is_signed_unread(frozen_clock, caplog):
         bc_req.headers['Authorization'], _botocore_logged(
             caplog, 'CanonicalRequest')
     assert 'x-amz-checksum;' in prepared.headers['Authorization']
+
+
+# ------------------------------------------- object keys, as botocore writes
+
+KEY_ENDPOINT = 'http://127.0.0.1:8773'
+KEY_BUCKET = 'store-bucket'
+# (method, botocore's operation, whether it names the key in the path (else
+# in a listing's prefix), whether it has a body)
+KEY_OPERATIONS = [
+    pytest.param('PUT', 'PutObject', True, True, id='put'),
+    pytest.param('GET', 'GetObject', True, False, id='get'),
+    pytest.param('HEAD', 'HeadObject', True, False, id='head'),
+    pytest.param('DELETE', 'DeleteObject', True, False, id='delete'),
+    pytest.param('GET', 'ListObjects', False, False, id='list'),
+]
+
+
+def _key_requests(operation, in_path, key):
+    """
+    (our URL, botocore's URL) for ``operation`` on ``key``: ours as
+    eustore_plugin.cloud.client.Cloud builds it (urlkeys.s3_path),
+    botocore's from its own S3 model and serializer, the oracle.
+    """
+    model = botocore.session.get_session().get_service_model('s3')
+    params = {'Bucket': KEY_BUCKET}
+    params['Key' if in_path else 'Prefix'] = key
+    serialized = botocore.serialize.create_serializer(
+        'rest-xml', include_validation=False).serialize_to_request(
+            params, model.operation_model(operation))
+    botocore.awsrequest.prepare_request_dict(serialized, KEY_ENDPOINT)
+    ours = s3_path(KEY_BUCKET, key) if in_path else \
+        s3_path(KEY_BUCKET, params={'prefix': key})
+    return KEY_ENDPOINT + '/' + ours, serialized['url']
+
+
+@needs_botocore
+@pytest.mark.parametrize('key', KEY_PARAMS)
+@pytest.mark.parametrize('method,operation,in_path,has_body', KEY_OPERATIONS)
+@pytest.mark.parametrize('signer', ['v4', 'hmac-v1'])
+def test_object_keys_are_signed_as_botocore_does(
+        frozen_clock, caplog, signer, method, operation, in_path, has_body,
+        key):
+    url, bc_url = _key_requests(operation, in_path, key)
+    # The key is written on the wire as botocore writes it, in the path or
+    # in the query.
+    assert url == bc_url
+    if signer == 'v4':
+        signed = _sign_v4(caplog, method, url, 's3', headers=S3_HEADERS if
+                          has_body else None, data=PUT_BODY if has_body
+                          else None, bc_url=bc_url)
+        assert signed['prepared'].url == url  # sent as built
+        _assert_same_v4(signed)
+    else:
+        signed = _sign_hmac_v1(caplog, method, url, KEY_ENDPOINT,
+                               PUT_HEADERS if has_body else None,
+                               PUT_BODY if has_body else None, bc_url=bc_url)
+        assert signed['our_resource'] == signed['botocore_full_resource']
+        assert signed['ours'] == signed['botocore']
 
 
 # ------------------------------------------------ the tests can fail at all

@@ -219,7 +219,8 @@ def test_names_taken_are_all_listed(dry_run, admin, cloud, store):
     kernel = cloud.register_image(
         ImageLocation='dry-names/elsewhere.manifest.xml',
         Name='dry-taken-kernel', Architecture='x86_64')
-    cloud.put_object('dry-names', 'dry-taken.manifest.xml', b'<manifest/>')
+    cloud.put_object('dry-names', 'dry-taken.manifest.xml', b'<manifest/>',
+                     acl='private')
     try:
         result = dry_run('-i', entry(store, 'centos'), '-b', 'dry-names',
                          '-p', 'dry-taken')

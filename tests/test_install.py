@@ -34,6 +34,7 @@ from tests.support.images import image_bytes
 from tests.support.install import (ACCOUNT, INSTALL, eucarc, fetch_and_decode,
                                    install, installed_ids, store, tags_sent)
 from tests.support.moto import REGION, bucket_is_gone, which
+from tests.support.rgw import s3_under_test
 
 # The install fixtures (tests/support/install.py), used here.
 INSTALL_FIXTURES = (eucarc, install, store)
@@ -52,9 +53,9 @@ def member_bytes(store_dir, image, suffix):
     raise AssertionError('no member ending in ' + suffix)
 
 
-def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
-                                                  cloud, keys, store,
-                                                  demo_store_dir, tmpdir):
+def test_single_kernel_image_installs_and_decodes(
+        install_args, install, admin, proxy, cloud, keys, store,
+        demo_store_dir, tmpdir):
     image = store.catalog['centos']
     result = install('-i', image['name'], '-b', 'centos-bundles',
                      '--pad-name')
@@ -91,7 +92,9 @@ def test_single_kernel_image_installs_and_decodes(install, admin, proxy,
     part_puts = [headers for (method, path, _), headers
                  in zip(proxy.requests, proxy.headers)
                  if method == 'PUT' and '.part.' in path]
-    assert part_puts and all(headers.get('x-amz-acl') == 'aws-exec-read'
+    # The canned ACL Eucalyptus and EC2 read bundles by, unless --acl.
+    acl = install_args[1] if install_args else 'aws-exec-read'
+    assert part_puts and all(headers.get('x-amz-acl') == acl
                              for headers in part_puts)
 
     user, cloud_keys = keys
@@ -326,7 +329,7 @@ def test_credentials_and_endpoints_from_euca2ools_config(
     config.write(textwrap.dedent('''
         [region {region}]
         ec2-url = {url}
-        s3-url = {url}
+        s3-url = {s3_url}
         iam-url = {url}
         certificate = {cloud_cert}
         eustore-url = {store}
@@ -337,7 +340,7 @@ def test_credentials_and_endpoints_from_euca2ools_config(
         account-id = {account}
         certificate = {user_cert}
         private-key = {user_key}
-        ''').format(region=REGION, url=proxy.url,
+        ''').format(region=REGION, url=proxy.url, s3_url=proxy.s3_url,
                     cloud_cert=cloud_keys.cert_path, store=store.url,
                     key_id=install_cloud.key_id,
                     secret=install_cloud.secret_key,
@@ -513,11 +516,12 @@ def test_debug_shows_each_decision(cli, install, non_admin, proxy, store,
 
 @pytest.mark.skipif(not which('script'),
                     reason='needs script(1) (util-linux) for a terminal')
-def test_progress_bars_on_a_terminal(user_env, eucarc, non_admin, store):
+def test_progress_bars_on_a_terminal(install_args, user_env, eucarc,
+                                     non_admin, store):
     # The bars show only on a terminal: run the command under one.
     command = ' '.join(shlex_quote(arg) for arg in command_argv(INSTALL) + [
         '-i', store.catalog['fedora']['name'], '-b', 'tty-bundles',
-        '--pad-name'])
+        '--pad-name'] + install_args)
     env = dict(user_env, **eucarc)
     proc = subprocess.Popen(['script', '-qec', command, '/dev/null'],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -582,11 +586,11 @@ class LegacyStore(object):
         with open(path, 'rb') as tarball:
             return tarball.read()
 
-    def replace_after_cut(self, new, validator):
+    def replace_after_cut(self, new, validator, ignores_if_range=False):
         """After the first answer's first three quarters (the install has
-        begun), the tarball is ``new``."""
+        begun), the tarball is ``new`` (see ReplacedFile)."""
         fault = ReplacedFile(self.old, new, len(self.old) * 3 // 4,
-                             validator)
+                             validator, ignores_if_range)
         self.server.faults['/' + LEGACY_URL] = fault
         return fault
 
@@ -618,6 +622,30 @@ def only_error(result):
     (line,) = result.messages
     assert line.startswith('eustore-install-image: error: ')
     return line[len('eustore-install-image: error: '):]
+
+
+@pytest.mark.skipif(uses_euca2ools(), reason=(
+    'euca2ools uploads the parts itself, and says so its own way'))
+def test_a_canned_acl_the_s3_refuses_is_one_line(cli, eucarc, non_admin,
+                                                 proxy, cloud, store):
+    # RGW refuses aws-exec-read (the default) itself, and was seen leaving
+    # the next request on that connection unanswered; the proxy plays both
+    # on moto, which takes the ACL.
+    if s3_under_test() == 'moto':
+        proxy.fail(lambda method, path, body, headers: method == 'PUT' and
+                   header(headers, 'x-amz-acl') == 'aws-exec-read',
+                   status=400, code='InvalidArgument', times=100,
+                   with_headers=True, then_hang=True)
+    result = cli(INSTALL, '-i', store.catalog['fedora']['name'], '-b',
+                 'acl-refused', '-p', 'acl-refused', env=eucarc)
+    assert re.match(
+        r'^S3 at {0} does not take the canned ACL "aws-exec-read" \(it '
+        r'answered 400 InvalidArgument to acl-refused/acl-refused\.part\.'
+        r'\d+\): choose one it takes with --acl; what this run uploaded or '
+        r'registered was removed$'.format(re.escape(proxy.s3_url)),
+        only_error(result))
+    assert not proxy.form_requests('RegisterImage')
+    assert bucket_is_gone(cloud, 'acl-refused')
 
 
 @pytest.mark.skipif(uses_euca2ools(), reason=(
@@ -673,19 +701,25 @@ def test_a_tarball_that_changes_again_fails_and_leaves_nothing(
     assert bucket_is_gone(cloud, 'replaced-twice')
 
 
+@pytest.mark.parametrize('ignores_if_range', [
+    pytest.param(False, id='if-range-honoured'),
+    pytest.param(True, id='if-range-ignored')])  # as Ceph RGW 16 does
 @pytest.mark.parametrize('validator', ['ETag', 'Last-Modified'])
 def test_a_tarball_replaced_mid_download_is_downloaded_afresh(
         install, non_admin, proxy, cloud, keys, legacy_store, tmpdir,
-        validator):
+        validator, ignores_if_range):
     new = legacy_store.tarball('new.tgz', 2, 500 * 1024)
-    fault = legacy_store.replace_after_cut(new, validator)
+    fault = legacy_store.replace_after_cut(new, validator, ignores_if_range)
     result = install('-i', LEGACY_NAME, '-b', 'replaced-dir', '--pad-name',
                      '-U', legacy_store.url, '-d', str(tmpdir.mkdir('keep')))
     assert list(installed_ids(result)) == ['image']
     ranges = legacy_store.asked('Range')
     assert ranges[0] is None and re.match(r'^bytes=\d+-$', ranges[1])
-    assert legacy_store.asked('If-Range') == [None, fault.validator_of(0)]
-    assert len(ranges) == 2
+    assert legacy_store.asked('If-Range')[:2] == [None,
+                                                  fault.validator_of(0)]
+    # The new file whole: at once, or asked for again when the rest of it
+    # came instead.
+    assert ranges[2:] == ([None] if ignores_if_range else [])
     # The new file, whole: not the old one's first bytes and the new one's
     # rest.
     assert registered_image(proxy, cloud, keys, tmpdir) == \
@@ -747,8 +781,8 @@ def test_missing_endpoint_and_unknown_image_are_explained(install, store):
 @pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM,
                                     signal.SIGHUP])
 def test_interrupting_removes_what_the_run_created(
-        install_cloud, eucarc, user_env, non_admin, proxy, cloud, store,
-        demo_store_dir, signum):
+        install_args, install_cloud, eucarc, user_env, non_admin, proxy,
+        cloud, store, demo_store_dir, signum):
     # Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP
     # alike: undone, one line, exit 128 + the signal as shells report it.
     image = store.catalog['fedora']
@@ -768,12 +802,15 @@ def test_interrupting_removes_what_the_run_created(
     store.faults['/' + image['url']] = stall_mid_tarball
     proc = start_command(INSTALL, ['-i', image['name'], '-b',
                                    'interrupted-bundles', '-p',
-                                   'interrupted-fedora'],
+                                   'interrupted-fedora'] + install_args,
                          dict(user_env, **eucarc))
     try:
         deadline = time.time() + 30
+        # Its bucket made (the PUT seen, and done: RGW takes a while to
+        # make one, and one made after the rollback would stay).
         while not [path for method, path, _ in proxy.requests
-                   if method == 'PUT' and path == '/interrupted-bundles']:
+                   if method == 'PUT' and path == '/interrupted-bundles'] \
+                or not cloud.bucket_exists('interrupted-bundles'):
             assert time.time() < deadline and proc.poll() is None
             time.sleep(0.05)
         proc.send_signal(signum)
@@ -898,7 +935,7 @@ def test_an_hvm_install_ignores_kernel_and_ramdisk_names(install, non_admin,
         ImageLocation='hvm-names/elsewhere.manifest.xml',
         Name='hvm-names-kernel', Architecture='x86_64')
     cloud.put_object('hvm-names', 'hvm-names-ramdisk.manifest.xml',
-                     b'<manifest/>')
+                     b'<manifest/>', acl='private')
     try:
         ids = installed_ids(install('-i', store.catalog['fedora']['name'],
                                     '-b', 'hvm-names', '-p', 'hvm-names'))

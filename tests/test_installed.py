@@ -42,10 +42,12 @@ def bucket():
 
 
 @pytest.fixture
-def run(cli, eucarc):
+def run(install_args, cli, eucarc):
     """Run an eustore command with the eucarc sourced."""
     def run(command, *args, **kwargs):
         env = dict(eucarc, **kwargs.pop('env', {}))
+        if command == INSTALL:
+            args += tuple(install_args)
         return cli(command, *args, env=env, **kwargs)
     return run
 
@@ -85,8 +87,10 @@ def test_install_describe_uninstall_round_trip(
     image = store.catalog['centos']
     cloud.create_bucket(bucket)
     # The user's own objects, named like the install's bundles.
-    cloud.put_object(bucket, 'roundtrip-centos.part.99', b'not a part')
-    cloud.put_object(bucket, 'roundtrip-centos-notes.txt', b'notes')
+    cloud.put_object(bucket, 'roundtrip-centos.part.99', b'not a part',
+                     acl='private')
+    cloud.put_object(bucket, 'roundtrip-centos-notes.txt', b'notes',
+                     acl='private')
     images_before, objects_before = own_images(cloud), objects(cloud, bucket)
 
     ids = installed_ids(run(INSTALL, '-i', image['name'], '-b', bucket, '-p',

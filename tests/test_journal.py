@@ -1,9 +1,10 @@
 # Copyright (c) the eustore-plugin authors.  BSD-2-Clause; see COPYING.
 """
 The install journal (eustore_plugin/install/journal.py) on disk and
-against a real cloud (moto on loopback): written before each step, undone
-newest first by identity, and the journals of interrupted runs undone by
-the next run into the same cloud, and only those.
+against a real cloud (moto on loopback; its S3 Ceph RGW in the RGW leg):
+written before each step, undone newest first by identity, and the journals
+of interrupted runs undone by the next run into the same cloud, and only
+those.
 """
 
 from __future__ import absolute_import
@@ -26,8 +27,8 @@ from tests.support.moto import bucket_is_gone, direct_cloud
 
 
 @pytest.fixture
-def cloud(moto_cloud):
-    return direct_cloud(moto_cloud)
+def cloud(install_cloud):
+    return direct_cloud(install_cloud)
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def bucket(cloud):
     """A bucket of its own, holding image.part.00."""
     name = 'journal-' + uuid.uuid4().hex[:10]
     cloud.create_bucket(name)
-    cloud.put_object(name, 'image.part.00', b'part')
+    cloud.put_object(name, 'image.part.00', b'part', acl='private')
     return name
 
 
@@ -115,7 +116,7 @@ def test_an_object_put_twice_is_undone_once(cloud, cloud_id, directory,
     journal.add(PutObject(bucket=bucket, key='image.part.00'))
     assert [action.describe() for action in journal.pending()] == [
         'object {0}/image.part.00'.format(bucket)]
-    cloud.put_object(bucket, 'image.part.00', b'part')
+    cloud.put_object(bucket, 'image.part.00', b'part', acl='private')
     assert journal.undo(cloud) == []
     assert journal.pending() == []
     assert cloud.list_keys(bucket) == []
@@ -135,7 +136,7 @@ def test_what_is_not_there_counts_as_undone(cloud, cloud_id, directory):
 def test_what_cannot_be_undone_is_said_and_kept(cloud, cloud_id, directory,
                                                 bucket):
     # Another object in the bucket: the bucket stays, and says why.
-    cloud.put_object(bucket, 'someone-elses', b'theirs')
+    cloud.put_object(bucket, 'someone-elses', b'theirs', acl='private')
     journal = Journal(cloud_id, directory)
     journal.add(CreatedBucket(bucket=bucket))
     journal.add(PutObject(bucket=bucket, key='image.part.00'))

@@ -20,8 +20,10 @@ import six
 from eustore_plugin.catalogs.catalog import Catalog, catalog_with_image
 from eustore_plugin.publish.bucket import StoreBucket, StoreLockedError
 from eustore_plugin.publish.transaction import change_catalog
+from eustore_plugin.urlkeys import quote_key
 from tests.support.demostore import TARBALLS
 from tests.support.gpg import missing_tools
+from tests.support.http import header
 from tests.support.moto import direct_cloud
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(
@@ -168,9 +170,10 @@ def test_a_tarball_whose_key_needs_escaping(operator, cli, cloud,
                                             store_bucket, store_url,
                                             signing_key, demo_store_dir,
                                             tmpdir):
-    # & and < are escaped in S3's XML, the space and < in URLs; the rest is
-    # not ASCII.
-    name = u'fedora & <friends> d\xe9mo \u2603.tgz'
+    # & and < are escaped in S3's XML; the space, <, #, ?, % and + in
+    # URLs (# and ? would end the path, and + and @ are kept as they are
+    # by some and signed encoded by AWS's rules); the rest is not ASCII.
+    name = u'fedora & <friends> #1 (100%) +@ d\xe9mo \u2603?.tgz'
     tarball = tmpdir.join(name)
     tarball.write(tarball_bytes(demo_store_dir, 'fedora'), mode='wb')
     result = operator(PUBLISH, '-t', six.ensure_str(tarball.strpath),
@@ -179,8 +182,12 @@ def test_a_tarball_whose_key_needs_escaping(operator, cli, cloud,
                       '--sign-key', 'store@example.com')
     assert result.returncode == 0, result
     (entry,) = read_catalog(cloud, store_bucket)['images']
-    assert entry['url'].endswith(u'/' + name)
-    assert entry['url'] in cloud.list_keys(store_bucket, 'images/')
+    key = u'images/{0}/{1}'.format(entry['sha256'][:16], name)
+    assert result.lines[0].startswith(u'Published image awkward: {0}/{1} ('
+                                      .format(store_bucket, key))
+    # The catalog's url is the key percent-encoded, and names it alone.
+    assert entry['url'] == quote_key(key)
+    assert cloud.list_keys(store_bucket, 'images/') == [key]
     # Clients fetch it by that URL.
     check = cli(CHECK, '-U', store_url, '--trusted-key',
                 signing_key.public_file)
@@ -353,3 +360,99 @@ def test_a_stranger_key_does_not_verify(operator, cli, store_url,
     assert result.returncode == 1
     assert 'refusing the catalog' in result.stderr
     assert stranger_key.public_file in result.stderr
+
+
+# Ceph RGW 16 compares a PUT's If-Match, quoted as HTTP has ETags, with its
+# own bare ETag: it refuses them all (412).  The proxy answers so here,
+# whatever the S3 under test (on RGW itself, it is what RGW does).
+
+def if_match_quoted(method, path, body, headers):
+    return method == 'PUT' and \
+        (header(headers, 'If-Match') or '').startswith('"')
+
+
+def if_match_sent(operator_s3, since=0):
+    return [(path.rsplit('/', 1)[-1], header(headers, 'If-Match'))
+            for (method, path, _), headers in zip(
+                operator_s3.requests[since:], operator_s3.headers[since:])
+            if method == 'PUT' and header(headers, 'If-Match')]
+
+
+def test_an_if_match_the_server_misreads_is_asked_bare(
+        operator, operator_s3, cli, cloud, store_bucket, store_url,
+        signing_key):
+    assert operator.publish('centos').returncode == 0
+    catalog_etag = cloud.head_object(store_bucket, 'catalog')['ETag']
+    signature_etag = cloud.head_object(store_bucket, 'catalog.asc')['ETag']
+    operator_s3.fail(if_match_quoted, status=412, times=100,
+                     with_headers=True)
+    since = len(operator_s3.requests)
+    result = operator.publish('fedora')
+    assert result.returncode == 0, result
+    assert result.stderr == ''
+    # Refused quoted while its ETag had not moved: asked again bare, and
+    # from then on.
+    bare = catalog_etag.strip('"')
+    assert if_match_sent(operator_s3, since) == [
+        ('catalog', catalog_etag), ('catalog', bare),
+        ('catalog.asc', signature_etag.strip('"'))]
+    withdrawn = operator(WITHDRAW, '-i', 'centos-demo', '--sign-key',
+                         'store@example.com')
+    assert withdrawn.returncode == 0, withdrawn
+    listing = cli(DESCRIBE, '-U', store_url, '--trusted-key',
+                  signing_key.public_file)
+    assert [line.split('\t')[0] for line in listing.lines] == ['fedora-demo']
+
+
+def test_a_conflict_is_told_from_a_misread_if_match(
+        operator, operator_s3, public_cloud, cloud, store_bucket):
+    """A 412 once the ETag moved is another writer's change: read again."""
+    assert operator.publish('centos', unsigned=True).returncode == 0
+    operator_s3.fail(if_match_quoted, status=412, times=100,
+                     with_headers=True)
+    store = StoreBucket(direct_cloud(public_cloud, operator_s3.url),
+                        store_bucket)
+    document, etag = store.read_catalog()
+    intruder, _ = catalog_with_image(document, {'name': 'intruder'})
+    cloud.put_object(store_bucket, 'catalog', intruder, acl='public-read')
+    assert store.write_catalog(b'{"images": []}', etag) is None
+    # Once for the misread-or-conflict question, and not again bare.
+    assert if_match_sent(operator_s3) == [('catalog', etag)]
+    assert cloud.get_object(store_bucket, 'catalog') == intruder
+
+
+def test_if_match_refused_however_sent_writes_under_the_lock_alone(
+        operator, operator_s3, cloud, store_bucket):
+    assert operator.publish('centos').returncode == 0
+    operator_s3.fail(lambda method, path, body, headers: method == 'PUT' and
+                     header(headers, 'If-Match'), status=412, times=100,
+                     with_headers=True)
+    result = operator.publish('fedora')
+    assert result.returncode == 0, result
+    (warning,) = result.stderr.splitlines()
+    assert 'refuses If-Match even with the ETag {0}/catalog has'.format(
+        store_bucket) in warning
+    assert "only the store's lock keeps other publishers from" in warning
+    assert [image['name'] for image in read_catalog(
+        cloud, store_bucket)['images']] == ['centos-demo', 'fedora-demo']
+
+
+def test_a_failed_signature_puts_the_catalog_back_on_a_misreading_server(
+        operator, operator_s3, cli, cloud, store_bucket, store_url,
+        signing_key):
+    assert operator.publish('centos').returncode == 0
+    before = cloud.get_object(store_bucket, 'catalog')
+    operator_s3.fail(if_match_quoted, status=412, times=100,
+                     with_headers=True)
+    operator_s3.fail(lambda method, path, body: method == 'PUT' and
+                     path.endswith('/catalog.asc'), status=403)
+    result = operator.publish('fedora')
+    assert result.returncode == 1
+    assert 'Injected' in result.stderr.splitlines()[-1], result
+    # The catalog written is taken back (If-Match on its ETag, bare), so
+    # the store's catalog and signature still match.
+    assert cloud.get_object(store_bucket, 'catalog') == before
+    listing = cli(DESCRIBE, '-U', store_url, '--trusted-key',
+                  signing_key.public_file)
+    assert listing.returncode == 0, listing
+    assert [line.split('\t')[0] for line in listing.lines] == ['centos-demo']

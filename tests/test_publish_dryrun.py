@@ -17,7 +17,9 @@ from tests.support.cloudstate import bucket_state
 from tests.support.demostore import TARBALLS
 from tests.support.dryrun import assert_problems, checks, steps
 from tests.support.gpg import missing_tools
+from tests.support.http import header
 from tests.support.moto import direct_cloud
+from tests.support.rgw import s3_under_test
 
 pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=(
     'gpg and gpgv are needed to sign and check catalogs: run scripts/setup '
@@ -257,3 +259,50 @@ def test_check_store_as_json(operator, cli, cloud, store_bucket, store_url,
     assert data['images'][1]['problems']
     assert result.stderr.strip().endswith('1 of 2 images failed the check')
     assert len(result.stderr.splitlines()) == 1
+
+
+# What the S3 under test makes of If-Match, quoted as HTTP has ETags.
+HONOURED = {'moto': 'If-None-Match and If-Match honoured',
+            'rgw': 'S3 refuses If-Match with the ETag an object has, quoted '
+                   'as HTTP sends it, and takes it bare (as Ceph RGW 16 '
+                   'reads it): the catalog would be written with the bare '
+                   'ETag'}
+
+
+def test_the_conditional_writes_are_tried_on_the_probe_object(
+        operator, unchanged, operator_s3, store_bucket):
+    assert operator.publish('centos').returncode == 0
+    since = len(operator_s3.requests)
+    result = unchanged(operator.publish, 'fedora', '--dry-run')
+    assert result.returncode == 0, result
+    assert checks(result)['conditions'] == [('OK',
+                                             HONOURED[s3_under_test()])]
+    # Every write of the run went to one probe object, deleted after.
+    written = set((method, path) for method, path, _ in
+                  operator_s3.requests[since:]
+                  if method in ('PUT', 'DELETE'))
+    ((_, probe),) = [(method, path) for method, path in written
+                     if method == 'DELETE']
+    assert written <= {('PUT', probe), ('DELETE', probe)}
+    assert probe.startswith('/{0}/eustore-dry-run-'.format(store_bucket))
+
+
+def test_a_server_that_misreads_if_match_is_reported(operator, unchanged,
+                                                     operator_s3):
+    assert operator.publish('centos').returncode == 0
+    operator_s3.fail(lambda method, path, body, headers: method == 'PUT' and
+                     (header(headers, 'If-Match') or '').startswith('"'),
+                     status=412, times=100, with_headers=True)
+    result = unchanged(operator.publish, 'fedora', '--dry-run')
+    assert result.returncode == 0, result
+    assert checks(result)['conditions'] == [('OK', HONOURED['rgw'])]
+    operator_s3.fail(lambda method, path, body, headers: method == 'PUT' and
+                     header(headers, 'If-Match'), status=412, times=100,
+                     with_headers=True)
+    result = unchanged(operator, WITHDRAW, '-i', 'centos-demo', '--dry-run',
+                       '--sign-key', 'store@example.com')
+    assert result.returncode == 0, result
+    assert checks(result)['conditions'] == [('OK', (
+        "S3 refuses If-Match even with the ETag an object has: the catalog "
+        "would be replaced without that check, and only the store's lock "
+        "would keep other publishers from overwriting each other"))]

@@ -170,7 +170,7 @@ def test_check_store_verifies_every_file(cli, builder, trusted):
 
 @pytest.fixture
 def env(install_cloud, proxy, keys):
-    return lambda store_url: eucarc_env(install_cloud, proxy.url, keys,
+    return lambda store_url: eucarc_env(install_cloud, proxy, keys,
                                         store_url)
 
 

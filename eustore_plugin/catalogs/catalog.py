@@ -33,6 +33,7 @@ import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.limits import DISK_FILE, MIB, TARBALL, SizeLimit
+from eustore_plugin.urlkeys import unquote_path
 from eustore_plugin.values import as_count, parse_utc, utc_text
 
 # Fields with a meaning of their own; everything else lands in ``extra``.
@@ -516,7 +517,7 @@ def store_key(url):
     parsed = urlparse.urlparse(url.strip())
     if parsed.scheme or parsed.netloc or parsed.path.startswith('/'):
         return None
-    path = urlparse.unquote(parsed.path)
+    path = unquote_path(parsed.path)
     if path.startswith('/'):
         return None
     parts = []

@@ -46,8 +46,8 @@ import json
 import math
 
 import six
-import six.moves.urllib_parse as urlparse
 from six.moves.collections_abc import Mapping
+import six.moves.urllib_parse as urlparse
 
 from eustore_plugin.catalogs.sourceformat import (MAX_SIZE, SourceFormatError,
                                                   UnsafePathError,

@@ -20,20 +20,29 @@ from requestbuilder.exceptions import ClientError
 import six
 
 from eustore_plugin.cloud.auth import CloudAuth
-from eustore_plugin.cloud.services import (EC2, IAM, S3, CloudError,
-                                           CreateTags, DeleteSnapshot,
-                                           DeregisterImage, DescribeImages,
-                                           DescribeRegions, DescribeSnapshots,
+from eustore_plugin.cloud.services import (EC2, IAM, S3, AclRefusedError,
+                                           CloudError, CreateTags,
+                                           DeleteSnapshot, DeregisterImage,
+                                           DescribeImages, DescribeRegions,
+                                           DescribeSnapshots,
                                            ListAccountAliases,
                                            MissingEndpointError, RegisterImage,
-                                           S3Request, parse_xml)
+                                           S3Request, parse_xml, refuses_acl)
 from eustore_plugin.errors import EustoreError
+from eustore_plugin.urlkeys import s3_path
 
 LOG = logging.getLogger(__name__)
 
 # The account of a Eucalyptus cloud's administrator, the only one allowed to
 # register (and deregister) kernels and ramdisks.
 ADMIN_ALIAS = 'eucalyptus'
+
+# The canned ACL of an uploaded bundle: its owner's, and read access for the
+# cloud's own services, which is how Eucalyptus and EC2 read a bundle they
+# register.  Not every S3 knows it (Ceph RGW does not): see AclRefusedError.
+BUNDLE_ACL = 'aws-exec-read'
+# What a dry run's probe object holds.
+PROBE_BODY = b'eustore dry run probe\n'
 
 # What a bucket name may be: S3's length and edge rules, with the
 # underscores and capitals older Walrus and us-east-1 buckets have.
@@ -206,7 +215,7 @@ class Cloud(object):
 
     def bucket_exists(self, bucket):
         try:
-            self._send(S3Request, self.s3, method='HEAD', path=bucket)
+            self._send(S3Request, self.s3, method='HEAD', path=s3_path(bucket))
             return True
         except CloudError as err:
             if err.status_code != 404:
@@ -217,41 +226,59 @@ class Cloud(object):
         """The status S3 answers a HEAD of the bucket with (200, 403,
         404, ...); raises CloudError when it cannot be reached."""
         try:
-            self._send(S3Request, self.s3, method='HEAD', path=bucket)
+            self._send(S3Request, self.s3, method='HEAD', path=s3_path(bucket))
             return 200
         except CloudError as err:
             if err.status_code is None:
                 raise
             return err.status_code
 
-    def probe_bucket(self, bucket, key_prefix='', acl='private'):
+    def probe_bucket(self, bucket, key_prefix='', acl='private',
+                     while_there=None):
         """
         Whether an existing bucket takes objects under ``key_prefix`` with
-        the canned ``acl``: a small object PUT there and DELETEd again (the
-        one write of a dry run).  Returns its key; raises CloudError when
-        refused.
+        the canned ``acl``: a small object (PROBE_BODY) PUT there and
+        DELETEd again (the one write of a dry run); ``while_there(key,
+        etag)``, if given, is called between the two.  Returns its key;
+        raises CloudError when refused (AclRefusedError: the ACL).
         """
         key = '{0}eustore-dry-run-{1}.probe'.format(key_prefix,
                                                     uuid.uuid4().hex)
-        self.put_object(bucket, key, b'eustore dry run probe\n', acl=acl)
-        self.delete_object(bucket, key)
+        response = self.put_object(bucket, key, PROBE_BODY, acl=acl)
+        try:
+            if while_there is not None:
+                while_there(key, response.headers.get('ETag'))
+        finally:
+            self.delete_object(bucket, key)
         return key
 
     def create_bucket(self, bucket):
-        self._send(S3Request, self.s3, method='PUT', path=bucket)
+        self._send(S3Request, self.s3, method='PUT', path=s3_path(bucket))
 
-    def put_object(self, bucket, key, data, acl='aws-exec-read',
-                   headers=None):
+    def put_object(self, bucket, key, data, acl=BUNDLE_ACL, headers=None):
         """
         Upload bytes or a file object as bucket/key with a canned ACL (and
         any extra ``headers``, e.g. a condition); returns the response.
+        Raises AclRefusedError when the S3 does not take the ACL.
         """
-        return self._send(S3Request, self.s3, method='PUT',
-                          path=bucket + '/' + key,
-                          headers=dict(headers or {}, **{'x-amz-acl': acl}),
-                          body=data)
+        try:
+            return self._send(S3Request, self.s3, method='PUT',
+                              path=s3_path(bucket, key),
+                              headers=dict(headers or {},
+                                           **{'x-amz-acl': acl}),
+                              body=data)
+        except CloudError as err:
+            if not refuses_acl(err, acl):
+                raise
+            self.s3.drop_connections()
+            raise AclRefusedError(
+                'S3 at {0} does not take the canned ACL "{1}" (it answered '
+                '{2} {3} to {4}/{5}): choose one it takes with --acl'.format(
+                    self.s3.endpoint, acl, err.status_code, err.code,
+                    bucket, key), code=err.code,
+                status_code=err.status_code, acl=acl)
 
-    def put_file(self, bucket, key, path, acl='aws-exec-read', headers=None):
+    def put_file(self, bucket, key, path, acl=BUNDLE_ACL, headers=None):
         """Upload a file (a bundle part, a tarball) as bucket/key, streamed."""
         with io.open(path, 'rb') as body:
             return self.put_object(bucket, key, body, acl, headers)
@@ -260,7 +287,7 @@ class Cloud(object):
         """The object's response headers, or None when there is none."""
         try:
             return self._send(S3Request, self.s3, method='HEAD',
-                              path=bucket + '/' + key).headers
+                              path=s3_path(bucket, key)).headers
         except CloudError as err:
             if err.status_code != 404:
                 raise
@@ -268,7 +295,7 @@ class Cloud(object):
 
     def delete_object(self, bucket, key):
         self._send(S3Request, self.s3, method='DELETE',
-                   path=bucket + '/' + key)
+                   path=s3_path(bucket, key))
 
     def list_keys(self, bucket, prefix=''):
         """Names of the bucket's objects that start with ``prefix``, every
@@ -279,8 +306,8 @@ class Cloud(object):
             if marker:
                 params['marker'] = marker
             listing = parse_xml(self._send(
-                S3Request, self.s3, method='GET', path=bucket,
-                params=params).content, ('Contents',))
+                S3Request, self.s3, method='GET',
+                path=s3_path(bucket, params=params)).content, ('Contents',))
             result = listing.get('ListBucketResult') or {}
             page = [entry.get('Key') for entry in
                     result.get('Contents') or [] if isinstance(entry, dict)]
@@ -292,17 +319,17 @@ class Cloud(object):
             marker = result.get('NextMarker') or page[-1]
 
     def delete_bucket(self, bucket):
-        self._send(S3Request, self.s3, method='DELETE', path=bucket)
+        self._send(S3Request, self.s3, method='DELETE', path=s3_path(bucket))
 
     def get_object(self, bucket, key):
         return self._send(S3Request, self.s3, method='GET',
-                          path=bucket + '/' + key).content
+                          path=s3_path(bucket, key)).content
 
     def get_object_if_any(self, bucket, key):
         """(content, ETag) of the object, or (None, None) when missing."""
         try:
             response = self._send(S3Request, self.s3, method='GET',
-                                  path=bucket + '/' + key)
+                                  path=s3_path(bucket, key))
         except CloudError as err:
             if err.status_code == 404:
                 return None, None
@@ -322,21 +349,24 @@ def _filter_params(filters):
 
 
 def check_bucket(cloud, bucket, key_prefix='', create=True,
-                 option='-b/--bucket', acl='private'):
+                 option='-b/--bucket', acl='private', while_probed=None):
     """
     Whether ``bucket`` can take what a command would write there: an
     existing one is written to (a probe object under ``key_prefix``, with
-    the canned ``acl`` the command would use, put and deleted again); a
-    missing one must have a valid name and answer 404 (a 403 is somebody
-    else's), and be creatable (``create``).
-    Returns True when it exists, False when it would be created; raises
-    EustoreError saying what is wrong.
+    the canned ``acl`` the command's objects get, put and deleted again;
+    ``while_probed(key, etag)`` is called in between); a missing one must
+    have a valid name and answer 404 (a 403 is somebody else's), and be
+    creatable (``create``).  Returns True when it exists, False when it
+    would be created; raises EustoreError saying what is wrong (the
+    AclRefusedError itself for an ACL the S3 does not take).
     """
     check_bucket_name(bucket, option)
     status = cloud.bucket_status(bucket)
     if status == 200:
         try:
-            cloud.probe_bucket(bucket, key_prefix, acl)
+            cloud.probe_bucket(bucket, key_prefix, acl, while_probed)
+        except AclRefusedError:
+            raise
         except CloudError as err:
             raise EustoreError('the bucket {0} exists, but refused a probe '
                                'object under "{1}": {2}'.format(

@@ -18,11 +18,11 @@ import json
 import logging
 import re
 
+from requestbuilder.request import BaseRequest
 import requests
 import requests.adapters
 import six
 import six.moves.urllib_parse as urlparse
-from requestbuilder.request import BaseRequest
 
 from eustore_plugin.cloud.auth import CloudAuth
 from eustore_plugin.cloud.services import (CloudError, CloudService,

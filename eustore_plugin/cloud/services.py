@@ -33,6 +33,25 @@ class CloudError(EustoreError):
         self.code = code
 
 
+class AclRefusedError(CloudError):
+    """The S3 does not take a canned ACL (``acl``) it was asked for."""
+
+    def __init__(self, message, code=None, status_code=None, acl=None):
+        CloudError.__init__(self, message, code, status_code)
+        self.acl = acl
+
+
+# How S3s refuse a canned ACL they do not know: Ceph RGW and AWS with 400
+# InvalidArgument, servers that leave ACLs out with 501 NotImplemented.
+_ACL_REFUSALS = ((400, 'InvalidArgument'), (501, 'NotImplemented'))
+
+
+def refuses_acl(err, acl):
+    """Whether the CloudError of a PUT made with the canned ``acl`` is a
+    refusal of that ACL: "private", every S3's own, is never the cause."""
+    return acl != 'private' and (err.status_code, err.code) in _ACL_REFUSALS
+
+
 class MissingEndpointError(EustoreError):
     """No option, variable or config key names a service's URL."""
 
@@ -110,6 +129,14 @@ class CloudService(BaseService):
 
     def handle_http_error(self, response):
         raise error_from_response(self, response)
+
+    def drop_connections(self):
+        """Close the connections kept alive to the service (new ones are
+        opened as needed): after refusing a canned ACL, Ceph RGW was seen
+        leaving the next request on the same connection unanswered until
+        the read timeout, and what follows a refusal is often a
+        rollback."""
+        self.session.close()
 
 
 class EC2(CloudService):

@@ -11,13 +11,12 @@ from requestbuilder.mixins import FileTransferProgressBarMixin
 from eustore_plugin.bundle.pgzip import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
 from eustore_plugin.cloud.auth import CloudCredentialArgs
 from eustore_plugin.cloud.bootstrap import fetch_cloud_certificate
-from eustore_plugin.cloud.client import check_bucket_name
+from eustore_plugin.cloud.client import BUNDLE_ACL, check_bucket_name
 from eustore_plugin.commands.base import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
                                           CatalogRequest)
 from eustore_plugin.install.builtin import DEFAULT_UPLOAD_CONCURRENCY
 from eustore_plugin.install.bundlekeys import find_bundle_credentials
-from eustore_plugin.install.instancestore import (DEFAULT_BUNDLE_ACL,
-                                                  InstanceStore)
+from eustore_plugin.install.instancestore import InstanceStore
 from eustore_plugin.install.plan import InstallOptions
 from eustore_plugin.install.preflight import InstallContext, install_checks
 from eustore_plugin.install.run import InstallResult, carry_out
@@ -94,7 +93,7 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 of the uploaded bundles (default: {0}, which Eucalyptus and
                 EC2 need to read them; "private" where the object store does
                 not know it, as Ceph's does not, and the cloud reads bundles
-                with its owner's keys)'''.format(DEFAULT_BUNDLE_ACL)),
+                with its owner's keys)'''.format(BUNDLE_ACL)),
             Arg('--compression-level', choices=COMPRESSION_LEVELS,
                 route_to=None, help='''how hard the built-in bundler
                 compresses: fast, balanced or small (default: {0}, the

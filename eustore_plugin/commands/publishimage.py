@@ -9,7 +9,8 @@ import time
 from requestbuilder import Arg
 from requestbuilder.exceptions import ArgumentError
 
-from eustore_plugin.catalogs.catalog import catalog_with_image, tarball_keys
+from eustore_plugin.catalogs.catalog import (catalog_with_image, store_key,
+                                             tarball_keys)
 from eustore_plugin.commands.base import PublisherRequest
 from eustore_plugin.dryrun import DryRun
 from eustore_plugin.images.layout import (TARBALL_SUFFIXES, catalog_fields,
@@ -88,7 +89,7 @@ class PublishImage(PublisherRequest):
         if signer is not None:
             signer.sign(b'')  # a key that cannot sign fails before uploading
         store = self.open_store()
-        entry = self.catalog_entry(facts, fields, store.tarball_name(facts))
+        entry = self.catalog_entry(facts, fields, store.tarball_url(facts))
         store.ensure_bucket()
         uploaded = store.upload_tarball(facts)
         try:
@@ -114,7 +115,8 @@ class PublishImage(PublisherRequest):
         entry = result['entry']
         emit(u'{0} image {1}: {2}{3} ({4} bytes, sha256 {5})'.format(
             'Replaced' if result['replaced'] else 'Published', entry['name'],
-            result['store'], entry['url'], entry['size'], entry['sha256']))
+            result['store'], store_key(entry['url']), entry['size'],
+            entry['sha256']))
 
     # ------------------------------------------------------------------
 
@@ -148,7 +150,7 @@ class PublishImage(PublisherRequest):
         if inspected is not None:
             facts, fields = inspected
             name = store.tarball_name(facts)
-            entry = self.catalog_entry(facts, fields, name)
+            entry = self.catalog_entry(facts, fields, store.tarball_url(facts))
             present = store.cloud.head_object(
                 store.bucket, store.key(name)) if exists else None
             run.would(u'Would upload {0} to {1}{2} ({3} bytes, public-read)'

@@ -81,6 +81,8 @@ import re
 import six
 import six.moves.urllib_parse as urlparse
 
+from eustore_plugin.urlkeys import unquote_path
+
 KERNEL_MARKERS = ('vmlinu',)
 RAMDISK_MARKERS = ('initrd', 'initramfs', 'loader')
 DISK_SUFFIXES = ('.img', '.raw')
@@ -444,7 +446,7 @@ def image_name_base(tarball_filename):
     """
     name = six.text_type(tarball_filename)
     if '://' in name:
-        name = urlparse.unquote(urlparse.urlparse(name).path)
+        name = unquote_path(urlparse.urlparse(name).path)
     name = tarball_stem(posixpath.basename(name.replace('\\', '/')))
     name = _NAME_CHARS_RE.sub('_', name.replace('.', '_')).strip()
     if not name:

@@ -25,6 +25,7 @@ import six
 from six.moves import queue
 
 from eustore_plugin.bundle.writer import DEFAULT_PART_SIZE, BundleWriter
+from eustore_plugin.cloud.client import BUNDLE_ACL
 from eustore_plugin.errors import EustoreError, status_of
 from eustore_plugin.install.journal import PutObject
 from eustore_plugin.install.target import RunBuckets, bundle_stored
@@ -75,7 +76,7 @@ class BuiltinBundleTarget(object):
     needs_local_file = False
 
     def __init__(self, cloud, credentials, journal, workdir,
-                 acl='aws-exec-read',
+                 acl=BUNDLE_ACL,
                  upload_concurrency=DEFAULT_UPLOAD_CONCURRENCY,
                  part_size=DEFAULT_PART_SIZE, progress=None,
                  writer_options=None):
@@ -170,7 +171,7 @@ class PartUploads(object):
     """
 
     def __init__(self, cloud, journal, writer, bucket, key_for, concurrency,
-                 acl='aws-exec-read'):
+                 acl=BUNDLE_ACL):
         self.cloud = cloud
         self.acl = acl
         self.journal = journal

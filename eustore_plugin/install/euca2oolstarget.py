@@ -23,6 +23,7 @@ import threading
 from requestbuilder.exceptions import ServerError
 
 from eustore_plugin.bundle.manifest import parse_manifest
+from eustore_plugin.cloud.client import BUNDLE_ACL
 from eustore_plugin.cloud.services import error_from_response
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.install.journal import CreatedBucket, PutObject
@@ -117,7 +118,7 @@ class Euca2oolsBundleTarget(object):
     needs_local_file = True
 
     def __init__(self, cloud, credentials, journal, commands, workdir,
-                 settings, acl='aws-exec-read'):
+                 settings, acl=BUNDLE_ACL):
         self.cloud = cloud
         self.credentials = credentials
         self.journal = journal

@@ -13,6 +13,7 @@ from __future__ import absolute_import
 import logging
 
 from eustore_plugin import suite
+from eustore_plugin.cloud.client import BUNDLE_ACL
 from eustore_plugin.install.builtin import (DEFAULT_UPLOAD_CONCURRENCY,
                                             BuiltinBundleTarget)
 from eustore_plugin.install.euca2oolstarget import Euca2oolsBundleTarget
@@ -22,10 +23,6 @@ from eustore_plugin.output import warn
 
 LOG = logging.getLogger(__name__)
 
-# The canned ACL bundles are uploaded with unless told otherwise: the cloud
-# must read them to boot them (euca-upload-bundle's default too).
-DEFAULT_BUNDLE_ACL = 'aws-exec-read'
-
 
 class InstanceStore(object):
     """Instance-store images: bundles uploaded into a bucket."""
@@ -34,7 +31,7 @@ class InstanceStore(object):
 
     def __init__(self, options):
         self.options = options
-        self.acl = options.acl or DEFAULT_BUNDLE_ACL
+        self.acl = options.acl or BUNDLE_ACL
 
     def checks(self):
         """What this kind adds to the preflight list (preflight.py), by
@@ -88,7 +85,7 @@ def instance_store_target(options, cloud, credentials, journal, workdir,
     but unusable).  ``settings`` (target.RequestSettings) is what
     euca2ools' requests are built with.
     """
-    acl = options.acl or DEFAULT_BUNDLE_ACL
+    acl = options.acl or BUNDLE_ACL
     if suite.euca2ools is not None:
         commands = suite.euca2ools_commands()
         if not isinstance(commands, ImportError):

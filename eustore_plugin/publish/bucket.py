@@ -16,6 +16,13 @@ write S3 (and moto, MinIO, Ceph) honour, holding a token of its publisher's
 own: a publisher checks the token is still its own before it writes and
 before it releases the lock, so that one whose lock was broken
 (``--break-lock``) neither writes over its successor nor removes its lock.
+
+The catalog and its signature are replaced with ``If-Match`` on the ETag
+read.  Not every server reads that condition right: Ceph RGW 16 compares
+the quoted ETag HTTP sends with its own bare one, and refuses (412) every
+If-Match.  So a 412 is taken for a conflict only once the object's ETag is
+seen to have moved; while it has not, the server misread the condition
+(see :meth:`StoreBucket.put_if_unchanged`).
 """
 
 from __future__ import absolute_import
@@ -30,10 +37,12 @@ import time
 import uuid
 
 from eustore_plugin.catalogs.catalog import store_key
+from eustore_plugin.cloud.client import PROBE_BODY
 from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.errors import EustoreError
 from eustore_plugin.output import warn
 from eustore_plugin.store.reader import CATALOG_NAMES, SIGNATURE_SUFFIX
+from eustore_plugin.urlkeys import quote_key
 from eustore_plugin.values import as_count, utc_text
 
 LOG = logging.getLogger(__name__)
@@ -57,6 +66,16 @@ class StoreLockedError(PublishError):
 
 class LockLostError(PublishError):
     pass
+
+
+def bare_etag(etag):
+    """An ETag without its quotes (and weakness mark), to compare."""
+    if etag is None:
+        return None
+    etag = etag.strip()
+    if etag.startswith('W/'):
+        etag = etag[2:]
+    return etag.strip('"')
 
 
 def unless_refused(put, *args, **kwargs):
@@ -88,6 +107,12 @@ class StoreBucket(object):
         self._lock_token = None
         # (whether it existed, its ETag) when has_signature() looked.
         self._signature_seen = None
+        # How If-Match carries an ETag to this S3: quoted, as HTTP has it,
+        # until the server shows it wants it bare (put_if_unchanged).
+        self._quote_if_match = True
+        self._if_match_ignored = False
+        # What try_conditions found, for a dry run to report.
+        self.conditions = None
 
     def key(self, name):
         return self.prefix + name
@@ -146,15 +171,96 @@ class StoreBucket(object):
         return self.cloud.put_object(self.bucket, self.key(name), data,
                                      acl='public-read', headers=headers)
 
+    def etag(self, name):
+        """The ETag the object ``name`` has now (None: there is none)."""
+        headers = self.cloud.head_object(self.bucket, self.key(name))
+        return headers.get('ETag') if headers else None
+
+    def put_if_unchanged(self, name, data, content_type, etag):
+        """
+        Write the public object ``name`` if it is still the one whose ETag
+        is ``etag`` (None: if there is still none).  Returns the response,
+        or None when another writer changed it first (its ETag moved).
+
+        A server that refuses an If-Match the object meets is asked again
+        with the ETag bare (what RGW 16 compares with), and so from then
+        on; one that refuses that too is written to unconditionally, with
+        a warning: the store's lock alone keeps other publishers out then.
+        """
+        def put(condition):
+            return unless_refused(self.put_public, name, data, content_type,
+                                  condition)
+        if not etag:
+            return put({'If-None-Match': '*'})
+        while not self._if_match_ignored:
+            response = put({'If-Match': '"{0}"'.format(bare_etag(etag))
+                            if self._quote_if_match else bare_etag(etag)})
+            if response is not None:
+                return response
+            if bare_etag(self.etag(name)) != bare_etag(etag):
+                return None  # a real conflict
+            if self._quote_if_match:
+                LOG.debug('S3 at %s refused If-Match with the ETag %s has '
+                          '(%s): asking with the ETag bare', self.endpoint,
+                          name, etag)
+                self._quote_if_match = False
+            else:
+                self._if_match_ignored = True
+                warn('S3 at {0} refuses If-Match even with the ETag {1}{2} '
+                     'has, so the store\'s catalog is replaced without that '
+                     'check: only the store\'s lock keeps other publishers '
+                     'from overwriting each other'.format(self.endpoint,
+                                                          self, name))
+        return self.put_public(name, data, content_type)
+
+    @property
+    def endpoint(self):
+        return self.cloud.s3.endpoint
+
+    def try_conditions(self, key, etag):
+        """
+        Try the conditional writes publishing relies on, on a dry run's
+        probe object ``key`` (whose ETag is ``etag``), written again with
+        the same bytes; what the S3 made of them goes to ``conditions`` (a
+        sentence), and If-Match is sent the way it takes.
+        """
+        def put(condition):
+            return unless_refused(self.cloud.put_object, self.bucket, key,
+                                  PROBE_BODY, acl='private',
+                                  headers=condition)
+        if put({'If-None-Match': '*'}) is not None:
+            self.conditions = (
+                'S3 ignores If-None-Match (it replaced an object that '
+                'exists), so the store cannot be locked: do not run two '
+                'publishers at once')
+        elif not etag:
+            self.conditions = (
+                'S3 gives objects no ETag, so the catalog cannot be written '
+                'with If-Match: only the store\'s lock protects it')
+        elif put({'If-Match': '"{0}"'.format(bare_etag(etag))}) is not None:
+            self.conditions = 'If-None-Match and If-Match honoured'
+        elif put({'If-Match': bare_etag(etag)}) is not None:
+            self._quote_if_match = False
+            self.conditions = (
+                'S3 refuses If-Match with the ETag an object has, quoted as '
+                'HTTP sends it, and takes it bare (as Ceph RGW 16 reads it): '
+                'the catalog would be written with the bare ETag')
+        else:
+            self._if_match_ignored = True
+            self.conditions = (
+                'S3 refuses If-Match even with the ETag an object has: the '
+                'catalog would be replaced without that check, and only the '
+                'store\'s lock would keep other publishers from overwriting '
+                'each other')
+
     def write_catalog(self, document, etag):
         """
         Write the catalog if it is still the one read (``etag``; None: if
         there is still none).  Returns the new ETag (True if the store gave
         none), or None when another writer got there first.
         """
-        condition = {'If-Match': etag} if etag else {'If-None-Match': '*'}
-        response = unless_refused(self.put_public, self.catalog_name,
-                                  document, 'application/json', condition)
+        response = self.put_if_unchanged(self.catalog_name, document,
+                                         'application/json', etag)
         if response is None:
             return None
         return response.headers.get('ETag') or True
@@ -170,11 +276,13 @@ class StoreBucket(object):
             self.delete(self.signature_name)
             return True
         existed, etag = self._signature_seen or (None, None)
-        condition = {'If-Match': etag} if etag else \
-            {'If-None-Match': '*'} if existed is False else {}
-        return unless_refused(self.put_public, self.signature_name,
-                              signature, 'application/pgp-signature',
-                              condition) is not None
+        if not (etag or existed is False):  # not looked at: replace it
+            self.put_public(self.signature_name, signature,
+                            'application/pgp-signature')
+            return True
+        return self.put_if_unchanged(self.signature_name, signature,
+                                     'application/pgp-signature',
+                                     etag) is not None
 
     def delete(self, name):
         self.cloud.delete_object(self.bucket, self.key(name))
@@ -182,11 +290,18 @@ class StoreBucket(object):
     # Tarballs ----------------------------------------------------------
 
     def tarball_name(self, facts):
-        """A tarball's content-addressed name, relative to the store."""
+        """A tarball's content-addressed name (its key), relative to the
+        store."""
         base = os.path.basename(facts.path)
         if isinstance(base, bytes):  # Python 2: a file name as argv gave it
             base = base.decode(sys.getfilesystemencoding() or 'utf-8')
         return u'{0}/{1}/{2}'.format(TARBALL_DIR, facts.sha256[:16], base)
+
+    def tarball_url(self, facts):
+        """The catalog's url of a tarball: its name, percent-encoded (a
+        "#" or "?" in a file name would otherwise end the URL's path for
+        every client), relative to the catalog."""
+        return quote_key(self.tarball_name(facts))
 
     def upload_tarball(self, facts):
         """

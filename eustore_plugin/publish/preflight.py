@@ -17,7 +17,8 @@ from eustore_plugin.errors import EustoreError
 
 def check_store(run, open_store, break_lock=False, create=True):
     """
-    The store's side of a dry run.  Returns (store, whether its bucket
+    The store's side of a dry run, the conditional writes the catalog
+    needs tried on the probe object.  Returns (store, whether its bucket
     exists), or (None, None) when it cannot be looked at.
     """
     store = run.attempt('store', open_store,
@@ -29,8 +30,11 @@ def check_store(run, open_store, break_lock=False, create=True):
         return None, None
     exists = run.attempt('bucket', check_bucket, store.cloud, store.bucket,
                          store.prefix, create=create,
+                         while_probed=store.try_conditions,
                          detail=lambda exists: bucket_detail(
                              exists, store.bucket, store.prefix))
+    if store.conditions:
+        run.passed('conditions', store.conditions)
     if not exists:
         if exists is False:
             run.would(u'Would create bucket {0}'.format(store.bucket))

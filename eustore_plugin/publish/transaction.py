@@ -33,7 +33,7 @@ from eustore_plugin.catalogs.catalog import tarball_keys
 from eustore_plugin.cloud.services import CloudError
 from eustore_plugin.output import warn
 from eustore_plugin.publish.bucket import (LockLostError, PublishError,
-                                           unless_refused)
+                                           bare_etag)
 from eustore_plugin.store import openpgp
 
 LOG = logging.getLogger(__name__)
@@ -80,9 +80,12 @@ def change_catalog(store, change, signer=None, break_lock=False,
             LOG.debug('the catalog changed under this publisher; reading '
                       'it again')
         else:
+            # Each time its ETag had moved (put_if_unchanged): written.
             raise PublishError(
-                'the catalog of {0} kept changing under this publisher: is '
-                'another one ignoring the store\'s lock?'.format(store))
+                'the catalog of {0} was changed by another writer {1} times '
+                'while this publisher held the store\'s lock: something '
+                'writes it without taking the lock'.format(store,
+                                                           WRITE_ATTEMPTS))
         try:
             store.still_locked()
             if signer is not None and not store.write_signature(signature):
@@ -110,15 +113,20 @@ def change_catalog(store, change, signer=None, break_lock=False,
 def _restore_catalog(store, old, written):
     """
     Put the catalog read back, if the one this publisher wrote is still
-    there (``written``: its ETag): a successor's must not be overwritten.
+    there (``written``: its ETag; True: the store gave none): a
+    successor's must not be overwritten.
     """
-    condition = {'If-Match': written} if written is not True else {}
     try:
         if old is None:
-            if store.read_catalog()[1] in (written, None) or written is True:
+            if written is True or bare_etag(store.etag(store.catalog_name)) \
+                    in (bare_etag(written), None):
                 store.delete(store.catalog_name)
-        elif unless_refused(store.put_public, store.catalog_name, old,
-                            'application/json', condition) is None:
+            else:
+                LOG.debug('the catalog changed since; not removed')
+        elif written is True:
+            store.put_public(store.catalog_name, old, 'application/json')
+        elif store.put_if_unchanged(store.catalog_name, old,
+                                    'application/json', written) is None:
             LOG.debug('the catalog changed since; not restored')
     except Exception as err:  # the caller reports the first failure
         warn('could not put the previous catalog back ({0})'.format(err))

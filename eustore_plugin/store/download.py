@@ -8,8 +8,10 @@ also attacker input.  So a download
 - resumes a connection cut mid-body with ``Range: bytes=N-`` and
   ``If-Range`` (the first answer's ETag, else its Last-Modified), so that a
   file replaced on the server between attempts starts over instead of being
-  spliced; what to do with each answer is decided by :func:`plan_answer`,
-  a pure function;
+  spliced -- and checks the answer's own validator too, for servers that
+  send the rest of another file anyway (Ceph RGW 16 answers a stale
+  If-Range with 206); what to do with each answer is decided by
+  :func:`plan_answer`, a pure function;
 - is held to the size the catalog gives, with or without a Content-Length,
   and where nothing gives one, to the most a file of its kind may have
   (limits.py): one byte more and it stops (an endless body ends nowhere);
@@ -171,6 +173,15 @@ def plan_answer(status, content_range, content_length, done, resumed,
         return Plan(REPLACED, 0, None, message + '; run the command again')
 
     length = as_count(content_length)
+    if status in (200, 206) and done and same_file is False:
+        # Another file than the held bytes are of: a 200 is it whole, a 206
+        # (from a server that ignored If-Range) its rest, never to splice.
+        if not can_restart:
+            return replaced('the file changed on the store while it was '
+                            'being read')
+        if status == 206:
+            return Plan(ASK_WHOLE, 0, None, None)
+        return _sized(Plan(RESTART, 0, length, None), expected_size)
     if status == 206 and resumed:
         match = _CONTENT_RANGE_RE.match(content_range or '')
         if not match or int(match.group(1)) != done:
@@ -185,9 +196,6 @@ def plan_answer(status, content_range, content_length, done, resumed,
         # sent) a file that changed since the held bytes were read.
         if can_restart:
             return _sized(Plan(RESTART, 0, length, None), expected_size)
-        if same_file is False:
-            return replaced('the file changed on the store while it was '
-                            'being read')
         if length is not None and length < done:
             return replaced('the store now serves a shorter file than the '
                             'part already read')

@@ -276,7 +276,9 @@ class ChangingFile(object):
     hold (``validator``: 'ETag', 'Last-Modified', or None for neither) and
     treat Range and If-Range as S3 does: a Range whose If-Range names
     another version gets the whole current file (200); one past the end of
-    the file gets 416.
+    the file gets 416.  With
+    ``ignores_if_range``, as Ceph RGW 16 does, a Range gets its bytes of
+    the current file (206) whatever If-Range says.
     """
 
     VALIDATORS = {
@@ -287,7 +289,8 @@ class ChangingFile(object):
                 ('Tue, 01', 'Wed, 02', 'Thu, 03', 'Fri, 04')[version])),
     }
 
-    def __init__(self, versions, script, validator='ETag'):
+    def __init__(self, versions, script, validator='ETag',
+                 ignores_if_range=False):
         self.versions = [(data, None) for data in versions]
         if validator is not None:
             make = self.VALIDATORS[validator]
@@ -295,6 +298,7 @@ class ChangingFile(object):
                              in enumerate(versions)]
         self.script = list(script)
         self.validator = validator
+        self.ignores_if_range = ignores_if_range
         self.answers = 0
 
     def validator_of(self, version):
@@ -309,7 +313,8 @@ class ChangingFile(object):
         data, tag = self.versions[version]
         if_range = handler.headers.get('If-Range')
         return serve(handler, data, limit=cut,
-                     honor_range=if_range is None or if_range == tag,
+                     honor_range=if_range is None or if_range == tag or
+                     self.ignores_if_range,
                      extra_headers=[(self.validator, tag)] if tag else [])
 
 
@@ -317,5 +322,7 @@ class ReplacedFile(ChangingFile):
     """The file replaced on the server (by ``new``) as soon as its first
     answer (``old``) has been cut after ``cut`` bytes."""
 
-    def __init__(self, old, new, cut, validator='ETag'):
-        ChangingFile.__init__(self, [old, new], [(0, cut)], validator)
+    def __init__(self, old, new, cut, validator='ETag',
+                 ignores_if_range=False):
+        ChangingFile.__init__(self, [old, new], [(0, cut)], validator,
+                              ignores_if_range)

@@ -47,17 +47,28 @@ def set_admin(cloud, admin):
                     {'AccountAlias': 'eucalyptus'})
 
 
-def eucarc_env(moto, cloud_url, keys, store_url):
-    """What sourcing a eucarc for ``moto`` (reached at ``cloud_url``) and
-    the store at ``store_url`` puts in the environment."""
+def eucarc_env(moto, proxy, keys, store_url):
+    """What sourcing a eucarc for ``moto`` (reached through ``proxy``, a
+    CloudProxy: its S3 at ``proxy.s3_url``) and the store at ``store_url``
+    puts in the environment."""
     user, cloud_keys = keys
-    return {'EC2_URL': cloud_url, 'S3_URL': cloud_url,
-            'EUARE_URL': cloud_url, 'AWS_DEFAULT_REGION': REGION,
+    return {'EC2_URL': proxy.url, 'S3_URL': proxy.s3_url,
+            'EUARE_URL': proxy.url, 'AWS_DEFAULT_REGION': REGION,
             'AWS_AUTH_REGION': REGION, 'AWS_ACCESS_KEY_ID': moto.key_id,
             'AWS_SECRET_ACCESS_KEY': moto.secret_key,
             'EC2_CERT': user.cert_path, 'EC2_PRIVATE_KEY': user.key_path,
             'EUCALYPTUS_CERT': cloud_keys.cert_path, 'EC2_USER_ID': ACCOUNT,
             'EUSTORE_URL': store_url}
+
+
+def install_options(install_cloud):
+    """
+    The options every install into ``install_cloud`` needs: on Ceph RGW,
+    which refuses the default canned ACL (aws-exec-read), ``--acl`` with
+    one it takes (the cloud's ``bundle_acl``).
+    """
+    acl = getattr(install_cloud, 'bundle_acl', None)
+    return ['--acl', acl] if acl else []
 
 
 def installed_ids(result):
@@ -118,12 +129,12 @@ def store(demo_store_dir):
 @pytest.fixture
 def eucarc(install_cloud, proxy, store, keys):
     """A sourced eucarc, pointing at the proxied moto and the demo store."""
-    return eucarc_env(install_cloud, proxy.url, keys, store.url)
+    return eucarc_env(install_cloud, proxy, keys, store.url)
 
 
 @pytest.fixture
-def install(cli, eucarc):
+def install(install_args, cli, eucarc):
     def run(*args, **kwargs):
         env = dict(eucarc, **kwargs.pop('env', {}))
-        return cli(INSTALL, *args, env=env, **kwargs)
+        return cli(INSTALL, *(list(args) + install_args), env=env, **kwargs)
     return run

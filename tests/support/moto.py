@@ -10,7 +10,6 @@ from __future__ import absolute_import
 import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from six.moves import BaseHTTPServer
 from six.moves.urllib.parse import parse_qsl, urlencode
 
 from tests.support.http import LoopbackHTTPServer
+from tests.support.rgw import free_port
 
 try:
     from shutil import which
@@ -48,14 +48,6 @@ def find_moto_server():
         (beside if os.path.isfile(beside) else which('moto_server'))
 
 
-def _free_port():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 class MotoCloud(object):
     """
     moto_server in a child process, with an all-powerful IAM user.  It
@@ -64,8 +56,9 @@ class MotoCloud(object):
     """
 
     def __init__(self, executable, check_signatures=True):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = 'http://127.0.0.1:{0}/'.format(self.port)
+        self.s3_url = self.url  # one port for every service
         env = dict(os.environ)
         if check_signatures:
             env['INITIAL_NO_AUTH_ACTION_COUNT'] = str(_BOOTSTRAP_CALLS)
@@ -121,38 +114,61 @@ class CloudProxy(object):
     """
     A loopback HTTP proxy in front of the cloud that records every request
     and can answer chosen ones itself, to show how the tools meet faults a
-    real cloud has (a 500 from S3, a refused RegisterImage).
+    real cloud has (a 500 from S3, a refused RegisterImage).  ``url`` leads
+    to ``target_url``; ``s3_url`` to ``s3_target_url`` when given (an S3
+    apart from the cloud's EC2: Ceph RGW), else it is ``url``.  Requests
+    to both are recorded in one list, in the order they came.
 
-    ``faults`` is a list of ``[predicate(method, path, body), status,
-    times, landed, answer]``; a matching request is answered with an
-    AWS-style error ``status`` (or ``answer``: (content type, body)) that
-    many times, after the cloud has done it when ``landed`` (an answer
-    lost on the way back).  ``requests`` holds (method, path, body).
+    ``faults`` is a list of what :meth:`fail` is given; a matching request
+    is answered with an AWS-style error ``status`` (and ``code``, or
+    ``answer``: (content type, body)) that many ``times``, after the cloud
+    has done it when ``landed`` (an answer lost on the way back).
+    ``requests`` holds (method, path, body).
     """
 
-    def __init__(self, target_url):
-        self.target_url = target_url.rstrip('/')
+    def __init__(self, target_url, s3_target_url=None):
         self.faults = []
+        self.stopping = threading.Event()
         self.shortened = []
         self.holds = []
         self.requests = []
         self.headers = []  # of each request, in the same order
+        self._servers = []
+        self.url = self._serve(target_url)
+        self.s3_url = self._serve(s3_target_url) if s3_target_url and \
+            s3_target_url != target_url else self.url
+
+    def _serve(self, target_url):
+        """A listening port of the proxy's, leading to ``target_url``."""
         proxy = self
 
         class Handler(_ProxyHandler):
             owner = proxy
+            target = target_url.rstrip('/')
 
-        self._httpd = LoopbackHTTPServer.on_a_fresh_port(
-            '127.0.0.1', Handler)
-        self.url = 'http://127.0.0.1:{0}/'.format(
-            self._httpd.server_address[1])
-        self._thread = threading.Thread(target=self._httpd.serve_forever)
-        self._thread.daemon = True
-        self._thread.start()
+        httpd = LoopbackHTTPServer.on_a_fresh_port('127.0.0.1', Handler)
+        # Polled often: a test's teardown waits a poll for each server.
+        thread = threading.Thread(target=httpd.serve_forever,
+                                  kwargs={'poll_interval': 0.05})
+        thread.daemon = True
+        thread.start()
+        self._servers.append(httpd)
+        return 'http://127.0.0.1:{0}/'.format(httpd.server_address[1])
 
     def fail(self, predicate, status=500, times=1, landed=False,
+             with_headers=False, code='Injected', then_hang=False,
              answer=None):
-        self.faults.append([predicate, status, times, landed, answer])
+        """
+        Answer requests ``predicate(method, path, body)`` picks (given the
+        headers too, a dict, with ``with_headers``) with an error: AWS's
+        XML with ``code``, or ``answer`` ((content type, body)) as it is;
+        ``then_hang``: leave the next request on the same connection
+        unanswered, as Ceph RGW was seen to after refusing a canned ACL.
+        """
+        self.faults.append(dict(
+            predicate=predicate, status=status, times=times, landed=landed,
+            with_headers=with_headers, code=code, then_hang=then_hang,
+            answer=answer))
 
     def shorten(self, predicate, cut, times=1):
         """
@@ -185,10 +201,12 @@ class CloudProxy(object):
         return found
 
     def stop(self):
+        self.stopping.set()
         for held in self.holds:
             held.release(forward=False)
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        for httpd in self._servers:
+            httpd.shutdown()
+            httpd.server_close()
 
 
 class HeldRequest(object):
@@ -211,6 +229,7 @@ class HeldRequest(object):
 
 class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
     owner = None
+    target = None  # the URL requests go on to
     protocol_version = 'HTTP/1.1'
 
     def log_message(self, *args):
@@ -222,6 +241,10 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
         owner = self.owner
         owner.requests.append((self.command, self.path, body))
         owner.headers.append(dict(self.headers.items()))
+        if getattr(self, 'hang', False):
+            owner.stopping.wait(120)
+            self.close_connection = True
+            return
         for held in owner.holds:
             if not held.arrived.is_set() and \
                     held.predicate(self.command, self.path, body):
@@ -233,15 +256,19 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                     return
                 break
         for fault in owner.faults:
-            predicate, status, times, landed, answer = fault
-            if times > 0 and predicate(self.command, self.path, body):
-                fault[2] -= 1
-                if landed:
+            asked = (self.command, self.path, body) + \
+                ((dict(self.headers.items()),) if fault['with_headers']
+                 else ())
+            if fault['times'] > 0 and fault['predicate'](*asked):
+                fault['times'] -= 1
+                if fault['landed']:
                     self._forward(body)
-                content_type, error = answer or (
-                    'application/xml', b'<Error><Code>Injected</Code>'
-                    b'<Message>fault injected by the test</Message></Error>')
-                self.send_response(status)
+                self.hang = fault['then_hang']
+                content_type, error = fault['answer'] or (
+                    'application/xml',
+                    ('<Error><Code>{0}</Code><Message>fault injected by the '
+                     'test</Message></Error>'.format(fault['code'])).encode())
+                self.send_response(fault['status'])
                 self.send_header('Content-Type', content_type)
                 self.send_header('Content-Length', str(len(error)))
                 self.end_headers()
@@ -286,8 +313,7 @@ class _ProxyHandler(BaseHTTPServer.BaseHTTPRequestHandler):
                        if key.lower() not in ('connection',
                                               'transfer-encoding',
                                               'content-length'))
-        return requests.request(self.command,
-                                self.owner.target_url + self.path,
+        return requests.request(self.command, self.target + self.path,
                                 headers=headers, data=body,
                                 allow_redirects=False, stream=False)
 
@@ -304,9 +330,10 @@ def bucket_is_gone(cloud, bucket):
     return False
 
 
-def direct_cloud(cloud, url=None):
-    """eustore_plugin's Cloud on the moto server itself, to look and tidy
-    (or on ``url``, a CloudProxy in front of it)."""
+def direct_cloud(cloud, url=None, s3_url=None):
+    """eustore_plugin's Cloud on the test cloud itself, to look and tidy
+    (or on ``url``, a CloudProxy in front of it; S3 on ``s3_url``, else
+    ``url``, else the cloud's own S3)."""
     import logging
 
     from requestbuilder.config import ConfigData, ConfigView
@@ -315,10 +342,13 @@ def direct_cloud(cloud, url=None):
     from eustore_plugin.cloud.client import Cloud
     from eustore_plugin.cloud.services import EC2, IAM, S3
     config = ConfigView(ConfigData([]))
-    url = '{0}::{1}'.format(REGION, url or cloud.url)
+    urls = {EC2: url or cloud.url, S3: s3_url or url or cloud.s3_url,
+            IAM: url or cloud.url}
     services = []
     for service_cls in (EC2, S3, IAM):
-        service = service_cls(config, loglevel=logging.CRITICAL, url=url)
+        service = service_cls(config, loglevel=logging.CRITICAL,
+                              url='{0}::{1}'.format(REGION,
+                                                    urls[service_cls]))
         service.configure()
         services.append(service)
     auth = CloudAuth(config, loglevel=logging.CRITICAL, key_id=cloud.key_id,
