@@ -141,7 +141,7 @@ PLANS = [
      (ASK_WHOLE, 0, None, None)),
     ('206 resumed, another file', (206, 'bytes 400-999/1000', '600', 400,
                                    True, 1000, False, False),
-     (FAIL, 0, None, CHANGED)),
+     (REPLACED, 0, None, CHANGED)),
     # A 206 for other bytes than asked: ask for the whole file instead.
     ('206 from the start', (206, 'bytes 0-999/1000', '1000', 400, True,
                             None, True, None), (ASK_WHOLE, 0, None, None)),

@@ -698,6 +698,7 @@ def test_the_access_check_completes_a_snapshot_that_cannot_exist(
 
 def test_keys_the_cloud_refuses_are_said(moto_cloud):
     wrong = type('Moto', (), {'url': moto_cloud.url,
+                              's3_url': moto_cloud.s3_url,
                               'key_id': moto_cloud.key_id,
                               'secret_key': 'not-the-secret'})
     _, ebs = ebs_direct(wrong)
