@@ -11,8 +11,9 @@ import pytest
 from tests.support.commands import clean_env, run_command
 from tests.support.demostore import METADATA, TARBALLS, write_demo_store
 from tests.support.http import StoreServer
-from tests.support.install import install_options, set_admin
+from tests.support.install import eucarc_env, install_options, set_admin
 from tests.support.moto import REGION, CloudProxy, direct_cloud
+from tests.support.publicstores import BuilderIndex, Mirror
 from tests.support.rgw import S3_SERVERS, s3_under_test
 
 
@@ -299,3 +300,50 @@ def admin(cloud):
 @pytest.fixture
 def non_admin(cloud):
     set_admin(cloud, False)
+
+
+# The public kinds of store (tests/support/publicstores.py), served on
+# loopback, and a eucarc for installing from one.
+
+@pytest.fixture(scope='session')
+def mirror_dir(tmpdir_factory, signing_key):
+    root = tmpdir_factory.mktemp('mirror')
+    mirror = Mirror(str(root), signer=signing_key,
+                    workdir=str(tmpdir_factory.mktemp('mirror-work')))
+    mirror.dir = str(root)
+    return mirror
+
+
+@pytest.fixture
+def mirror(mirror_dir):
+    server = StoreServer(mirror_dir.dir).start()
+    server.content = mirror_dir
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def builder_dir(tmpdir_factory, signing_key):
+    root = tmpdir_factory.mktemp('builder')
+    index = BuilderIndex(str(root), signer=signing_key)
+    index.dir = str(root)
+    return index
+
+
+@pytest.fixture
+def builder(builder_dir):
+    server = StoreServer(builder_dir.dir).start()
+    server.content = builder_dir
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def trusted(signing_key):
+    return ['--trusted-key', signing_key.public_file]
+
+
+@pytest.fixture
+def env(install_cloud, proxy, keys):
+    return lambda store_url: eucarc_env(install_cloud, proxy, keys,
+                                        store_url)

@@ -145,7 +145,7 @@ def test_the_installer_starts_while_reading_and_registers_kernel_first(
     target = RecordingTarget(cloud, journal)
     reported = []
     ids = install(plan(), tarball, target, cloud, journal,
-                  report=lambda role, image_id: reported.append(role))
+                  report=lambda role, image_id, stored: reported.append(role))
     starts = [call for call in target.calls if call[0] == 'start']
     # Each member started as the tarball went by, with all its bytes.
     assert sorted((role, name.split('/')[-1], size)

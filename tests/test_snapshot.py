@@ -11,7 +11,6 @@ and kill -9 at each step leave no snapshot once the journal is undone.
 
 from __future__ import absolute_import
 
-import base64
 import hashlib
 import io
 import json
@@ -38,9 +37,10 @@ from eustore_plugin.install.snapshot import (GIB, PENDING_BLOCKS,
                                              RetryPolicy, SnapshotWriter,
                                              volume_size)
 from tests.support.ebs import (BLOCK_PATH_RE, answer_the_access_check,
-                               aws_error, ebs_direct, ebs_reader,
-                               put_block_requests, read_snapshot,
-                               snapshots_tagged)
+                               aws_error, b64_sha256, ebs_direct, ebs_reader,
+                               expected_blocks, is_block, is_completion,
+                               is_start, put_block_requests, read_snapshot,
+                               snapshot_ids, snapshots_tagged)
 from tests.support.images import BrokenStream, image_bytes
 
 # Quick retries, so that the tests of giving up do not wait for minutes.
@@ -103,42 +103,6 @@ def disk(*blocks):
             made.append(b'\x02' + data[1:] if kind == 'd' else
                         b'\x02' + data[1:BLOCK_SIZE // 3])
     return b''.join(made)
-
-
-def expected_blocks(data):
-    """{index: block} of the disk's blocks holding anything, padded."""
-    found = {}
-    for index, start in enumerate(range(0, len(data), BLOCK_SIZE)):
-        block = data[start:start + BLOCK_SIZE]
-        block += b'\0' * (BLOCK_SIZE - len(block))
-        if block.strip(b'\0'):
-            found[index] = block
-    return found
-
-
-def b64_sha256(data):
-    return base64.b64encode(hashlib.sha256(data).digest()).decode('ascii')
-
-
-def snapshot_ids(cloud):
-    return set(snapshot['snapshotId'] for snapshot in
-               cloud.describe_snapshots(owner='self'))
-
-
-def is_block(index=None):
-    def predicate(method, path, body):
-        match = BLOCK_PATH_RE.match(path)
-        return method == 'PUT' and bool(match) and (
-            index is None or int(match.group(2)) == index)
-    return predicate
-
-
-def is_start(method, path, body):
-    return method == 'POST' and path == '/snapshots'
-
-
-def is_completion(method, path, body):
-    return method == 'POST' and path.startswith('/snapshots/completion/')
 
 
 def tokens_in(journal):

@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.commands import COMMANDS
 from tests.support.http import StoreServer
-from tests.support.install import (INSTALL, eucarc_env, fetch_and_decode,
+from tests.support.install import (INSTALL, fetch_and_decode,
                                    installed_ids, tags_sent)
 from tests.support.moto import which
 from tests.support.publicstores import (MIRROR_PRODUCT, MIRROR_VERSIONS,
@@ -34,44 +34,6 @@ pytestmark = pytest.mark.skipif(
     not (which('qemu-img') and which('xz')),
     reason='qemu-img and xz make and read the test disks: run scripts/setup '
     '(it installs qemu-utils and xz-utils)')
-
-
-@pytest.fixture(scope='module')
-def mirror_dir(tmpdir_factory, signing_key):
-    root = tmpdir_factory.mktemp('mirror')
-    mirror = Mirror(str(root), signer=signing_key,
-                    workdir=str(tmpdir_factory.mktemp('mirror-work')))
-    mirror.dir = str(root)
-    return mirror
-
-
-@pytest.fixture
-def mirror(mirror_dir):
-    server = StoreServer(mirror_dir.dir).start()
-    server.content = mirror_dir
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope='module')
-def builder_dir(tmpdir_factory, signing_key):
-    root = tmpdir_factory.mktemp('builder')
-    index = BuilderIndex(str(root), signer=signing_key)
-    index.dir = str(root)
-    return index
-
-
-@pytest.fixture
-def builder(builder_dir):
-    server = StoreServer(builder_dir.dir).start()
-    server.content = builder_dir
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def trusted(signing_key):
-    return ['--trusted-key', signing_key.public_file]
 
 
 def cells(result):
@@ -167,12 +129,6 @@ def test_check_store_verifies_every_file(cli, builder, trusted):
 
 
 # ---------------------------------------------------------------- install
-
-@pytest.fixture
-def env(install_cloud, proxy, keys):
-    return lambda store_url: eucarc_env(install_cloud, proxy, keys,
-                                        store_url)
-
 
 def test_the_uec_tarball_item_installs_kernel_ramdisk_and_image(
         cli, mirror, trusted, env, admin, proxy, cloud, keys, tmpdir):

@@ -51,6 +51,8 @@ _TRUE_WORDS = ('true', 'yes', '1', 'on')
 _FALSE_WORDS = ('false', 'no', '0', 'off', '')
 _CHECKSUM_NAME_RE = re.compile(r'^[0-9]{10}$')
 _HEX_RE = re.compile(r'^[0-9a-fA-F]+$')
+# How an image boots, as EC2 names it; a store may say (``boot_mode``).
+BOOT_MODES = ('legacy-bios', 'uefi', 'uefi-preferred')
 
 
 # Deeper than any catalog or index is nested; Python's own parser would
@@ -195,8 +197,9 @@ class DiskImage(object):
 
     def __init__(self, location, size=None, sha256=None, sha512=None,
                  md5=None, disk_format='raw', compression=None,
-                 virtual_size=None):
+                 virtual_size=None, boot_mode=None):
         self.location = location
+        self.boot_mode = boot_mode
         self.size = size
         self.sha256 = sha256
         self.sha512 = sha512
@@ -288,6 +291,16 @@ class CatalogImage(object):
         if self.name and _CHECKSUM_NAME_RE.match(self.name):
             return int(self.name)
         return None
+
+    @property
+    def boot_mode(self):
+        """How the image boots (BOOT_MODES), when the entry says: its
+        ``boot_mode``, else its whole-disk image's."""
+        said = _as_text(self.fields.get('boot_mode'))
+        said = said.strip().lower() if said else None
+        if said in BOOT_MODES:
+            return said
+        return self.disk.boot_mode if self.disk is not None else None
 
     @property
     def is_hvm(self):

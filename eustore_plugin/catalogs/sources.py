@@ -97,8 +97,11 @@ def simplestreams_image(version, mirror_url):
     image.source_format = SIMPLESTREAMS
     image.verbose_columns = SIMPLESTREAMS_VERBOSE
     if disk is not None:
+        # uefi1.img: Ubuntu's image for UEFI firmware.
         image.disk = DiskImage(disk.url, disk.size, sha256=disk.sha256,
-                               md5=disk.md5, disk_format='qcow2')
+                               md5=disk.md5, disk_format='qcow2',
+                               boot_mode='uefi' if disk.ftype == 'uefi1.img'
+                               else None)
     return image
 
 

@@ -124,7 +124,8 @@ class Cloud(object):
     def identity(self, account_id):
         """Which cloud and account this is (no secrets), for journals."""
         return {'ec2': self.ec2.endpoint if self.ec2 else None,
-                's3': self.s3.endpoint, 'account': account_id}
+                's3': self.s3.endpoint if self.s3 else None,
+                'account': account_id}
 
     def check_credentials(self, service):
         """

@@ -8,18 +8,29 @@ from requestbuilder import Arg, MutuallyExclusiveArgList
 from requestbuilder.exceptions import ArgumentError
 from requestbuilder.mixins import FileTransferProgressBarMixin
 
+import six
+
 from eustore_plugin.bundle.pgzip import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
+from eustore_plugin.catalogs.catalog import BOOT_MODES
 from eustore_plugin.cloud.auth import CloudCredentialArgs
 from eustore_plugin.cloud.bootstrap import fetch_cloud_certificate
 from eustore_plugin.cloud.client import BUNDLE_ACL, check_bucket_name
+from eustore_plugin.cloud.ebs import EbsDirect
 from eustore_plugin.commands.base import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
                                           CatalogRequest)
 from eustore_plugin.install.builtin import DEFAULT_UPLOAD_CONCURRENCY
+from eustore_plugin.errors import EustoreError
 from eustore_plugin.install.bundlekeys import find_bundle_credentials
+from eustore_plugin.install.ebsbacked import (DEFAULT_IMDS_SUPPORT,
+                                              DEFAULT_ROOT_DEVICE,
+                                              DEFAULT_VOLUME_TYPE,
+                                              IMDS_OPTIONAL, VOLUME_TYPES,
+                                              EbsBacked)
 from eustore_plugin.install.instancestore import InstanceStore
 from eustore_plugin.install.plan import InstallOptions
 from eustore_plugin.install.preflight import InstallContext, install_checks
 from eustore_plugin.install.run import InstallResult, carry_out
+from eustore_plugin.install.snapshot import DEFAULT_CONCURRENCY
 from eustore_plugin.install.sources import Fetch, warn_unverified
 from eustore_plugin.install.target import RequestSettings
 from eustore_plugin.output import emit
@@ -28,7 +39,9 @@ from eustore_plugin.output import emit
 class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
     DESCRIPTION = '''\
         Download an image from an image store, then bundle, upload and
-        register its kernel, ramdisk and machine image in your cloud.
+        register its kernel, ramdisk and machine image in your cloud; or,
+        with --ebs, write its whole disk into an EBS snapshot and register
+        an EBS-backed image of it.
 
         The tarball is checked against the catalog (size, SHA-256, MD5 or a
         euca2ools 2 checksum name, whichever it has) before anything is
@@ -52,10 +65,10 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 of the bundles and registered images (default: the store
                 entry's name; eustore-<tarball name> for -t and for entries
                 named by a checksum)'''),
-            Arg('-b', '--bucket', metavar='BUCKET[/PREFIX]', required=True,
-                route_to=None, help='''bucket to upload the bundles to
-                (created if missing), and a key prefix for them if
-                given'''),
+            Arg('-b', '--bucket', metavar='BUCKET[/PREFIX]', route_to=None,
+                help='''bucket to upload the bundles to (created if
+                missing), and a key prefix for them if given (required
+                without --ebs)'''),
             Arg('-k', '--kernel-type', '--kernel_type', '--hypervisor',
                 dest='hypervisor', choices=('xen', 'kvm', 'universal'),
                 route_to=None, help='''which of a tarball's
@@ -87,8 +100,9 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 tarball without asking'''),
             Arg('--upload-concurrency', metavar='N', type=int,
                 route_to=None, help='''bundle parts to upload at once with
-                the built-in bundler (default: {0})'''.format(
-                    DEFAULT_UPLOAD_CONCURRENCY)),
+                the built-in bundler (default: {0}); with --ebs, blocks
+                (default: {1})'''.format(DEFAULT_UPLOAD_CONCURRENCY,
+                                         DEFAULT_CONCURRENCY)),
             Arg('--acl', metavar='ACL', route_to=None, help='''canned ACL
                 of the uploaded bundles (default: {0}, which Eucalyptus and
                 EC2 need to read them; "private" where the object store does
@@ -107,6 +121,35 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 help="the cloud's certificate (default: $EUCALYPTUS_CERT)"),
             Arg('-u', '--user', metavar='ACCOUNT', route_to=None,
                 help='your account ID (default: $EC2_USER_ID)'),
+            Arg('--ebs', action='store_true', route_to=None,
+                help='''install an EBS-backed image: the whole disk written
+                into a new snapshot through the EBS direct APIs, registered
+                as the image's root device (no bucket, no bundling)'''),
+            Arg('--volume-size', metavar='GiB', type=int, route_to=None,
+                help='''with --ebs, the size of the image's volume (default:
+                the disk's, rounded up to whole GiB)'''),
+            Arg('--volume-type', choices=VOLUME_TYPES, route_to=None,
+                help='''with --ebs, the root volume's type (default:
+                {0})'''.format(DEFAULT_VOLUME_TYPE)),
+            Arg('--boot-mode', choices=BOOT_MODES, route_to=None,
+                help='''with --ebs, the firmware the image boots with
+                (default: the store's, else uefi on arm64, else
+                legacy-bios)'''),
+            Arg('--no-ena', dest='ena', action='store_false', default=None,
+                route_to=None, help='''with --ebs, do not mark the image as
+                having the ENA network driver (marked by default)'''),
+            Arg('--imds-support', choices=(DEFAULT_IMDS_SUPPORT,
+                                           IMDS_OPTIONAL), route_to=None,
+                help='''with --ebs, v2.0: instances launched from the image
+                need IMDSv2 session tokens (the default); optional: they
+                may use IMDSv1 too'''),
+            Arg('--root-device-name', metavar='DEVICE', route_to=None,
+                help='''with --ebs, the root device's name (default:
+                {0})'''.format(DEFAULT_ROOT_DEVICE)),
+            Arg('--ebs-url', metavar='URL', route_to=None,
+                help='''with --ebs, the EBS direct APIs' endpoint (default:
+                $EBS_URL, the region's ebs-url, else AWS's for AWS's
+                EC2)'''),
             EC2_URL_ARG, S3_URL_ARG, IAM_URL_ARG,
             Arg('--dry-run', action='store_true', route_to=None,
                 help='''check all that needs no image moved (the catalog and
@@ -134,21 +177,18 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         if directory and not os.path.isdir(directory):
             raise ArgumentError('-d/--dir: {0} is not a directory'
                                 .format(directory))
-        concurrency = self.args.get('upload_concurrency')
-        if concurrency is not None and not 1 <= concurrency <= 64:
-            raise ArgumentError('--upload-concurrency must be 1 to 64')
-        bucket, _, prefix = self.args['bucket'].partition('/')
-        if not self.args.get('dry_run'):  # a dry run lists it with the rest
-            check_bucket_name(bucket)
+        bucket, _, prefix = (self.args.get('bucket') or '').partition('/')
         self.options = InstallOptions(
-            bucket=bucket, key_prefix=prefix.strip('/') + '/'
+            bucket=bucket or None, key_prefix=prefix.strip('/') + '/'
             if prefix.strip('/') else '', **dict(
-                (name, self.args.get(name)) for name in (
-                    'image_name', 'tarball', 'description', 'architecture',
-                    'prefix', 'hypervisor', 'directory', 'kernel', 'ramdisk',
-                    'separate_buckets', 'virtualization_type', 'pad_name',
-                    'yes', 'upload_concurrency', 'compression_level',
-                    'acl')))
+                (name, self.args.get(name)) for name in InstallOptions.FIELDS
+                if name not in ('bucket', 'key_prefix')))
+        try:
+            self.options.check()
+        except EustoreError as err:
+            raise ArgumentError(six.text_type(err))
+        if bucket and not self.args.get('dry_run'):  # a dry run lists it
+            check_bucket_name(bucket)
 
     def main(self):
         """
@@ -157,9 +197,13 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         (install/run.py), unless an installed image is reused.
         """
         dry_run = bool(self.args.get('dry_run'))
+        ebs = self.options.ebs
+        kind = EbsBacked(self.options, self.open_ebs) if ebs else \
+            InstanceStore(self.options)
         context = InstallContext(
-            self.options, InstanceStore(self.options), self.service,
-            open_cloud=self.open_cloud, fetch_catalog=self.fetch_catalog,
+            self.options, kind, self.service,
+            open_cloud=lambda: self.open_cloud(ec2_only=ebs),
+            fetch_catalog=self.fetch_catalog,
             find_bundle_keys=self.bundle_credentials, dry_run=dry_run)
         checks = install_checks(context.kind)
         if dry_run:
@@ -180,6 +224,12 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             return
         for line in result.lines():
             emit(line)
+
+    def open_ebs(self, cloud):
+        """The EBS direct APIs of ``cloud``, as --ebs-url and the
+        configuration name them."""
+        return EbsDirect.from_command(self, cloud,
+                                      url=self.args.get('ebs_url'))
 
     def bundle_credentials(self):
         """What bundling needs; the cloud's certificate from the bootstrap

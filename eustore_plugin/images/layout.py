@@ -470,13 +470,14 @@ def entry_name_base(name):
     return base
 
 
-def registered_names(base, pad=None):
+def registered_names(base, pad=None, suffix=''):
     """
     {'machine': ..., 'kernel': ..., 'ramdisk': ...}: the names install
     registers, from a base name (``image_name_base`` of the tarball, or the
     user's --prefix).  ``pad`` (the caller's random hex, for --pad-name) goes
     after the base so that an image's three names still sort together:
-    eustore-NAME-PAD, eustore-NAME-PAD-kernel, eustore-NAME-PAD-ramdisk.
+    eustore-NAME-PAD, eustore-NAME-PAD-kernel, eustore-NAME-PAD-ramdisk;
+    ``suffix`` ends the machine image's name (eustore-NAME-PAD-ebs).
     """
     if pad is not None:
         pad = six.text_type(pad)
@@ -486,9 +487,10 @@ def registered_names(base, pad=None):
         pad_suffix = '-' + pad
     else:
         pad_suffix = ''
-    room = MAX_NAME_LENGTH - len(pad_suffix) - len('-ramdisk')
+    room = MAX_NAME_LENGTH - len(pad_suffix) - max(len('-ramdisk'),
+                                                   len(suffix))
     base = base[:room]
     machine = base + pad_suffix
-    return {'machine': machine,
+    return {'machine': machine + suffix,
             'kernel': machine + '-kernel',
             'ramdisk': machine + '-ramdisk'}

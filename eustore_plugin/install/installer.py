@@ -57,7 +57,8 @@ class ImageMember(collections.namedtuple(
 def install(plan, source, target, cloud, journal, report=None):
     """
     Store and register the images of ``source`` as ``plan`` says, with
-    ``target``.  ``report(role, id)`` is told each id registered.  Returns
+    ``target``.  ``report(role, id, stored)`` is told each id registered
+    and its target.Stored.  Returns
     {role: id} of the images used (the user's own kernel and ramdisk
     included).  On failure the journal is left for the caller to undo.
     """
@@ -74,7 +75,7 @@ def install(plan, source, target, cloud, journal, report=None):
         ids[role] = register(plan, target, cloud, journal, role, stored,
                              layout.virtualization_type, **kernel_ids)
         if report is not None:
-            report(role, ids[role])
+            report(role, ids[role], stored)
     return ids
 
 

@@ -414,6 +414,21 @@ def _read_abandoned(path):
     return AbandonedJournal(path, records[0], actions, settled)
 
 
+def same_cloud(journalled, cloud_id):
+    """
+    Whether a journal's cloud is ``cloud_id`` (Cloud.identity): the same
+    EC2, and the same S3 and account unless one of the runs did not know
+    them (an EBS-backed install opens no S3 and loads no bundling keys,
+    and what it leaves is EC2's alone).
+    """
+    if not isinstance(journalled, dict) or \
+            journalled.get('ec2') != cloud_id.get('ec2'):
+        return False
+    return all(journalled.get(key) == cloud_id.get(key) or
+               None in (journalled.get(key), cloud_id.get(key))
+               for key in ('s3', 'account'))
+
+
 def undo_abandoned(cloud, cloud_id, report, directory=None):
     """
     Undo what runs killed before they could clean up left in this cloud
@@ -432,7 +447,7 @@ def undo_abandoned(cloud, cloud_id, report, directory=None):
         journal = _read_abandoned(path)
         if journal is None:
             continue
-        if journal.cloud_id != cloud_id:
+        if not same_cloud(journal.cloud_id, cloud_id):
             LOG.debug('leaving %s alone: an install into another cloud',
                       path)
             continue

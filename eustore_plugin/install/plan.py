@@ -26,14 +26,16 @@ class InstallOptions(object):
     """
     What the user asked of one install, as plain values (the command's
     options, checked): a store entry (``image_name``) or a local tarball
-    (``tarball``), and how to install it.
+    (``tarball``), and how to install it: an instance-store bundle, or
+    with ``ebs`` an EBS-backed image (install/ebsbacked.py).
     """
 
     FIELDS = ('image_name', 'tarball', 'description', 'architecture',
               'prefix', 'bucket', 'key_prefix', 'hypervisor', 'directory',
               'kernel', 'ramdisk', 'separate_buckets', 'virtualization_type',
               'pad_name', 'yes', 'upload_concurrency', 'compression_level',
-              'acl')
+              'acl', 'ebs', 'volume_size', 'volume_type', 'boot_mode',
+              'ena', 'imds_support', 'root_device_name')
 
     def __init__(self, **values):
         unknown = set(values) - set(self.FIELDS)
@@ -44,6 +46,47 @@ class InstallOptions(object):
             setattr(self, name, values.get(name))
         self.key_prefix = self.key_prefix or ''
 
+    # What only one target takes, by option (for messages).
+    BUNDLE_ONLY = (('bucket', '-b/--bucket'), ('kernel', '--kernel'),
+                   ('separate_buckets', '--separate-buckets'),
+                   ('acl', '--acl'),
+                   ('compression_level', '--compression-level'))
+    EBS_ONLY = (('volume_size', '--volume-size'),
+                ('volume_type', '--volume-type'),
+                ('boot_mode', '--boot-mode'), ('ena', '--no-ena'),
+                ('imds_support', '--imds-support'),
+                ('root_device_name', '--root-device-name'))
+
+    def check(self):
+        """Raise EustoreError naming options that do not go together, or
+        a value out of range."""
+        if self.upload_concurrency is not None and \
+                not 1 <= self.upload_concurrency <= 64:
+            raise EustoreError('--upload-concurrency must be 1 to 64')
+        if self.ebs:
+            given = [option for name, option in self.BUNDLE_ONLY
+                     if getattr(self, name)]
+            if given:
+                raise EustoreError(
+                    '{0}: an EBS-backed image (--ebs) has no bundles; leave '
+                    'it out'.format(', '.join(given)))
+            if self.virtualization_type == 'paravirtual':
+                raise EustoreError('--ebs installs HVM images only; leave '
+                                   'out --virtualization-type paravirtual')
+            if self.volume_size is not None and self.volume_size < 1:
+                raise EustoreError('--volume-size is in GiB, at least 1')
+            return
+        given = [option for name, option in self.EBS_ONLY
+                 if getattr(self, name) is not None]
+        if given:
+            raise EustoreError('{0} go with --ebs (an EBS-backed image); '
+                               'add it, or leave them out'.format(
+                                   ', '.join(given)))
+        if not self.bucket:
+            raise EustoreError('-b/--bucket is required: the bucket to '
+                               'upload the bundles to (or --ebs for an '
+                               'EBS-backed image, which needs none)')
+
 
 ROLES = ('kernel', 'ramdisk', 'machine')
 # The tags that say where an installed image came from, and what it is
@@ -53,6 +96,10 @@ SOURCE_TAGS = dict((name, 'eustore:' + name) for name in (
     'store', 'format', 'image', 'version', 'checksum'))
 BUNDLE_TAGS = dict((name, 'eustore:' + name) for name in (
     'role', 'manifest', 'kernel-id', 'ramdisk-id', 'snapshot'))
+# What ends the name of an EBS-backed image (as in AWS's own "-ebs" and
+# "-s3" AMI names), so that it and an instance-store copy of the same
+# entry can both be installed.
+EBS_SUFFIX = '-ebs'
 # EC2 takes descriptions of at most this many characters.
 MAX_DESCRIPTION = 255
 
@@ -63,7 +110,8 @@ class InstallPlan(object):
     def __init__(self, names, architecture, bucket, key_prefix='',
                  description=None, hypervisor=None, virtualization_type=None,
                  kernel_id=None, ramdisk_id=None, separate_buckets=False,
-                 tags=None, artifact=None, disk=False, source=None):
+                 tags=None, artifact=None, disk=False, source=None,
+                 ebs=False, boot_mode=None):
         self.names = dict(names)
         self.architecture = architecture
         self.bucket = bucket
@@ -82,6 +130,10 @@ class InstallPlan(object):
         self.disk = disk
         # Where the image comes from, as --json tells it.
         self.source = dict(source or {})
+        # An EBS-backed image (a snapshot, no bundles), and how the store
+        # says it boots.
+        self.ebs = ebs
+        self.boot_mode = boot_mode
 
     def bucket_for(self, role):
         if self.separate_buckets and role != 'machine':
@@ -98,14 +150,16 @@ class InstallPlan(object):
 
     def wants(self, role):
         """Whether a member of ``role`` is bundled (not the user's own)."""
-        return role is not None and (role == 'machine' or
+        return role is not None and (role == 'machine' or self.ebs or
                                      not self.kernel_id)
 
     @property
     def registers_kernels(self):
         """Whether this install registers a kernel and ramdisk of its own
-        (a paravirtual image, with none given by --kernel)."""
-        return self.virtualization_type != 'hvm' and not self.kernel_id
+        (a paravirtual image, with none given by --kernel; never an
+        EBS-backed one, which boots a whole disk)."""
+        return self.virtualization_type != 'hvm' and not self.kernel_id \
+            and not self.ebs
 
     @property
     def registered_roles(self):
@@ -114,9 +168,13 @@ class InstallPlan(object):
                 if role == 'machine' or self.registers_kernels]
 
     def summary(self):
-        """The names, bucket, key prefix, manifests and source, as --json
-        gives them for an install and its dry run alike."""
+        """The names, bucket, key prefix, manifests and source (an
+        EBS-backed image's: the names, root device type and source), as
+        --json gives them for an install and its dry run alike."""
         roles = self.registered_roles
+        if self.ebs:
+            return {'names': {'machine': self.names['machine']},
+                    'root_device_type': 'ebs', 'source': self.source}
         return {'names': dict((role, self.names[role]) for role in roles),
                 'bucket': self.bucket, 'key_prefix': self.key_prefix,
                 'manifests': dict((role, self.manifest_location(role))
@@ -127,10 +185,12 @@ class InstallPlan(object):
 def uses_disk(options, image):
     """
     Whether the store entry's whole-disk image is installed: when it has no
-    tarball, or HVM is asked for and it has a disk image.
+    tarball, or HVM or an EBS-backed image is asked for and it has a disk
+    image.
     """
     return image.disk is not None and (
-        not image.location or options.virtualization_type == 'hvm')
+        not image.location or options.virtualization_type == 'hvm' or
+        bool(options.ebs))
 
 
 def build_plan(options, image, store_url, local_virtualization_type=None):
@@ -162,17 +222,29 @@ def build_plan(options, image, store_url, local_virtualization_type=None):
     if not architecture:
         raise InstallError('the catalog does not say which architecture '
                            'the image is for; give it with -a')
+    if options.ebs and virt_type == 'paravirtual':
+        raise InstallError(paravirtual_refused(
+            image.name if image is not None else tarball))
     pad = binascii.hexlify(os.urandom(4)).decode('ascii') \
         if options.pad_name else None
     names = registered_names(options.prefix or name_base(image, tarball),
-                             pad)
+                             pad, EBS_SUFFIX if options.ebs else '')
     return InstallPlan(
         names, architecture, options.bucket, key_prefix=options.key_prefix,
         description=description, hypervisor=options.hypervisor,
         virtualization_type=virt_type, kernel_id=options.kernel,
         ramdisk_id=options.ramdisk,
         separate_buckets=options.separate_buckets, tags=tags,
-        artifact=artifact, disk=disk, source=source)
+        artifact=artifact, disk=disk, source=source, ebs=bool(options.ebs),
+        boot_mode=image.boot_mode if image is not None else None)
+
+
+def paravirtual_refused(what):
+    """Why a paravirtual image is not installed EBS-backed, and what to
+    do instead."""
+    return ('{0} is a paravirtual image (a kernel, a ramdisk and a '
+            'filesystem image), and an EBS-backed image boots a whole disk: '
+            'install it without --ebs'.format(what))
 
 
 def source_tags(image, artifact, store_url):

@@ -37,6 +37,7 @@ from eustore_plugin.dryrun import (CHECK_ERRORS, DryRun, bucket_detail,
                                    message_of)
 from eustore_plugin.images.layout import image_name_base
 from eustore_plugin.install.bundlekeys import BundleCredentials
+from eustore_plugin.install.installed import InstalledImage
 from eustore_plugin.install.journal import undo_abandoned
 from eustore_plugin.install.plan import (BUNDLE_TAGS, SOURCE_TAGS,
                                          InstallError, build_plan, uses_disk)
@@ -506,7 +507,7 @@ class ReuseCheck(Check):
 
     def run(self, context):
         found = find_installed(context.cloud, context.plan, context.image,
-                               context.options)
+                               context.options, context.kind.kind)
         if found is None:
             return 'not installed before (no image is called {0})'.format(
                 context.plan.names['machine'])
@@ -528,12 +529,14 @@ class ReuseCheck(Check):
         return None
 
 
-def find_installed(cloud, plan, image, options):
+def find_installed(cloud, plan, image, options, root_device_type):
     """
     DescribeImages' answer for an image installed before from the same
-    store entry and bytes: found by its tags, else by the name this install
-    would give it, else by the name earlier versions gave it
-    (eustore-<tarball name>); None if there is none, or --pad-name.
+    store entry and bytes, with the same ``root_device_type`` (an
+    EBS-backed image is no instance-store one): found by its tags, else by
+    the name this install would give it, else by the name earlier versions
+    gave it (eustore-<tarball name>); None if there is none, or
+    --pad-name.
     """
     if options.pad_name:
         return None
@@ -547,17 +550,28 @@ def find_installed(cloud, plan, image, options):
                 dict(identity, **{BUNDLE_TAGS['role']: 'machine'})))
         except CloudError as err:  # a cloud without tag filters
             LOG.debug('looking images up by tags failed (%s)', err)
+    found = _of_kind(found, root_device_type)
     names = [plan.names['machine']]
-    if image is not None and not options.prefix:
+    if image is not None and not options.prefix and not plan.ebs:
         names.append(image_name_base(image.location or image.disk.location))
     for name in names:
         if found:
             break
-        found = cloud.images_named(name)
+        found = _of_kind(cloud.images_named(name), root_device_type)
     if not found:
         return None
     found[0].setdefault('name', plan.names['machine'])
     return found[0]
+
+
+def _of_kind(described, root_device_type):
+    """The images of ``described`` (DescribeImages' items) with that root
+    device type, as the cloud or the tags install wrote say it (an image
+    neither tells of is taken for an instance-store one, as all were
+    before EBS-backed installs)."""
+    return [item for item in described
+            if (InstalledImage(item).root_device_type or 'instance-store')
+            == root_device_type]
 
 
 class NamesCheck(Check):

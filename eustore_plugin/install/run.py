@@ -13,6 +13,7 @@ import sys
 
 import six
 
+from eustore_plugin.install.installed import InstalledImage
 from eustore_plugin.install.installer import install
 from eustore_plugin.install.journal import Journal
 from eustore_plugin.install.plan import BUNDLE_TAGS, ROLES, InstallError
@@ -32,16 +33,22 @@ class InstallResult(object):
     """
 
     def __init__(self, plan, registered=None, reused=None,
-                 credentials=None):
+                 credentials=None, locations=None):
         self.plan = plan
         self.registered = dict(registered or {})
         self.reused = reused
         self.credentials = credentials  # install.bundlekeys'
+        # {role: where it was stored}: a manifest, an EBS snapshot's id.
+        self.locations = dict(locations or {})
 
     def lines(self):
         if self.reused is not None:
             return [u'Reused installed image {0}'.format(
                 self.reused.get('imageId'))]
+        if self.plan.ebs:
+            return [u'Installed new EBS-backed image {0} (snapshot {1})'
+                    .format(self.registered['machine'],
+                            self.locations.get('machine'))]
         return [u'Installed new {0} {1}'.format(
             'image' if role == 'machine' else role, self.registered[role])
             for role in ROLES if role in self.registered]
@@ -49,10 +56,13 @@ class InstallResult(object):
     def to_json(self):
         """
         The ids by role, the names, the bucket and key prefix, the
-        manifests, where the image came from, and whether an installed
+        manifests (an EBS-backed image's: the root device type and the
+        snapshot), where the image came from, and whether an installed
         image was reused (-y).
         """
         plan = self.plan
+        if plan.ebs:
+            return self._ebs_json()
         ids, names, manifests = {}, {}, {}
         if self.reused is not None:
             described = self.reused
@@ -91,6 +101,18 @@ class InstallResult(object):
             result['cloud_certificate'] = fetched
         return result
 
+    def _ebs_json(self):
+        result = dict(self.plan.summary(), reused=self.reused is not None)
+        if self.reused is not None:
+            found = InstalledImage(self.reused)
+            result['ids'] = {'machine': found.id}
+            result['names'] = {'machine': found.name}
+            result['snapshot'] = found.snapshot
+        else:
+            result['ids'] = dict(self.registered)
+            result['snapshot'] = self.locations.get('machine')
+        return result
+
 
 def carry_out(context, fetch, progress=None, settings=None, debug=False):
     """
@@ -124,7 +146,11 @@ class _StartOver(Exception):
 def _attempt(context, fetch, progress, settings, debug, last):
     cloud, plan = context.cloud, context.plan
     journal = Journal(cloud.identity(context.account_id))
-    registered = {}
+    registered, locations = {}, {}
+
+    def report(role, image_id, stored):
+        registered[role] = image_id
+        locations[role] = stored.location
     with WorkArea(context.options.directory) as area:
         target = context.kind.open(cloud, context.credentials, journal,
                                    area.run_dir, progress, settings)
@@ -133,7 +159,7 @@ def _attempt(context, fetch, progress, settings, debug, last):
                                   target.needs_local_file,
                                   local_tarball=context.options.tarball)
             install(plan, source, target, cloud, journal,
-                    report=registered.__setitem__)
+                    report=report)
         except FileChangedError as err:
             target.quiesce()
             left = None if last else undo(cloud, journal, err)
@@ -144,7 +170,8 @@ def _attempt(context, fetch, progress, settings, debug, last):
             target.quiesce()
             roll_back(cloud, journal, err, debug)
         journal.finish()
-    return InstallResult(plan, registered, credentials=context.credentials)
+    return InstallResult(plan, registered, credentials=context.credentials,
+                         locations=locations)
 
 
 def _without_advice(message):

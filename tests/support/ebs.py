@@ -15,11 +15,13 @@ DescribeSnapshots' Owner=self.
 
 from __future__ import absolute_import
 
+import base64
 import hashlib
 import json
 import logging
 import re
 
+from eustore_plugin.cloud.ebs import BLOCK_SIZE
 from tests.support.moto import REGION, direct_cloud
 
 # PutSnapshotBlock's path: /snapshots/ID/blocks/INDEX.
@@ -115,3 +117,39 @@ def snapshots_tagged(cloud, key, value):
         snapshot['snapshotId'] for snapshot in cloud.describe_snapshots(
             owner='self', filters={'tag:' + key: [value]})
         if {'key': key, 'value': value} in (snapshot.get('tagSet') or []))
+
+
+def expected_blocks(data):
+    """{index: block} of the disk's blocks holding anything, padded."""
+    found = {}
+    for index, start in enumerate(range(0, len(data), BLOCK_SIZE)):
+        block = data[start:start + BLOCK_SIZE]
+        block += b'\0' * (BLOCK_SIZE - len(block))
+        if block.strip(b'\0'):
+            found[index] = block
+    return found
+
+
+def b64_sha256(data):
+    return base64.b64encode(hashlib.sha256(data).digest()).decode('ascii')
+
+
+def snapshot_ids(cloud):
+    return set(snapshot['snapshotId'] for snapshot in
+               cloud.describe_snapshots(owner='self'))
+
+
+def is_block(index=None):
+    def predicate(method, path, body):
+        match = BLOCK_PATH_RE.match(path)
+        return method == 'PUT' and bool(match) and (
+            index is None or int(match.group(2)) == index)
+    return predicate
+
+
+def is_start(method, path, body):
+    return method == 'POST' and path == '/snapshots'
+
+
+def is_completion(method, path, body):
+    return method == 'POST' and path.startswith('/snapshots/completion/')
