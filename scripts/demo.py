@@ -8,11 +8,13 @@ images published into it with a signed catalog, Varnish in front of it as
 deploy/varnish/ configures it, and a third image published with a purge of
 the cache.  The user: a cloud (another moto, checking signatures) with keys
 and certificates like a eucarc gives, the store listed through the cache
-with the operator's key trusted, one image installed; then images from the
-kinds of store that exist today, a simplestreams mirror and a virt-builder
-index (local, signed by the same key), one installed from each; and a
-catalog altered by one byte, refused as it should be.  Everything started
-is stopped and removed at the end.
+with the operator's key trusted, one image installed, then the same one
+again as an EBS-backed image (--ebs: its disk written into a snapshot
+through the EBS direct APIs, which moto serves at its EC2 URL); then images
+from the kinds of store that exist today, a simplestreams mirror and a
+virt-builder index (local, signed by the same key), one installed from
+each; and a catalog altered by one byte, refused as it should be.
+Everything started is stopped and removed at the end.
 
 Every command is printed as it can be pasted into a shell once the
 environment shown before it is set.
@@ -207,6 +209,18 @@ def main():
         demo.run(eucarc, 'eustore-install-image', '--trusted-key', trusted,
                  '-i', 'fedora-20-x86_64', '-b', 'demo-images',
                  '--no-progress')
+
+        section('The same image EBS-backed: its disk written into a new '
+                'snapshot through the EBS direct APIs and registered from '
+                'it; no bucket, no bundling keys')
+        # moto serves the EBS direct APIs at its EC2 URL; on AWS the
+        # endpoint follows from EC2's, and a cloud without them (Eucalyptus)
+        # takes instance-store images only.
+        ebs = dict(eucarc, EBS_URL=cloud.url)
+        demo.show_environment('user (the EBS direct APIs\' endpoint added)',
+                              ebs, ('EBS_URL',))
+        demo.run(ebs, 'eustore-install-image', '--trusted-key', trusted,
+                 '-i', 'fedora-20-x86_64', '--ebs', '--no-progress')
 
         public_stores(demo, eucarc, workdir, key, trusted, started)
 
