@@ -428,6 +428,19 @@ def test_a_dry_run_checks_the_apis_and_says_what_it_would_do(run, store,
     assert not proxy.form_requests('RegisterImage')
 
 
+def test_a_dry_run_without_the_apis_lists_it_with_the_rest(run, store):
+    result = run(INSTALL, '-i', store.catalog['fedora']['name'], '--ebs',
+                 '--dry-run', env={'EBS_URL': ''})
+    assert result.returncode == 1
+    assert 'Traceback' not in result.stderr
+    (failed,) = [line for line in result.lines + result.messages
+                 if 'no endpoint of the EBS direct APIs' in line]
+    assert 'install without --ebs' in failed
+    # The rest was still checked and said.
+    assert any(line.startswith('Would register EBS-backed image ')
+               for line in result.lines), result
+
+
 def test_a_dry_run_says_keys_without_the_right(run, store, proxy):
     proxy.fail(lambda method, path, body: path.startswith(
         '/snapshots/completion/'), status=403, answer=aws_error(

@@ -75,11 +75,13 @@ class EbsBacked(object):
         """What a dry run says the install would do, after downloading."""
         options = self.options
         yield (u'Would write the disk into a new snapshot of {0} through '
-               u'{1} at {2}, {3} KiB blocks, empty ones skipped'.format(
-                   '{0} GiB'.format(options.volume_size)
-                   if options.volume_size else 'its size in whole GiB',
-                   self.ebs.service.DESCRIPTION, self.ebs.endpoint,
-                   BLOCK_SIZE // 1024))
+               u'the EBS direct APIs{1}, {2} KiB blocks, empty ones '
+               u'skipped'.format('{0} GiB'.format(options.volume_size)
+                                 if options.volume_size else
+                                 'its size in whole GiB',
+                                 ' at ' + self.ebs.endpoint
+                                 if self.ebs is not None else '',
+                                 BLOCK_SIZE // 1024))
         yield (u'Would register EBS-backed image {0} from it ({1})'.format(
             plan.names['machine'], ', '.join(image_attributes(
                 plan, options))))
@@ -152,14 +154,18 @@ class EbsTarget(object):
 
     def accepts(self, plan, layout):
         if layout.kind != HVM:
-            raise InstallError(paravirtual_refused(
-                plan.source.get('image') or plan.source.get('tarball')))
+            self.refuse(plan)
+
+    @staticmethod
+    def refuse(plan):
+        raise InstallError(paravirtual_refused(
+            plan.source.get('image') or plan.source.get('tarball')))
 
     def start(self, member, role, plan):
         """The whole disk written now (a kernel or ramdisk is refused: the
         image is paravirtual); returns what finishes it."""
         if role != 'machine':
-            self.accepts(plan, _Paravirtual)
+            self.refuse(plan)
         snapshot = self.writer.write(
             member.stream, member.size, volume_gib=self.options.volume_size,
             description=describe(plan, 'machine'), tags=plan.tags,
@@ -172,10 +178,6 @@ class EbsTarget(object):
     def quiesce(self):
         """Nothing to wait for: the writer's uploads have ended when
         start() has."""
-
-
-class _Paravirtual(object):
-    kind = None
 
 
 class _WrittenSnapshot(object):
