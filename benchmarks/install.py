@@ -35,12 +35,23 @@ end / slowest stage.
     python3 benchmarks/install.py [--size-mib 1024] [--repeat 1]
     python3 benchmarks/install.py --link [--latency-ms 40] [--rate-mb 25]
     python3 benchmarks/install.py --sizes [256,1024,4096]
+    python3 benchmarks/install.py --ebs [--size-mib 512] [--sparse-mib 2048]
+    python3 benchmarks/install.py --ebs --link [--size-mib 256]
 
 ``--link`` puts a loopback proxy between the install and moto that makes
 each request wait --latency-ms and each connection carry at most
 --rate-mb MB/s each way, and runs the install with --upload-concurrency 1
 beside its default concurrency.  ``--sizes`` installs images of each size
 (MiB) and prints seconds per GiB, peak RSS and peak temporary disk.
+
+``--ebs`` installs EBS-backed (--ebs: the disk written into a snapshot
+through moto's EBS direct APIs) side by side with the instance-store
+install of the same tarball and with the floor, reading and hashing the
+disk (inflating the tarball, and SHA-256 of each 512 KiB block that holds
+data, as the snapshot writer does), on a dense disk (--size-mib) and a
+sparse one (--sparse-mib virtual, a quarter data: 1 MiB of each 4).  With
+--link, the EBS install with --upload-concurrency 1 against its default
+(blocks in flight).
 
 Python 3 only (moto is).  Everything runs on loopback: without --link the
 figures show the install's own overheads, not those of a network.
@@ -96,10 +107,14 @@ def install_defaults():
 # would be slowed down by it where the install is not.
 
 def stage_generate(config):
-    """Write the image tarball and the catalog into the store directory."""
+    """Write the image tarball and the catalog into the store directory
+    (with ``sparse``, a disk of which only 1 MiB in 4 holds data)."""
     image = os.path.join(config['workdir'], IMAGE_NAME + '.img')
     from tests.support.images import write_disk_image
-    write_disk_image(image, config['size_mib'] * MIB, config['seed'])
+    if config.get('sparse'):
+        write_sparse_image(image, config['size_mib'] * MIB, config['seed'])
+    else:
+        write_disk_image(image, config['size_mib'] * MIB, config['seed'])
     tarball = os.path.join(config['store'], 'images', TARBALL)
     if not os.path.isdir(os.path.dirname(tarball)):
         os.makedirs(os.path.dirname(tarball))
@@ -119,6 +134,48 @@ def stage_generate(config):
     with open(os.path.join(config['store'], 'catalog'), 'w') as catalog:
         json.dump({'images': [entry]}, catalog, indent=2)
     return {'tarball_size': entry['size'], 'compressor': compressor}
+
+
+def write_sparse_image(path, size, seed):
+    """A disk of ``size`` bytes whose first MiB of every 4 is seeded data
+    and the rest holes."""
+    from tests.support.images import write_disk_image
+    dense = path + '.data'
+    write_disk_image(dense, size // 4, seed)
+    with open(dense, 'rb') as data, open(path, 'wb') as out:
+        for start in range(0, size, 4 * MIB):
+            out.seek(start)
+            out.write(data.read(MIB))
+        out.truncate(size)
+    os.remove(dense)
+
+
+def stage_floor(config):
+    """The least an EBS install does with the disk: the tarball inflated
+    and read, and each 512 KiB block that holds data hashed."""
+    from eustore_plugin.cloud.ebs import BLOCK_SIZE
+    from eustore_plugin.images.inflate import TAR_BUFSIZE, open_gzip_reader
+    tarball = os.path.join(config['store'], 'images', TARBALL)
+    zeros = b'\0' * BLOCK_SIZE
+    blocks = 0
+    with _StageClock() as clock:
+        with open(tarball, 'rb') as raw:
+            reader = open_gzip_reader(raw)
+            try:
+                with tarfile.open(fileobj=reader, mode='r|',
+                                  bufsize=TAR_BUFSIZE) as tar:
+                    for member in tar:
+                        if member.name != MEMBER:
+                            continue
+                        disk = tar.extractfile(member)
+                        for block in iter(lambda: disk.read(BLOCK_SIZE),
+                                          b''):
+                            if block != zeros[:len(block)]:
+                                hashlib.sha256(block).digest()
+                                blocks += 1
+            finally:
+                reader.close()
+    return {'seconds': clock.seconds, 'cpu': clock.cpu, 'blocks': blocks}
 
 
 class _StageClock(object):
@@ -220,7 +277,8 @@ def stage_upload(config):
 
 
 STAGES = {'generate': stage_generate, 'download': stage_download,
-          'bundle': stage_bundle, 'upload': stage_upload}
+          'bundle': stage_bundle, 'upload': stage_upload,
+          'floor': stage_floor}
 
 
 def empty_bucket(cloud, bucket):
@@ -293,7 +351,9 @@ class Bench(object):
     def eucarc(self, cloud_url=None):
         from tests.support.moto import REGION
         url = cloud_url or self.moto.url
+        # moto answers the EBS direct APIs where its EC2 is.
         return {'EC2_URL': url, 'S3_URL': url, 'EUARE_URL': url,
+                'EBS_URL': url,
                 'AWS_DEFAULT_REGION': REGION,
                 'AWS_ACCESS_KEY_ID': self.moto.key_id,
                 'AWS_SECRET_ACCESS_KEY': self.moto.secret_key,
@@ -306,11 +366,12 @@ class Bench(object):
     def tarball(self):
         return os.path.join(self.config['store'], 'images', TARBALL)
 
-    def generate(self, size_mib):
-        print('generating a {0} MiB image tarball (seed {1}) ...'.format(
-            size_mib, self.options.seed))
+    def generate(self, size_mib, sparse=False):
+        print('generating a {0} MiB {1}image tarball (seed {2}) ...'.format(
+            size_mib, 'sparse ' if sparse else '', self.options.seed))
         sys.stdout.flush()
         self.config['size_mib'] = size_mib
+        self.config['sparse'] = sparse
         generated = run_stage('generate', self.config, self.root)
         # Into the page cache, so the store serves every run from memory.
         harness.warm(self.tarball)
@@ -334,20 +395,24 @@ class Bench(object):
         watch = harness.DiskWatcher(tmpdir, classify)
         moto_pid = self.moto._proc.pid  # MotoCloud keeps its process private
         moto_before = harness.process_cpu(moto_pid)
+        target = [] if '--ebs' in extra_args else ['-b', BUCKET]
         with open(output, 'wb') as out:
             measured = harness.run_measured(
                 command_argv('eustore-install-image', python=python) +
-                ['-i', IMAGE_NAME, '-b', BUCKET, '--no-progress'] +
+                ['-i', IMAGE_NAME, '--no-progress'] + target +
                 list(extra_args), env=env, stdout=out, stderr=out,
                 watch=watch)
         moto_cpu = harness.process_cpu(moto_pid) - moto_before
         with open(output, 'rb') as out:
             printed = out.read().decode('utf-8', 'replace')
-        match = re.search(r'Installed new image (\S+)', printed)
+        match = re.search(r'Installed new (?:EBS-backed )?image (\S+)'
+                          r'(?: \(snapshot (\S+)\))?', printed)
         # Deregistered and emptied so that the next run installs afresh
-        # and moto does not hold every run's parts in memory.
+        # and moto does not hold every run's parts or blocks in memory.
         if match:
             self.cloud.deregister_image(match.group(1))
+            if match.group(2):
+                self.cloud.delete_snapshot(match.group(2))
         if self.cloud.bucket_exists(BUCKET):
             empty_bucket(self.cloud, BUCKET)
         leftovers = harness.files_under(tmpdir)
@@ -559,9 +624,75 @@ def mode_sizes(bench, options):
                          'peak RSS MB', 'peak disk MiB'], rows)
 
 
+def mode_ebs(bench, options):
+    rows, ratios = [], []
+    for label, size_mib, sparse in (
+            ('dense', options.size_mib, False),
+            ('sparse', options.sparse_mib, True)):
+        bench.generate(size_mib, sparse=sparse)
+        size = size_mib * MIB
+        runs = harness.take_turns(
+            [('instance-store', bench.install),
+             ('ebs', lambda: bench.install(['--ebs'])),
+             ('floor', lambda: run_stage('floor', bench.config,
+                                         bench.root))], options.repeat)
+        best = dict((name, harness.best(found, 'wall' if 'wall' in found[0]
+                                        else 'seconds'))
+                    for name, found in runs.items())
+        rows.extend([
+            figures('{0} {1} MiB, instance-store'.format(label, size_mib),
+                    best['instance-store'], size),
+            figures('{0} {1} MiB, --ebs'.format(label, size_mib),
+                    best['ebs'], size),
+            figures('{0} {1} MiB, floor ({2} data blocks)'.format(
+                label, size_mib, best['floor']['blocks']),
+                best['floor'], size)])
+        ratios.append((label, best['ebs']['wall'] /
+                       best['instance-store']['wall'],
+                       best['ebs']['wall'] / best['floor']['seconds']))
+        os.remove(bench.tarball)
+    print('{0} cores; best of {1}'.format(harness.cores(), options.repeat))
+    harness.print_table(HEADERS, rows)
+    for label, to_bundle, to_floor in ratios:
+        print('{0}: --ebs / instance-store {1:.2f} (goal <= {2}); --ebs / '
+              'floor {3:.2f}'.format(label, to_bundle, '1.0' if label ==
+                                     'dense' else '0.8', to_floor))
+
+
+def mode_ebs_link(bench, options):
+    bench.generate(options.size_mib)
+    size = options.size_mib * MIB
+    bench.link = harness.LinkProxy(
+        '127.0.0.1', bench.moto.port, latency=options.latency_ms / 1000.0,
+        rate=options.rate_mb * 1e6)
+    runs = harness.take_turns(
+        [('one', lambda: bench.install(['--ebs', '--upload-concurrency',
+                                        '1'], bench.link.url)),
+         ('default', lambda: bench.install(['--ebs'], bench.link.url))],
+        options.repeat)
+    best = dict((label, harness.best(found))
+                for label, found in runs.items())
+    print('--ebs, image {0} MiB; cloud behind a link of {1:.0f} ms per '
+          'request and {2:.0f} MB/s per connection; {3} cores; best of '
+          '{4}'.format(options.size_mib, options.latency_ms,
+                       options.rate_mb, harness.cores(), options.repeat))
+    harness.print_table(HEADERS, [
+        figures('--upload-concurrency 1', best['one'], size),
+        figures('default (blocks in flight)', best['default'], size)])
+    print('--upload-concurrency 1 / default: {0:.2f}x faster with blocks '
+          'in flight (goal >= 8)'.format(
+              best['one']['wall'] / best['default']['wall']))
+    print('cpu during the default install: {0:.2f} s its own + {1:.2f} s '
+          'moto_server, of the {2:.2f} s that {3} cores x wall offer'.format(
+              best['default']['cpu'], best['default']['moto_cpu'],
+              harness.cores() * best['default']['wall'], harness.cores()))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--size-mib', type=int, default=1024)
+    parser.add_argument('--size-mib', type=int, default=None,
+                        help='the image\'s size (default: 1024; with --ebs, '
+                        'the dense disk\'s, 512)')
     parser.add_argument('--repeat', type=int, default=1,
                         help='runs of each; the best wall time is shown')
     parser.add_argument('--seed', type=int, default=20240501)
@@ -571,6 +702,12 @@ def main():
     modes.add_argument('--link', action='store_true',
                        help='the cloud behind a slow link: '
                        '--upload-concurrency 1 against the default')
+    parser.add_argument('--ebs', action='store_true',
+                        help='EBS-backed installs beside instance-store '
+                        'ones and the floor; with --link, blocks in flight '
+                        'against one at a time')
+    parser.add_argument('--sparse-mib', type=int, default=2048,
+                        help='with --ebs: the sparse disk\'s size')
     modes.add_argument('--sizes', nargs='?', const='256,1024,4096',
                        help='install each size (MiB, comma-separated; '
                        'default 256,1024,4096)')
@@ -591,11 +728,17 @@ def main():
     options = parser.parse_args()
     if harness.run_asked_stage(options, STAGES):
         return
+    if options.size_mib is None:
+        options.size_mib = 512 if options.ebs else 1024
     if options.sizes:
         options.sizes = [int(size) for size in options.sizes.split(',')]
-    harness.run_bench(lambda: Bench(options), lambda bench: (
-        mode_link if options.link else mode_sizes if options.sizes
-        else mode_default)(bench, options))
+    if options.ebs:
+        mode = mode_ebs_link if options.link else mode_ebs
+    else:
+        mode = mode_link if options.link else mode_sizes if options.sizes \
+            else mode_default
+    harness.run_bench(lambda: Bench(options), lambda bench: mode(bench,
+                                                                 options))
 
 
 if __name__ == '__main__':
