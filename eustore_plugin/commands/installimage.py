@@ -7,7 +7,6 @@ import os.path
 from requestbuilder import Arg, MutuallyExclusiveArgList
 from requestbuilder.exceptions import ArgumentError
 from requestbuilder.mixins import FileTransferProgressBarMixin
-
 import six
 
 from eustore_plugin.bundle.pgzip import COMPRESSION_LEVELS, DEFAULT_COMPRESSION
@@ -18,8 +17,8 @@ from eustore_plugin.cloud.client import BUNDLE_ACL, check_bucket_name
 from eustore_plugin.cloud.ebs import EbsDirect
 from eustore_plugin.commands.base import (EC2_URL_ARG, IAM_URL_ARG, S3_URL_ARG,
                                           CatalogRequest)
-from eustore_plugin.install.builtin import DEFAULT_UPLOAD_CONCURRENCY
 from eustore_plugin.errors import EustoreError
+from eustore_plugin.install.builtin import DEFAULT_UPLOAD_CONCURRENCY
 from eustore_plugin.install.bundlekeys import find_bundle_credentials
 from eustore_plugin.install.ebsbacked import (DEFAULT_IMDS_SUPPORT,
                                               DEFAULT_ROOT_DEVICE,
