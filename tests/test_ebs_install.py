@@ -469,15 +469,20 @@ def test_reuse_finds_only_an_image_of_its_own_kind(run, store, proxy,
     assert again.lines == ['Reused installed image ' + ebs_id]
 
 
-def test_it_is_listed_and_uninstalled_with_its_snapshot(run, store, cloud):
+@pytest.mark.parametrize('s3', ['S3 known', 'no S3'])
+def test_it_is_listed_and_uninstalled_with_its_snapshot(run, store, cloud,
+                                                        s3):
+    # Neither install nor uninstall needs S3 for an EBS-backed image.
+    without_s3 = {'S3_URL': ''} if s3 == 'no S3' else {}
     name = 'listed-' + uuid.uuid4().hex[:8]
     image_id, snapshot = installed(run(
-        INSTALL, '-i', store.catalog['fedora']['name'], '--ebs', '-p', name))
+        INSTALL, '-i', store.catalog['fedora']['name'], '--ebs', '-p', name,
+        env=without_s3))
     listing = json.loads(run(DESCRIBE, '--json').stdout)
     (entry,) = [item for item in listing if item['id'] == image_id]
     assert (entry['root_device_type'], entry['snapshot']) == ('ebs',
                                                               snapshot)
-    result = run(UNINSTALL, image_id, '-y')
+    result = run(UNINSTALL, image_id, '-y', env=without_s3)
     assert result.returncode == 0, result
     assert 'Deleted snapshot ' + snapshot in result.lines
     assert snapshot not in snapshot_ids(cloud)

@@ -587,3 +587,19 @@ def test_the_root_device_is_what_the_cloud_says_when_it_says_it():
                              'tagSet': tags[:1]})
     assert (bundle.root_device_type, bundle.snapshot, bundle.manifest) == (
         'instance-store', None, 'b/x.manifest.xml')
+
+
+def test_without_an_s3_endpoint_a_bundle_is_left_and_said(
+        bucket, run, non_admin, cloud, store):
+    # S3 is needed only for bundles: the image goes, its bundle stays.
+    ids = installed_ids(run(INSTALL, '-i', store.catalog['fedora']['name'],
+                            '-b', bucket, '-p', 'no-s3-fedora'))
+    keys_before = objects(cloud, bucket)
+    result = run(UNINSTALL, ids['image'], '-y', env={'S3_URL': ''})
+    assert result.returncode == 0, result
+    assert ('the bundle of image {0} (no-s3-fedora) ({1}/no-s3-fedora.'
+            'manifest.xml) is left: no S3 endpoint is known (give --s3-url '
+            'or set S3_URL)'.format(ids['image'], bucket)) in \
+        result.stdout + result.stderr
+    assert ids['image'] not in own_images(cloud)
+    assert objects(cloud, bucket) == keys_before

@@ -77,19 +77,26 @@ class Cloud(object):
 
     @classmethod
     def from_command(cls, command, ec2_url=None, s3_url=None, iam_url=None,
-                     s3_only=False, ec2_only=False):
+                     s3_only=False, ec2_only=False, s3_optional=False):
         """
         The cloud a command's options and config describe; ``s3_only`` for
         commands that only store objects (a store's publisher), which then
         need no EC2 or IAM endpoint; ``ec2_only`` for those that only look
-        at images (no S3 or IAM endpoint needed).
+        at images (no S3 or IAM endpoint needed); ``s3_optional`` for those
+        that need S3 only for some images (bundles), and do without it.
         """
         def service(service_cls, url):
             svc = service_cls(command.config, loglevel=command.log.level,
                               url=url, region=command.args.get('region'))
             svc.configure()
             return svc
-        s3 = None if ec2_only else service(S3, s3_url)
+        s3 = None
+        if not ec2_only:
+            try:
+                s3 = service(S3, s3_url)
+            except MissingEndpointError:
+                if not s3_optional:
+                    raise
         ec2 = iam = None
         if not s3_only:
             ec2 = service(EC2, ec2_url)

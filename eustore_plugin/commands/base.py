@@ -153,13 +153,14 @@ class EustoreRequest(BaseRequest):
         error_line(message)
         sys.exit(1)
 
-    def open_cloud(self, ec2_only=False):
+    def open_cloud(self, ec2_only=False, s3_optional=False):
         """The user's cloud, from the URL options the command has;
-        ``ec2_only`` when only its images are looked at."""
+        ``ec2_only`` when only its images are looked at, ``s3_optional``
+        when only some of them need S3 (Cloud.from_command)."""
         return Cloud.from_command(self, ec2_url=self.args.get('ec2_url'),
                                   s3_url=self.args.get('s3_url'),
                                   iam_url=self.args.get('iam_url'),
-                                  ec2_only=ec2_only)
+                                  ec2_only=ec2_only, s3_optional=s3_optional)
 
     def printed_as_report(self, result, as_json=lambda result: result):
         """Print a dry run's report, or ``as_json(result)`` as --json's

@@ -37,7 +37,8 @@ class UninstallImage(CloudRequest):
                 nothing''')]
 
     def main(self):
-        cloud = self.open_cloud()
+        # S3 only for a bundle: an EBS-backed image is EC2's alone.
+        cloud = self.open_cloud(s3_optional=True)
         plan = plan_uninstall(cloud, self.args['image'],
                               lambda: self.kernel_refusal(cloud))
         dry_run = self.args.get('dry_run')

@@ -333,6 +333,11 @@ def _bundle_objects(cloud, plan, image, kept_images):
         plan.notes.append(u'{0} is left: its manifest location {1} is not '
                           u'BUCKET/KEY'.format(what, location))
         return []
+    if cloud.s3 is None:
+        plan.notes.append(u'{0} ({1}) is left: no S3 endpoint is known '
+                          u'(give --s3-url or set S3_URL)'.format(
+                              what, location))
+        return []
     content, _ = cloud.get_object_if_any(bucket, key)
     if content is None:
         plan.notes.append(u'{0} has no objects to delete: its manifest {1} '
