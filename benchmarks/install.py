@@ -649,14 +649,22 @@ def mode_ebs(bench, options):
                 best['floor'], size)])
         ratios.append((label, best['ebs']['wall'] /
                        best['instance-store']['wall'],
-                       best['ebs']['wall'] / best['floor']['seconds']))
+                       best['ebs']['wall'] / best['floor']['seconds'],
+                       best['ebs']['moto_cpu'],
+                       best['instance-store']['moto_cpu'],
+                       best['floor']['blocks']))
         os.remove(bench.tarball)
     print('{0} cores; best of {1}'.format(harness.cores(), options.repeat))
     harness.print_table(HEADERS, rows)
-    for label, to_bundle, to_floor in ratios:
+    for label, to_bundle, to_floor, moto_ebs, moto_bundle, blocks in ratios:
         print('{0}: --ebs / instance-store {1:.2f} (goal <= {2}); --ebs / '
               'floor {3:.2f}'.format(label, to_bundle, '1.0' if label ==
                                      'dense' else '0.8', to_floor))
+        # moto's own CPU is the cloud's, on the same cores as the install.
+        print('{0}: moto_server cpu {1:.2f} s for --ebs ({2:.1f} ms for each '
+              'of {3} blocks), {4:.2f} s for instance-store'.format(
+                  label, moto_ebs, 1000 * moto_ebs / max(blocks, 1), blocks,
+                  moto_bundle))
 
 
 def mode_ebs_link(bench, options):
