@@ -275,7 +275,11 @@ def test_a_catalog_saying_paravirtual_is_refused_by_the_plan():
     (['--acl', 'private'], '--acl: an EBS-backed image'),
     (['--virtualization-type', 'paravirtual'], '--ebs installs HVM images '
      'only'),
-    (['--volume-size', '0'], '--volume-size is in GiB, at least 1')])
+    (['--volume-size', '0'], '--volume-size is in GiB: at least 1, at most '
+     '16384 for a gp3 volume'),
+    (['--volume-size', '1025', '--volume-type', 'standard'],
+     'at most 1024 for a standard volume'),
+    (['--volume-type', 'io1'], "invalid choice: 'io1'")])
 def test_options_of_the_other_target_are_usage_errors(run, store, args,
                                                       says):
     result = run(INSTALL, '-i', store.catalog['fedora']['name'], '--ebs',
@@ -416,6 +420,10 @@ def test_a_dry_run_checks_the_apis_and_says_what_it_would_do(run, store,
     assert result.returncode == 0, result
     assert any(line.startswith('OK\tebs\t') and
                'take your keys' in line for line in result.lines), result
+    # Only EC2 is opened (no bucket, no kernels): nothing missing is said.
+    (cloud_line,) = [line for line in result.lines
+                     if line.startswith('OK\tcloud\t')]
+    assert 'IAM' not in cloud_line and 'S3' not in cloud_line
     would = [line for line in result.lines if line.startswith('Would')]
     assert would[1].startswith('Would write the disk into a new snapshot')
     assert would[2].startswith('Would register EBS-backed image ')

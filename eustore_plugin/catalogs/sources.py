@@ -12,7 +12,8 @@ What an image of each kind is (docs/formats.md, "simplestreams" and
 - simplestreams: one version of a product, named by its ``pubname`` (else
   ``<product>:<version>``); its ``uec.tar.gz`` or ``tar.gz`` item, if any,
   is the tarball (a UEC tarball: disk image, kernel, ramdisk), and its
-  ``disk1.img``/``disk.img`` item (qcow2) the whole-disk image, installed
+  first of DISK_FTYPES (qcow2; ``uefi1.img`` boots UEFI) the whole-disk
+  image, installed
   as HVM when there is no tarball or when HVM is asked for.  Listings show
   each product's newest version unless all are asked for.
 - virt-builder: one section, named by its id; the file is a whole-disk

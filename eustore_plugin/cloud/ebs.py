@@ -45,7 +45,9 @@ _ANSWERS_OF_AN_AUTHORISED_PROBE = ('ResourceNotFoundException',
                                    'ValidationException')
 # The permissions an EBS-backed install needs, for messages.
 PERMISSIONS = ('ebs:StartSnapshot, ebs:PutSnapshotBlock, '
-               'ebs:CompleteSnapshot, and ec2:DeleteSnapshot to undo')
+               'ebs:CompleteSnapshot, ec2:DescribeSnapshots, '
+               'ec2:RegisterImage, and ec2:DeleteSnapshot and '
+               'ec2:DeregisterImage to undo')
 
 _LEAVE_OUT_EBS = ('a cloud without the EBS direct APIs (Eucalyptus has none) '
                   'takes instance-store images: install without --ebs')

@@ -22,11 +22,10 @@ from eustore_plugin.install.builtin import DEFAULT_UPLOAD_CONCURRENCY
 from eustore_plugin.install.bundlekeys import find_bundle_credentials
 from eustore_plugin.install.ebsbacked import (DEFAULT_IMDS_SUPPORT,
                                               DEFAULT_ROOT_DEVICE,
-                                              DEFAULT_VOLUME_TYPE,
-                                              IMDS_OPTIONAL, VOLUME_TYPES,
-                                              EbsBacked)
+                                              IMDS_OPTIONAL, EbsBacked)
 from eustore_plugin.install.instancestore import InstanceStore
-from eustore_plugin.install.plan import InstallOptions
+from eustore_plugin.install.plan import (DEFAULT_VOLUME_TYPE,
+                                         ROOT_VOLUME_TYPES, InstallOptions)
 from eustore_plugin.install.preflight import InstallContext, install_checks
 from eustore_plugin.install.run import InstallResult, carry_out
 from eustore_plugin.install.snapshot import DEFAULT_CONCURRENCY
@@ -113,7 +112,8 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
                 fastest here; small saves a few percent of upload)'''
                 .format(DEFAULT_COMPRESSION)),
             Arg('-c', '--cert', metavar='FILE', route_to=None,
-                help='your X.509 certificate (default: $EC2_CERT)'),
+                help='''your X.509 certificate, for bundling (default:
+                $EC2_CERT)'''),
             Arg('--privatekey', metavar='FILE', route_to=None,
                 help='your private key (default: $EC2_PRIVATE_KEY)'),
             Arg('--ec2cert', metavar='FILE', route_to=None,
@@ -127,7 +127,8 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             Arg('--volume-size', metavar='GiB', type=int, route_to=None,
                 help='''with --ebs, the size of the image's volume (default:
                 the disk's, rounded up to whole GiB)'''),
-            Arg('--volume-type', choices=VOLUME_TYPES, route_to=None,
+            Arg('--volume-type', choices=sorted(ROOT_VOLUME_TYPES),
+                route_to=None,
                 help='''with --ebs, the root volume's type (default:
                 {0})'''.format(DEFAULT_VOLUME_TYPE)),
             Arg('--boot-mode', choices=BOOT_MODES, route_to=None,
@@ -153,11 +154,13 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
             Arg('--dry-run', action='store_true', route_to=None,
                 help='''check all that needs no image moved (the catalog and
                 its entry, your keys and certificates, the bucket, the right
-                to register kernels, the names), say what would be done,
-                and stop; exit 1 listing every problem found'''),
+                to register kernels, the names; with --ebs, the EBS direct
+                APIs), say what would be done, and stop; exit 1 listing
+                every problem found'''),
             Arg('--json', action='store_true', route_to=None,
                 help='''print the result as a JSON object: the ids and names
-                registered, the bucket, the manifests and the source''')]
+                registered, the bucket and the manifests (with --ebs, the
+                root device type and the snapshot), and the source''')]
 
     def configure(self):
         CatalogRequest.configure(self)
@@ -196,12 +199,12 @@ class InstallImage(CatalogRequest, FileTransferProgressBarMixin):
         (install/run.py), unless an installed image is reused.
         """
         dry_run = bool(self.args.get('dry_run'))
-        ebs = self.options.ebs
-        kind = EbsBacked(self.options, self.open_ebs) if ebs else \
-            InstanceStore(self.options)
+        kind = EbsBacked(self.options, self.open_ebs) if self.options.ebs \
+            else InstanceStore(self.options)
         context = InstallContext(
             self.options, kind, self.service,
-            open_cloud=lambda: self.open_cloud(ec2_only=ebs),
+            open_cloud=lambda: self.open_cloud(
+                ec2_only=kind.services == ('ec2',)),
             fetch_catalog=self.fetch_catalog,
             find_bundle_keys=self.bundle_credentials, dry_run=dry_run)
         checks = install_checks(context.kind)

@@ -56,8 +56,10 @@ def check_raw_size(size, what):
     """Refuse a raw disk over the bundle format's limit, naming its size."""
     if size is not None and size > MAX_IMAGE_SIZE:
         raise DiskImageError(
-            '{0} is a disk of {1} bytes ({2:.1f} GiB), over the 10 GiB an '
-            'S3-backed image may hold; it cannot be installed'.format(
+            '{0} is a disk of {1} bytes ({2:.1f} GiB), over the 10 GiB '
+            'these tools install (what EC2 takes in an S3-backed image, and '
+            'the most a store may make them read); it cannot be '
+            'installed'.format(
                 what, size, size / float(1 << 30)))
 
 

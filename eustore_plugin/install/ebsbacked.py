@@ -27,7 +27,8 @@ import logging
 
 from eustore_plugin.cloud.ebs import BLOCK_SIZE
 from eustore_plugin.images.layout import HVM
-from eustore_plugin.install.plan import (BUNDLE_TAGS, InstallError, describe,
+from eustore_plugin.install.plan import (BUNDLE_TAGS, DEFAULT_VOLUME_TYPE,
+                                         InstallError, describe,
                                          paravirtual_refused)
 from eustore_plugin.install.preflight import Check
 from eustore_plugin.install.snapshot import DEFAULT_CONCURRENCY, SnapshotWriter
@@ -35,14 +36,11 @@ from eustore_plugin.install.target import Stored
 
 LOG = logging.getLogger(__name__)
 
-DEFAULT_VOLUME_TYPE = 'gp3'
 DEFAULT_ROOT_DEVICE = '/dev/xvda'
 DEFAULT_IMDS_SUPPORT = 'v2.0'
 # --imds-support's other choice: instances may use IMDSv1 (as EC2 lets
 # them when an image says nothing).
 IMDS_OPTIONAL = 'optional'
-# Volume types a root device may have (st1 and sc1 cannot boot).
-VOLUME_TYPES = ('gp3', 'gp2', 'io1', 'io2', 'standard')
 _ARM64 = ('arm64', 'aarch64')
 
 
@@ -54,6 +52,7 @@ class EbsBacked(object):
 
     kind = 'ebs'
     acl = None
+    services = ('ec2',)  # of the cloud's (a bucket is not needed)
 
     def __init__(self, options, open_ebs):
         self.options = options

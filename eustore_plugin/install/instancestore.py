@@ -28,6 +28,7 @@ class InstanceStore(object):
     """Instance-store images: bundles uploaded into a bucket."""
 
     kind = 'instance-store'
+    services = ('ec2', 's3', 'iam')  # of the cloud's (IAM: the admin check)
 
     def __init__(self, options):
         self.options = options

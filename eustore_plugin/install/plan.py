@@ -73,8 +73,14 @@ class InstallOptions(object):
             if self.virtualization_type == 'paravirtual':
                 raise EustoreError('--ebs installs HVM images only; leave '
                                    'out --virtualization-type paravirtual')
-            if self.volume_size is not None and self.volume_size < 1:
-                raise EustoreError('--volume-size is in GiB, at least 1')
+            most = ROOT_VOLUME_TYPES[self.volume_type or
+                                     DEFAULT_VOLUME_TYPE]
+            if self.volume_size is not None and \
+                    not 1 <= self.volume_size <= most:
+                raise EustoreError(
+                    '--volume-size is in GiB: at least 1, at most {0} for a '
+                    '{1} volume'.format(most, self.volume_type or
+                                        DEFAULT_VOLUME_TYPE))
             return
         given = [option for name, option in self.EBS_ONLY
                  if getattr(self, name) is not None]
@@ -100,6 +106,11 @@ BUNDLE_TAGS = dict((name, 'eustore:' + name) for name in (
 # "-s3" AMI names), so that it and an instance-store copy of the same
 # entry can both be installed.
 EBS_SUFFIX = '-ebs'
+# The volume types an EBS-backed image's root device may have (st1 and
+# sc1 cannot boot; io1 and io2 need a figure of IOPS, which is the
+# launch's to give), with the most GiB each may have.
+ROOT_VOLUME_TYPES = {'gp3': 16384, 'gp2': 16384, 'standard': 1024}
+DEFAULT_VOLUME_TYPE = 'gp3'
 # EC2 takes descriptions of at most this many characters.
 MAX_DESCRIPTION = 255
 

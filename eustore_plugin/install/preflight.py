@@ -235,7 +235,8 @@ class CloudCheck(Check):
             '{0} at {1}'.format(service.DESCRIPTION, service.endpoint)
             for service in (cloud.ec2, cloud.s3, cloud.iam)
             if service is not None) + \
-            ('' if cloud.iam is not None else ', no IAM endpoint')
+            ('' if cloud.iam is not None or 'iam' not in context.kind.services
+             else ', no IAM endpoint')
 
 
 class CredentialsCheck(Check):

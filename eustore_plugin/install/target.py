@@ -25,10 +25,13 @@ run (``open``), it gives the *target* the installer drives (installer.py):
 
 A target journals everything it creates in the cloud, before creating it.
 
-Kinds, one module each: instancestore.py's InstanceStore, S3-backed
-bundles (the images of the seed's clouds), made by the plugin's own
-bundler (builtin.py) or, on Python 2.7 beside euca2ools, by euca2ools' own
-requests (euca2oolstarget.py).
+Kinds, one module each, with the cloud's ``services`` they need:
+instancestore.py's InstanceStore, S3-backed bundles (the images of the
+seed's clouds), made by the plugin's own bundler (builtin.py) or, on
+Python 2.7 beside euca2ools, by euca2ools' own requests
+(euca2oolstarget.py); ebsbacked.py's EbsBacked (--ebs), a snapshot
+written through the EBS direct APIs and registered as the image's root
+device.
 """
 
 from __future__ import absolute_import
