@@ -150,31 +150,37 @@ def write_sparse_image(path, size, seed):
     os.remove(dense)
 
 
+def image_in_tarball(tarball):
+    """(stream, size) of the tarball's image, read as the install reads
+    it (inflate.open_gzip_reader, tarfile's stream mode), to its end."""
+    from eustore_plugin.images.inflate import TAR_BUFSIZE, open_gzip_reader
+    with open(tarball, 'rb') as raw:
+        reader = open_gzip_reader(raw)
+        try:
+            with tarfile.open(fileobj=reader, mode='r|',
+                              bufsize=TAR_BUFSIZE) as tar:
+                for member in tar:
+                    if member.name == MEMBER:
+                        yield tar.extractfile(member), member.size
+            while reader.read(1 << 20):
+                pass
+        finally:
+            reader.close()
+
+
 def stage_floor(config):
     """The least an EBS install does with the disk: the tarball inflated
     and read, and each 512 KiB block that holds data hashed."""
     from eustore_plugin.cloud.ebs import BLOCK_SIZE
-    from eustore_plugin.images.inflate import TAR_BUFSIZE, open_gzip_reader
     tarball = os.path.join(config['store'], 'images', TARBALL)
     zeros = b'\0' * BLOCK_SIZE
     blocks = 0
     with _StageClock() as clock:
-        with open(tarball, 'rb') as raw:
-            reader = open_gzip_reader(raw)
-            try:
-                with tarfile.open(fileobj=reader, mode='r|',
-                                  bufsize=TAR_BUFSIZE) as tar:
-                    for member in tar:
-                        if member.name != MEMBER:
-                            continue
-                        disk = tar.extractfile(member)
-                        for block in iter(lambda: disk.read(BLOCK_SIZE),
-                                          b''):
-                            if block != zeros[:len(block)]:
-                                hashlib.sha256(block).digest()
-                                blocks += 1
-            finally:
-                reader.close()
+        for disk, _ in image_in_tarball(tarball):
+            for block in iter(lambda: disk.read(BLOCK_SIZE), b''):
+                if block != zeros[:len(block)]:
+                    hashlib.sha256(block).digest()
+                    blocks += 1
     return {'seconds': clock.seconds, 'cpu': clock.cpu, 'blocks': blocks}
 
 
@@ -220,7 +226,6 @@ def stage_download(config):
 
 def stage_bundle(config):
     from eustore_plugin.bundle import BundleWriter
-    from eustore_plugin.images.inflate import TAR_BUFSIZE, open_gzip_reader
     part_size, pending = install_defaults()
     tarball = os.path.join(config['store'], 'images', TARBALL)
     keys = config['keys']
@@ -231,21 +236,10 @@ def stage_bundle(config):
                           max_pending_parts=pending)
     parts = []
     with _StageClock() as clock:
-        with open(tarball, 'rb') as raw:
-            reader = open_gzip_reader(raw)
-            try:
-                with tarfile.open(fileobj=reader, mode='r|',
-                                  bufsize=TAR_BUFSIZE) as tar:
-                    for member in tar:
-                        if member.name == MEMBER:
-                            # Resuming the generator deletes the part seen.
-                            for part in writer.bundle(tar.extractfile(member),
-                                                      member.size):
-                                parts.append(part.size)
-                while reader.read(1 << 20):
-                    pass
-            finally:
-                reader.close()
+        for image, size in image_in_tarball(tarball):
+            # Resuming the generator deletes the part seen.
+            for part in writer.bundle(image, size):
+                parts.append(part.size)
         writer.manifest()
     return {'seconds': clock.seconds, 'cpu': clock.cpu, 'part_sizes': parts}
 
@@ -338,6 +332,7 @@ class Bench(object):
                               check_signatures=not options.euca2ools)
         self.config['store_url'] = self.store.url
         self.config['moto'] = {'url': self.moto.url,
+                               's3_url': self.moto.s3_url,
                                'key_id': self.moto.key_id,
                                'secret_key': self.moto.secret_key}
         self.user = user

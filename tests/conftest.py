@@ -314,10 +314,16 @@ def mirror_dir(tmpdir_factory, signing_key):
     return mirror
 
 
+def _serve(content):
+    """A store server of what ``content`` wrote in its ``dir``."""
+    server = StoreServer(content.dir).start()
+    server.content = content
+    return server
+
+
 @pytest.fixture
 def mirror(mirror_dir):
-    server = StoreServer(mirror_dir.dir).start()
-    server.content = mirror_dir
+    server = _serve(mirror_dir)
     yield server
     server.stop()
 
@@ -332,8 +338,7 @@ def builder_dir(tmpdir_factory, signing_key):
 
 @pytest.fixture
 def builder(builder_dir):
-    server = StoreServer(builder_dir.dir).start()
-    server.content = builder_dir
+    server = _serve(builder_dir)
     yield server
     server.stop()
 
