@@ -460,7 +460,7 @@ def test_a_dry_run_says_keys_without_the_right(run, store, proxy):
 
 
 def test_reuse_finds_only_an_image_of_its_own_kind(run, store, proxy,
-                                                   install_args):
+                                                   install_args, cloud):
     name = 'reuse-' + uuid.uuid4().hex[:8]
     entry = store.catalog['fedora']
     ebs_id, _ = installed(run(INSTALL, '-i', entry['name'], '--ebs', '-p',
@@ -475,6 +475,13 @@ def test_reuse_finds_only_an_image_of_its_own_kind(run, store, proxy,
     again = run(INSTALL, '-i', entry['name'], '--ebs', '-p', name, '-y')
     assert again.returncode == 0, again
     assert again.lines == ['Reused installed image ' + ebs_id]
+    document = json.loads(run(INSTALL, '-i', entry['name'], '--ebs', '-p',
+                              name, '-y', '--json').stdout)
+    assert (document['reused'], document['ids'], document['names'],
+            document['root_device_type']) == (
+        True, {'machine': ebs_id}, {'machine': name + '-ebs'}, 'ebs')
+    assert document['snapshot'] == tags_of_image(cloud, ebs_id)[
+        'eustore:snapshot']
 
 
 @pytest.mark.parametrize('s3', ['S3 known', 'no S3'])
