@@ -89,7 +89,93 @@ def unless_refused(put, *args, **kwargs):
         raise
 
 
-class StoreBucket(object):
+class StoreLock(object):
+    """
+    The store's lock (see the module's docstring), for StoreBucket: an
+    object created only where none is (``If-None-Match: *``), holding its
+    publisher's token.  Uses the bucket's ``cloud``, ``bucket``, ``key()``,
+    ``lock_name`` and ``delete()``.
+    """
+
+    _lock_token = None
+
+    def lock(self, break_lock=False, wait=LOCK_WAIT_SECONDS):
+        """Take the store's lock (waiting up to ``wait`` seconds)."""
+        token = uuid.uuid4().hex
+        holder = json.dumps({
+            'owner': '{0} pid {1}'.format(socket.gethostname(), os.getpid()),
+            'since': utc_text(time.time()), 'token': token}).encode('utf-8')
+        deadline = time.time() + wait
+        while not self._create(self.lock_name, holder):
+            if break_lock:
+                warn('breaking the store\'s lock, held by {0}'.format(
+                    self.lock_holder()))
+                self.delete(self.lock_name)
+                break_lock = False
+                continue
+            if time.time() > deadline:
+                raise StoreLockedError(
+                    'the store {0} is being changed by {1}; if that '
+                    'publisher is gone, run again with --break-lock'
+                    .format(self, self.lock_holder()))
+            time.sleep(random.uniform(0.1, 0.5))
+        self._lock_token = token
+        if self._create(self.lock_name, holder):
+            warn('the object store ignores conditional writes '
+                 '(If-None-Match), so the store cannot be locked: do not run '
+                 'two publishers at once')
+
+    def still_locked(self):
+        """Raise LockLostError unless the lock is still this publisher's."""
+        holder = self._read_lock()
+        if holder.get('token') != self._lock_token:
+            raise LockLostError(
+                'this publisher\'s lock on {0} was taken by {1} (with '
+                '--break-lock?) while it worked'.format(
+                    self, self._describe(holder)))
+
+    def unlock(self):
+        """Release the lock if it is still this publisher's."""
+        holder = self._read_lock()
+        if holder.get('token') == self._lock_token:
+            self.delete(self.lock_name)
+        elif holder:
+            warn('the store\'s lock is now held by {0}; it was left in '
+                 'place'.format(self._describe(holder)))
+        self._lock_token = None
+
+    def _create(self, name, body):
+        return unless_refused(self.cloud.put_object, self.bucket,
+                              self.key(name), body, acl='private',
+                              headers={'If-None-Match': '*'}) is not None
+
+    def _read_lock(self):
+        body, _ = self.cloud.get_object_if_any(self.bucket,
+                                               self.key(self.lock_name))
+        try:
+            holder = json.loads(body.decode('utf-8'))
+        except (AttributeError, ValueError):
+            return {} if body is None else {'owner': 'another publisher'}
+        return holder if isinstance(holder, dict) else {}
+
+    @staticmethod
+    def _describe(holder):
+        if not holder:
+            return 'nobody (it was removed)'
+        return '{0} (since {1})'.format(holder.get('owner', '?'),
+                                        holder.get('since', '?'))
+
+    def lock_holder(self):
+        return self._describe(self._read_lock())
+
+    def lock_state(self):
+        """Who holds the store's lock, or '' when nobody does (what a dry
+        run says; nothing is taken)."""
+        holder = self._read_lock()
+        return self._describe(holder) if holder else ''
+
+
+class StoreBucket(StoreLock):
     """
     ``location`` is ``BUCKET`` or ``BUCKET/PREFIX`` (the store's root inside
     the bucket), as euca2ools takes ``-b``.
@@ -104,7 +190,6 @@ class StoreBucket(object):
         self.bucket = bucket
         self.prefix = prefix.strip('/') + '/' if prefix.strip('/') else ''
         self._catalog_name = None
-        self._lock_token = None
         # (whether it existed, its ETag) when has_signature() looked.
         self._signature_seen = None
         # How If-Match carries an ETag to this S3: quoted, as HTTP has it,
@@ -340,80 +425,3 @@ class StoreBucket(object):
                 not key.startswith(TARBALL_DIR + '/'):
             return None
         return key
-
-    # The lock ----------------------------------------------------------
-
-    def lock(self, break_lock=False, wait=LOCK_WAIT_SECONDS):
-        """Take the store's lock (waiting up to ``wait`` seconds)."""
-        token = uuid.uuid4().hex
-        holder = json.dumps({
-            'owner': '{0} pid {1}'.format(socket.gethostname(), os.getpid()),
-            'since': utc_text(time.time()), 'token': token}).encode('utf-8')
-        deadline = time.time() + wait
-        while not self._create(self.lock_name, holder):
-            if break_lock:
-                warn('breaking the store\'s lock, held by {0}'.format(
-                    self.lock_holder()))
-                self.delete(self.lock_name)
-                break_lock = False
-                continue
-            if time.time() > deadline:
-                raise StoreLockedError(
-                    'the store {0} is being changed by {1}; if that '
-                    'publisher is gone, run again with --break-lock'
-                    .format(self, self.lock_holder()))
-            time.sleep(random.uniform(0.1, 0.5))
-        self._lock_token = token
-        if self._create(self.lock_name, holder):
-            warn('the object store ignores conditional writes '
-                 '(If-None-Match), so the store cannot be locked: do not run '
-                 'two publishers at once')
-
-    def still_locked(self):
-        """Raise LockLostError unless the lock is still this publisher's."""
-        holder = self._read_lock()
-        if holder.get('token') != self._lock_token:
-            raise LockLostError(
-                'this publisher\'s lock on {0} was taken by {1} (with '
-                '--break-lock?) while it worked'.format(
-                    self, self._describe(holder)))
-
-    def unlock(self):
-        """Release the lock if it is still this publisher's."""
-        holder = self._read_lock()
-        if holder.get('token') == self._lock_token:
-            self.delete(self.lock_name)
-        elif holder:
-            warn('the store\'s lock is now held by {0}; it was left in '
-                 'place'.format(self._describe(holder)))
-        self._lock_token = None
-
-    def _create(self, name, body):
-        return unless_refused(self.cloud.put_object, self.bucket,
-                              self.key(name), body, acl='private',
-                              headers={'If-None-Match': '*'}) is not None
-
-    def _read_lock(self):
-        body, _ = self.cloud.get_object_if_any(self.bucket,
-                                               self.key(self.lock_name))
-        try:
-            holder = json.loads(body.decode('utf-8'))
-        except (AttributeError, ValueError):
-            return {} if body is None else {'owner': 'another publisher'}
-        return holder if isinstance(holder, dict) else {}
-
-    @staticmethod
-    def _describe(holder):
-        if not holder:
-            return 'nobody (it was removed)'
-        return '{0} (since {1})'.format(holder.get('owner', '?'),
-                                        holder.get('since', '?'))
-
-    def lock_holder(self):
-        return self._describe(self._read_lock())
-
-    def lock_state(self):
-        """Who holds the store's lock, or '' when nobody does (what a dry
-        run says; nothing is taken)."""
-        holder = self._read_lock()
-        return self._describe(holder) if holder else ''
