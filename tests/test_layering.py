@@ -11,6 +11,9 @@ import ast
 import io
 import os
 import os.path
+import sys
+
+import pytest
 
 import eustore_plugin
 
@@ -160,3 +163,26 @@ def test_commands_share_only_their_base():
              if target.startswith('eustore_plugin.commands.') and
              target != shared]
     assert wrong == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 8),
+                    reason='ast gives where a node ends from Python 3.8')
+def test_classes_functions_and_commands_stay_readable_in_size():
+    # What a reader takes in at once: a class of 300 lines, a function of
+    # 80, a command's module (DESCRIPTION, ARGS, configure, main,
+    # print_result; not their shared base) of 250.
+    too_long = []
+    for name, path in sorted(modules().items()):
+        with io.open(path, encoding='utf-8') as source:
+            text = source.read()
+        if name.startswith('eustore_plugin.commands.') and \
+                not name.endswith('.base') and len(text.splitlines()) >= 250:
+            too_long.append('{0}: {1} lines'.format(
+                name, len(text.splitlines())))
+        for node in ast.walk(ast.parse(text)):
+            most = 300 if isinstance(node, ast.ClassDef) else 80 \
+                if isinstance(node, ast.FunctionDef) else None
+            if most and node.end_lineno - node.lineno + 1 > most:
+                too_long.append('{0}.{1}: {2} lines'.format(
+                    name, node.name, node.end_lineno - node.lineno + 1))
+    assert too_long == []
