@@ -656,8 +656,9 @@ def test_the_access_check_completes_a_snapshot_that_cannot_exist(
     assert str(raised.value).endswith(
         '(403 AccessDeniedException: User is not authorized '
         '[UNAUTHORIZED_ACCOUNT]); the account needs ebs:StartSnapshot, '
-        'ebs:PutSnapshotBlock, ebs:CompleteSnapshot, and '
-        'ec2:DeleteSnapshot to undo')
+        'ebs:PutSnapshotBlock, ebs:CompleteSnapshot, ec2:DescribeSnapshots, '
+        'ec2:RegisterImage, and ec2:DeleteSnapshot and ec2:DeregisterImage '
+        'to undo')
 
 
 def test_keys_the_cloud_refuses_are_said(moto_cloud):
