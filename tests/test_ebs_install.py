@@ -326,6 +326,9 @@ def test_a_volume_too_small_is_said_and_undone(run, proxy, cloud, tmpdir):
     assert result.returncode == 1
     (line,) = result.messages
     assert 'a volume of 1 GiB cannot hold the image' in line
+    # Said before a snapshot was started.
+    assert not [request for request in proxy.requests
+                if is_start(*request)]
     assert nothing_left(proxy, cloud, before)
 
 
@@ -504,8 +507,8 @@ def test_it_is_listed_and_uninstalled_with_its_snapshot(run, store, cloud,
     assert not cloud.images_named(name + '-ebs')
 
 
-def test_account_is_not_asked_for(run, store):
-    # No bundling: no certificate, key or account id is needed.
+def test_no_bundling_keys_are_needed(run, store):
+    # No bundling: no certificate, key or account id is asked for.
     result = run(INSTALL, '-i', store.catalog['fedora']['name'], '--ebs',
                  '--pad-name', env={'EC2_CERT': '', 'EC2_PRIVATE_KEY': '',
                                     'EUCALYPTUS_CERT': '', 'EC2_USER_ID': ''})
