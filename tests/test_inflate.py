@@ -360,6 +360,21 @@ def test_what_is_wrong_with_xz_data_is_one_xz_data_error(damage,
     assert '\n' not in str(caught.value)
 
 
+@needs_xz
+def test_xz_giving_up_while_more_is_coming_is_one_xz_data_error(
+        monkeypatch):
+    # Python 2.7's path, the xz command, on every Python: xz refuses the
+    # first bytes and exits while megabytes are still to be fed to it, so
+    # the feeding thread meets a broken pipe (a race it once lost, said as
+    # "Broken pipe"); what is said is the data's fault, in one line.
+    monkeypatch.setattr(inflate, 'lzma', None)
+    reader = open_xz_reader(io.BytesIO(b'not xz data at all' * 500000))
+    with pytest.raises(XzDataError) as caught:
+        drain(reader)
+    assert 'the file is damaged' in str(caught.value)
+    assert '\n' not in str(caught.value)
+
+
 @pytest.mark.parametrize('kind', ['gzip', 'xz'])
 def test_a_limit_holds_as_the_data_inflates(kind, tmpdir):
     if kind == 'xz':

@@ -39,6 +39,7 @@ whole into memory, are held to :data:`~eustore_plugin.limits.TAR_HEADER`
 
 from __future__ import absolute_import, division
 
+import errno
 import io
 import subprocess
 import sys
@@ -392,11 +393,20 @@ def _inflate_xz_command(source, chunk_size):
     process = subprocess.Popen(['xz', '-dc'], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     failed = []
+    unread = []  # set when xz stopped reading before the input's end
 
     def feed():
         try:
             for chunk in iter(lambda: source.read(READ_SIZE), b''):
-                process.stdin.write(chunk)
+                try:
+                    process.stdin.write(chunk)
+                except (IOError, OSError) as err:
+                    # xz gave up on the data (its status says why) while
+                    # more was coming: not the source's failure.
+                    if err.errno != errno.EPIPE:
+                        raise
+                    unread.append(True)
+                    return
         except BaseException:  # pylint: disable=broad-except
             failed.append(sys.exc_info())
         finally:
@@ -414,10 +424,11 @@ def _inflate_xz_command(source, chunk_size):
         feeder.join()
         if failed:
             six.reraise(*failed[0])
-        if process.wait() != 0:
+        if process.wait() != 0 or unread:
             raise XzDataError('the xz data is not valid ({0}); the file is '
                               'damaged'.format(process.stderr.read().decode(
-                                  'utf-8', 'replace').strip()))
+                                  'utf-8', 'replace').strip() or
+                                  'xz stopped before its end'))
     finally:
         if process.poll() is None:
             process.kill()
