@@ -29,14 +29,15 @@ from eustore_plugin.catalogs.catalog import CatalogImage
 from eustore_plugin.cloud.ebs import BLOCK_SIZE, PROBE_SNAPSHOT
 from eustore_plugin.install.plan import (InstallError, InstallOptions,
                                          build_plan)
-from tests.support.commands import Result, start_command
+from tests.support.commands import finish_command, start_command
 from tests.support.ebs import (answer_the_access_check, aws_error,
                                b64_sha256, ebs_reader, expected_blocks,
                                is_block, is_completion, is_start,
                                put_block_requests, read_snapshot,
                                snapshot_ids)
 from tests.support.images import image_bytes
-from tests.support.install import INSTALL, eucarc, store
+from tests.support.install import (INSTALL, INTERRUPTED_AND_UNDONE, eucarc,
+                                   store)
 from tests.support.moto import which
 from tests.support.publicstores import MIRROR_PRODUCT, MIRROR_VERSIONS
 
@@ -378,14 +379,11 @@ def test_an_interrupted_install_removes_its_snapshot(
         proc.send_signal(signum)
         time.sleep(0.2)
         held.release()
-        out, err = proc.communicate()
+        result = finish_command(proc)
     finally:
         held.release()
-    assert proc.returncode == 128 + signum
-    lines = Result(proc.returncode, out.decode('utf-8'),
-                   err.decode('utf-8')).messages
-    assert lines == ['eustore-install-image: error: interrupted; what this '
-                     'run uploaded or registered was removed']
+    assert result.returncode == 128 + signum
+    assert result.messages == [INTERRUPTED_AND_UNDONE]
     assert nothing_left(proxy, cloud, before)
 
 

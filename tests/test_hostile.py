@@ -47,8 +47,9 @@ from tests.support.hostile import (CLEAR, RAW_CONTROLS, RETURN, TITLE,
                                    write_signed_catalog, write_tarball,
                                    xz_of_zeros)
 from tests.support.http import StoreServer, header
-from tests.support.install import (eucarc, fetch_and_decode, install,
-                                   installed_ids, store)
+from tests.support.install import (INTERRUPTED_AND_UNDONE, eucarc,
+                                   fetch_and_decode, install, installed_ids,
+                                   store)
 from tests.support.moto import direct_cloud, which
 
 # The install fixtures (tests/support/install.py): the demo store and the
@@ -521,9 +522,7 @@ def test_ctrl_c_during_a_slow_registration_waits_and_undoes_it(
     run.wait_for('finishing the registration in flight first')
     held.release()  # the cloud registers it after all
     assert run.finish() == 128 + signal.SIGINT
-    assert run.stderr.splitlines()[-1] == (
-        'eustore-install-image: error: interrupted; what this run uploaded '
-        'or registered was removed')
+    assert run.stderr.splitlines()[-1] == INTERRUPTED_AND_UNDONE
     assert 'Traceback' not in run.stderr
     # Awaited, then undone by the id RegisterImage gave.
     (deregistered,) = proxy.form_requests('DeregisterImage')
@@ -559,9 +558,7 @@ def test_a_second_ctrl_c_does_not_cut_the_rollback_short(
                                       'second-fedora')
     undo.release()
     assert run.finish() == 128 + signal.SIGINT
-    assert run.stderr.splitlines()[-1] == (
-        'eustore-install-image: error: interrupted; what this run uploaded '
-        'or registered was removed')
+    assert run.stderr.splitlines()[-1] == INTERRUPTED_AND_UNDONE
     assert 'Traceback' not in run.stderr
     assert cloud.images_named('second-fedora') == []
     assert bucket_gone(cloud, 'second-fedora-bundles')

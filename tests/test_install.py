@@ -26,13 +26,14 @@ from six.moves import shlex_quote
 from eustore_plugin.cloud.services import CloudError, CreateTags
 from eustore_plugin.suite import uses_euca2ools
 from tests.support.bundles import openssl_decrypt_hex
-from tests.support.commands import Result, command_argv, start_command
+from tests.support.commands import command_argv, finish_command, start_command
 from tests.support.demostore import add_member, write_tarball
 from tests.support.http import (ChangingFile, ReplacedFile, StoreServer,
                                 cut_after, header, serve)
 from tests.support.images import image_bytes
-from tests.support.install import (ACCOUNT, INSTALL, eucarc, fetch_and_decode,
-                                   install, installed_ids, store, tags_sent)
+from tests.support.install import (ACCOUNT, INSTALL, INTERRUPTED_AND_UNDONE,
+                                   eucarc, fetch_and_decode, install,
+                                   installed_ids, store, tags_sent)
 from tests.support.moto import REGION, bucket_is_gone, which
 from tests.support.rgw import s3_under_test
 
@@ -814,14 +815,11 @@ def test_interrupting_removes_what_the_run_created(
             assert time.time() < deadline and proc.poll() is None
             time.sleep(0.05)
         proc.send_signal(signum)
-        out, err = proc.communicate()
+        result = finish_command(proc)
     finally:
         released.set()
-    assert proc.returncode == 128 + signum
-    lines = Result(proc.returncode, out.decode('utf-8'),
-                   err.decode('utf-8')).messages
-    assert lines == ['eustore-install-image: error: interrupted; what this '
-                     'run uploaded or registered was removed']
+    assert result.returncode == 128 + signum
+    assert result.messages == [INTERRUPTED_AND_UNDONE]
     assert bucket_is_gone(cloud, 'interrupted-bundles')
 
 

@@ -23,6 +23,7 @@ says, else what AWS recommends for an image of unknown make:
 
 from __future__ import absolute_import
 
+import collections
 import logging
 
 from eustore_plugin.cloud.ebs import BLOCK_SIZE
@@ -51,7 +52,6 @@ class EbsBacked(object):
     none."""
 
     kind = 'ebs'
-    acl = None
     services = ('ec2',)  # of the cloud's (a bucket is not needed)
 
     def __init__(self, options, open_ebs):
@@ -82,8 +82,8 @@ class EbsBacked(object):
                                  if self.ebs is not None else '',
                                  BLOCK_SIZE // 1024))
         yield (u'Would register EBS-backed image {0} from it ({1})'.format(
-            plan.names['machine'], ', '.join(image_attributes(
-                plan, options))))
+            plan.names['machine'], ', '.join(
+                ImageSettings.of(plan, options).described())))
 
     def open(self, cloud, credentials, journal, workdir, progress=None,
              settings=None):
@@ -94,50 +94,61 @@ class EbsBacked(object):
             or DEFAULT_CONCURRENCY, progress=progress), self.options)
 
 
-def boot_mode(plan, options):
-    """The image's boot mode, and who chose it (see the module's
-    docstring)."""
-    if options.boot_mode:
-        return options.boot_mode, 'given'
-    if plan.boot_mode:
-        return plan.boot_mode, 'the store\'s'
-    if plan.architecture in _ARM64:
-        return 'uefi', 'for {0}'.format(plan.architecture)
-    return 'legacy-bios', 'the default'
+class ImageSettings(collections.namedtuple(
+        'ImageSettings', 'boot_mode boot_mode_by ena imds_support '
+        'root_device volume_type')):
+    """An EBS-backed image's attributes, each the user's, the store's or
+    the default (see the module's docstring); ``boot_mode_by`` says whose
+    the boot mode is, for messages."""
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, plan, options):
+        if options.boot_mode:
+            mode, by = options.boot_mode, 'given'
+        elif plan.boot_mode:
+            mode, by = plan.boot_mode, 'the store\'s'
+        elif plan.architecture in _ARM64:
+            mode, by = 'uefi', 'for {0}'.format(plan.architecture)
+        else:
+            mode, by = 'legacy-bios', 'the default'
+        return cls(mode, by, options.ena is not False,
+                   options.imds_support or DEFAULT_IMDS_SUPPORT,
+                   options.root_device_name or DEFAULT_ROOT_DEVICE,
+                   options.volume_type or DEFAULT_VOLUME_TYPE)
+
+    @property
+    def imds_required(self):
+        return self.imds_support != IMDS_OPTIONAL
+
+    def described(self):
+        """The attributes, as messages say them."""
+        return ['hvm', 'boot mode {0} ({1})'.format(self.boot_mode,
+                                                    self.boot_mode_by),
+                'ENA' if self.ena else 'no ENA',
+                'IMDSv2 required' if self.imds_required else
+                'IMDSv1 allowed',
+                'root {0} on {1}'.format(self.root_device, self.volume_type)]
 
 
 def register_params(plan, options, snapshot):
     """RegisterImage's parameters of an EBS-backed image of ``snapshot``
     (snapshot.Snapshot), beside the installer's own (name, architecture,
     description, virtualization type)."""
-    root = options.root_device_name or DEFAULT_ROOT_DEVICE
+    settings = ImageSettings.of(plan, options)
     mapping = 'BlockDeviceMapping.1.'
-    params = {'RootDeviceName': root,
-              mapping + 'DeviceName': root,
+    params = {'RootDeviceName': settings.root_device,
+              mapping + 'DeviceName': settings.root_device,
               mapping + 'Ebs.SnapshotId': snapshot.id,
               mapping + 'Ebs.VolumeSize': str(snapshot.volume_size),
-              mapping + 'Ebs.VolumeType': options.volume_type or
-              DEFAULT_VOLUME_TYPE,
+              mapping + 'Ebs.VolumeType': settings.volume_type,
               mapping + 'Ebs.DeleteOnTermination': 'true',
-              'BootMode': boot_mode(plan, options)[0]}
-    if options.ena is not False:
+              'BootMode': settings.boot_mode}
+    if settings.ena:
         params['EnaSupport'] = 'true'
-    imds = options.imds_support or DEFAULT_IMDS_SUPPORT
-    if imds != IMDS_OPTIONAL:
-        params['ImdsSupport'] = imds
+    if settings.imds_required:
+        params['ImdsSupport'] = settings.imds_support
     return params
-
-
-def image_attributes(plan, options):
-    """The image's attributes, as messages say them."""
-    mode, chosen = boot_mode(plan, options)
-    imds = options.imds_support or DEFAULT_IMDS_SUPPORT
-    return ['hvm', 'boot mode {0} ({1})'.format(mode, chosen),
-            'ENA' if options.ena is not False else 'no ENA',
-            'IMDSv2 required' if imds != IMDS_OPTIONAL else 'IMDSv1 allowed',
-            'root {0} on {1}'.format(
-                options.root_device_name or DEFAULT_ROOT_DEVICE,
-                options.volume_type or DEFAULT_VOLUME_TYPE)]
 
 
 class EbsTarget(object):

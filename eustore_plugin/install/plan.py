@@ -161,7 +161,7 @@ class InstallPlan(object):
 
     def wants(self, role):
         """Whether a member of ``role`` is bundled (not the user's own)."""
-        return role is not None and (role == 'machine' or self.ebs or
+        return role is not None and (role == 'machine' or
                                      not self.kernel_id)
 
     @property

@@ -149,7 +149,12 @@ def run_tool(args, stdin=None, cwd=None):
 
 def run_command(command, args, env, input=b'', cwd=None):
     """Run a command to its end; returns a :class:`Result`."""
-    proc = start_command(command, args, env, cwd=cwd)
+    return finish_command(start_command(command, args, env, cwd=cwd), input)
+
+
+def finish_command(proc, input=b''):
+    """The :class:`Result` of a command started with start_command, once
+    it has ended."""
     out, err = proc.communicate(input)
     return Result(proc.returncode, out.decode('utf-8'), err.decode('utf-8'))
 

@@ -26,6 +26,10 @@ from tests.support.moto import REGION
 
 ACCOUNT = '123456789012'
 INSTALL = 'eustore-install-image'
+# The one line of an install interrupted by a signal, once it has removed
+# what it made.
+INTERRUPTED_AND_UNDONE = ('eustore-install-image: error: interrupted; what '
+                          'this run uploaded or registered was removed')
 
 
 class CreateAccountAlias(ListAccountAliases):
